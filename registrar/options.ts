@@ -1,0 +1,59 @@
+import { type Env, int, str } from '../common/env.js';
+import { type EtcdOptions, etcdOptionsFromEnv } from '../common/etcd.js';
+import { OptionError } from '../common/errors.js';
+import { NAME_PATTERN, normalizePrefix } from '../common/record.js';
+import { isIP } from 'node:net';
+
+/** Everything the registrar is told, read once from the environment in main.ts. */
+export interface RegistrarOptions {
+  etcd: EtcdOptions;
+  /** Key prefix. Env `NODES_PREFIX`. Default `/nodes/`. */
+  prefix: string;
+  /** Service this node belongs to. Env `SERVICE`. Default `webapp`. */
+  service: string;
+  /** Unique node id. Env `NODE_ID`. Default: the hostname (the container id in Docker). */
+  nodeId: string;
+  /** Address HAProxy should connect to. Env `ADVERTISE_ADDRESS`. Default: own non-loopback address. */
+  address: string;
+  /** Port the app listens on. Env `PORT`. Default 3000. */
+  port: number;
+  /** Free-form label shown in stats. Env `TAG`. Default: the node id. */
+  tag: string;
+  /** HAProxy server weight, 0..256. Env `WEIGHT`. Default 100. */
+  weight: number;
+  /** Lease TTL in seconds, at least 2. Env `LEASE_TTL`. Default 5. */
+  ttlSeconds: number;
+  /** The app's health URL; 2xx means serving. Env `HEALTH_URL`. Default `http://127.0.0.1:<PORT>/health`. */
+  healthUrl: string;
+  /** How often the app's health is checked, ms. Env `CHECK_INTERVAL_MS`. Default 1000. */
+  checkIntervalMs: number;
+  /** Port of the registrar's own `/health`; 0 turns it off. Env `REGISTRAR_HEALTH_PORT`. Default 3001. */
+  healthPort: number;
+  /** Log level. Env `LOG_LEVEL`. Default `info`. */
+  logLevel: string;
+}
+
+export function registrarOptionsFromEnv(env: Env, hostname: string, ownAddress: string): RegistrarOptions {
+  const port = int(env, 'PORT', 3000, 1, 65535);
+  const nodeId = str(env, 'NODE_ID', hostname);
+  const o: RegistrarOptions = {
+    etcd: etcdOptionsFromEnv(env),
+    prefix: normalizePrefix(str(env, 'NODES_PREFIX', '/nodes/')),
+    service: str(env, 'SERVICE', 'webapp'),
+    nodeId,
+    address: str(env, 'ADVERTISE_ADDRESS', ownAddress),
+    port,
+    tag: str(env, 'TAG', nodeId),
+    weight: int(env, 'WEIGHT', 100, 0, 256),
+    ttlSeconds: int(env, 'LEASE_TTL', 5, 2, 3600),
+    healthUrl: str(env, 'HEALTH_URL', `http://127.0.0.1:${port}/health`),
+    checkIntervalMs: int(env, 'CHECK_INTERVAL_MS', 1000, 50, 600000),
+    healthPort: int(env, 'REGISTRAR_HEALTH_PORT', 3001, 0, 65535),
+    logLevel: str(env, 'LOG_LEVEL', 'info'),
+  };
+  for (const [k, v] of [['SERVICE', o.service], ['NODE_ID', o.nodeId], ['TAG', o.tag]] as const) {
+    if (!NAME_PATTERN.test(v)) throw new OptionError(`${k}=${JSON.stringify(v)}: must match ${NAME_PATTERN.source}`);
+  }
+  if (isIP(o.address) === 0) throw new OptionError(`ADVERTISE_ADDRESS=${JSON.stringify(o.address)}: must be an IP literal`);
+  return o;
+}

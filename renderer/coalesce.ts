@@ -1,0 +1,46 @@
+export interface Timers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+const realTimers: Timers = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+};
+
+/**
+ * Turns a burst of triggers into one flush: it fires `minMs` after the burst goes quiet,
+ * or `maxMs` after its first trigger, whichever is first.
+ */
+export class Coalescer {
+  private quiet: unknown;
+  private deadline: unknown;
+
+  constructor(
+    private readonly minMs: number,
+    private readonly maxMs: number,
+    private readonly flush: () => void,
+    private readonly timers: Timers = realTimers,
+  ) {}
+
+  get pending(): boolean {
+    return this.deadline !== undefined;
+  }
+
+  trigger(): void {
+    if (this.quiet !== undefined) this.timers.clearTimeout(this.quiet);
+    this.quiet = this.timers.setTimeout(() => this.fire(), this.minMs);
+    this.deadline ??= this.timers.setTimeout(() => this.fire(), this.maxMs);
+  }
+
+  cancel(): void {
+    if (this.quiet !== undefined) this.timers.clearTimeout(this.quiet);
+    if (this.deadline !== undefined) this.timers.clearTimeout(this.deadline);
+    this.quiet = this.deadline = undefined;
+  }
+
+  private fire(): void {
+    this.cancel();
+    this.flush();
+  }
+}

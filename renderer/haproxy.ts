@@ -1,0 +1,107 @@
+import { execFile } from 'node:child_process';
+import { connect } from 'node:net';
+import { ConfigCheckError, ReloadError } from '../common/errors.js';
+
+export interface ProcInfo {
+  masterPid: number;
+  /** Reloads the master has done, and how many of those failed. */
+  reloads: number;
+  failed: number;
+  /** Workers, newest first as HAProxy lists them; `reloads` 0 is the current one. */
+  workers: { pid: number; reloads: number }[];
+}
+
+export interface ReloadResult {
+  reloads: number;
+  workerPid: number;
+  durationMs: number;
+}
+
+export interface HaproxyOptions {
+  bin: string;
+  masterSocket: string;
+  /** How long a reload may take to show up in `show proc`, ms. */
+  reloadTimeoutMs: number;
+}
+
+/** Parses the master CLI's `show proc`. */
+export function parseShowProc(text: string): ProcInfo {
+  const master = /^(\d+)\s+master\s+(\d+)\s+\[failed:\s*(\d+)\]/m.exec(text);
+  if (!master) throw new ReloadError(`unexpected "show proc" output: ${text.slice(0, 200)}`);
+  const workers = [...text.matchAll(/^(\d+)\s+worker\s+(\d+)/gm)].map((m) => ({ pid: Number(m[1]), reloads: Number(m[2]) }));
+  return { masterPid: Number(master[1]), reloads: Number(master[2]), failed: Number(master[3]), workers };
+}
+
+/** HAProxy in master-worker mode, driven through `haproxy -c` and its master CLI. */
+export class Haproxy {
+  constructor(private readonly o: HaproxyOptions) {}
+
+  /** `haproxy -c -f path`; throws ConfigCheckError with HAProxy's own words. */
+  check(path: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      execFile(this.o.bin, ['-c', '-q', '-f', path], { timeout: 30000 }, (err, stdout, stderr) => {
+        if (!err) return resolve();
+        const output = `${stdout}${stderr}`.trim();
+        const code = (err as NodeJS.ErrnoException).code;
+        const why = code === 'ENOENT' ? `${this.o.bin} not found (install the haproxy package)` : output.split('\n').filter((l) => /ALERT|error/i.test(l)).join('; ') || output || err.message;
+        reject(new ConfigCheckError(`haproxy -c refused the config: ${why}`, output));
+      });
+    });
+  }
+
+  /** Sends one command to the master CLI and returns the whole answer. */
+  command(cmd: string, timeoutMs = 2000): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const sock = connect(this.o.masterSocket);
+      let out = '';
+      sock.setTimeout(timeoutMs, () => sock.destroy(new Error(`master CLI did not answer "${cmd}" in ${timeoutMs} ms`)));
+      sock.on('connect', () => sock.end(`${cmd}\n`));
+      sock.on('data', (d) => (out += d.toString()));
+      sock.on('error', reject);
+      sock.on('close', (hadError) => {
+        if (!hadError) resolve(out);
+      });
+    });
+  }
+
+  async showProc(): Promise<ProcInfo> {
+    return parseShowProc(await this.command('show proc'));
+  }
+
+  /**
+   * Reloads and waits until `show proc` proves it: the master's reload count went up, no new
+   * failure, and a fresh worker runs. While the master re-executes its socket may briefly refuse.
+   */
+  async reload(): Promise<ReloadResult> {
+    const started = Date.now();
+    const deadline = started + this.o.reloadTimeoutMs;
+    let before: ProcInfo;
+    try {
+      before = await this.showProc();
+    } catch (err) {
+      throw new ReloadError(`master CLI at ${this.o.masterSocket} unreachable: ${(err as Error).message}`, { cause: err });
+    }
+    try {
+      await this.command('reload');
+    } catch (err) {
+      throw new ReloadError(`reload command failed: ${(err as Error).message}`, { cause: err });
+    }
+    const oldWorkers = new Set(before.workers.map((w) => w.pid));
+    let last: unknown;
+    while (Date.now() < deadline) {
+      let now: ProcInfo | undefined;
+      try {
+        now = await this.showProc();
+      } catch (err) {
+        last = err;
+      }
+      if (now && now.reloads > before.reloads) {
+        if (now.failed > before.failed) throw new ReloadError(`haproxy refused the reload (failed reloads ${before.failed} -> ${now.failed}); the previous config keeps serving`);
+        const fresh = now.workers.find((w) => w.reloads === 0 && !oldWorkers.has(w.pid));
+        if (fresh) return { reloads: now.reloads, workerPid: fresh.pid, durationMs: Date.now() - started };
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    throw new ReloadError(`reload not confirmed by "show proc" within ${this.o.reloadTimeoutMs} ms`, { cause: last });
+  }
+}
