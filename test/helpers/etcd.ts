@@ -1,0 +1,63 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Etcd3 } from 'etcd3';
+import { requireBinary } from './bins.js';
+import { freePort } from './ports.js';
+import { Proc } from './process.js';
+import { waitFor } from './wait.js';
+
+/** A real etcd on 127.0.0.1 with a temp data dir, restartable on the same or a fresh dir. */
+export class TestEtcd {
+  proc?: Proc;
+  dataDir: string;
+  readonly client: Etcd3;
+
+  private constructor(readonly clientPort: number, private readonly peerPort: number) {
+    this.dataDir = mkdtempSync(join(tmpdir(), 'leasehold-etcd-'));
+    this.client = new Etcd3({ hosts: this.endpoint });
+  }
+
+  get endpoint(): string {
+    return `http://127.0.0.1:${this.clientPort}`;
+  }
+
+  static async start(): Promise<TestEtcd> {
+    requireBinary('etcd', 'etcd-server');
+    const e = new TestEtcd(await freePort(), await freePort());
+    await e.resume();
+    return e;
+  }
+
+  /** Starts etcd on the current data dir and waits until it answers. */
+  async resume(): Promise<void> {
+    const url = this.endpoint;
+    this.proc = new Proc('etcd', 'etcd', [
+      '--name', 'test',
+      '--data-dir', this.dataDir,
+      '--listen-client-urls', url,
+      '--advertise-client-urls', url,
+      '--listen-peer-urls', `http://127.0.0.1:${this.peerPort}`,
+      '--initial-advertise-peer-urls', `http://127.0.0.1:${this.peerPort}`,
+      '--initial-cluster', `test=http://127.0.0.1:${this.peerPort}`,
+      '--log-level', 'error',
+    ]);
+    await waitFor(async () => (await this.client.get('probe').exec(), true), 'etcd to answer', 15000, 100);
+  }
+
+  /** Stops etcd (the data dir stays). */
+  async pause(): Promise<void> {
+    await this.proc?.stop();
+  }
+
+  /** Throws the data away: the next resume() starts an empty etcd. */
+  wipe(): void {
+    rmSync(this.dataDir, { recursive: true, force: true });
+  }
+
+  async stop(): Promise<void> {
+    await this.pause();
+    this.client.close();
+    this.wipe();
+  }
+}

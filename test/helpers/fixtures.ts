@@ -1,0 +1,26 @@
+import { readFileSync, readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { KV } from '../../renderer/store.js';
+import type { RenderSettings } from '../../renderer/render.js';
+
+/** test/ in the source tree (tests run from dist/test/). */
+export const TEST_SRC = fileURLToPath(new URL('../../../test/', import.meta.url));
+
+/** Fixed settings so expected files do not depend on the machine. */
+export const FIXTURE_SETTINGS: RenderSettings = {
+  frontendBind: '*:80',
+  statsBind: '*:1936',
+  defaultService: 'webapp',
+  healthCheckPath: '/health',
+  adminSocket: '/run/haproxy/admin.sock',
+};
+
+/** A fixture is a list of etcd keys and values; object values are stored as their JSON. */
+export function loadFixture(name: string): KV[] {
+  const raw = JSON.parse(readFileSync(`${TEST_SRC}fixtures/${name}.json`, 'utf8')) as { key: string; value: unknown }[];
+  return raw.map(({ key, value }) => ({ key, value: typeof value === 'string' ? value : JSON.stringify(value) }));
+}
+
+export function fixtureNames(): string[] {
+  return readdirSync(`${TEST_SRC}fixtures`).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)).sort();
+}

@@ -1,0 +1,80 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Haproxy } from '../../renderer/haproxy.js';
+import { requireBinary } from './bins.js';
+import { freePort } from './ports.js';
+import { Proc } from './process.js';
+import { waitFor } from './wait.js';
+
+/** A real HAProxy in master-worker mode on free ports, started on a 503-only bootstrap config. */
+export class TestHaproxy {
+  proc?: Proc;
+  readonly control: Haproxy;
+
+  private constructor(
+    readonly dir: string,
+    readonly frontPort: number,
+    readonly statsPort: number,
+  ) {
+    this.control = new Haproxy({ bin: 'haproxy', masterSocket: this.masterSocket, reloadTimeoutMs: 10000 });
+  }
+
+  get configPath(): string {
+    return join(this.dir, 'haproxy.cfg');
+  }
+  get masterSocket(): string {
+    return join(this.dir, 'master.sock');
+  }
+  get adminSocket(): string {
+    return join(this.dir, 'admin.sock');
+  }
+  get url(): string {
+    return `http://127.0.0.1:${this.frontPort}`;
+  }
+  get statsUrl(): string {
+    return `http://127.0.0.1:${this.statsPort}`;
+  }
+
+  static async start(): Promise<TestHaproxy> {
+    requireBinary('haproxy', 'haproxy');
+    const h = new TestHaproxy(mkdtempSync(join(tmpdir(), 'leasehold-haproxy-')), await freePort(), await freePort());
+    writeFileSync(
+      h.configPath,
+      ['global', '  master-worker', 'defaults', '  mode http', '  timeout connect 1s', '  timeout client 5s', '  timeout server 5s',
+        'frontend boot', `  bind 127.0.0.1:${h.frontPort}`, '  http-request return status 503', ''].join('\n'),
+    );
+    h.proc = new Proc('haproxy', 'haproxy', ['-W', '-db', '-S', h.masterSocket, '-f', h.configPath]);
+    await waitFor(() => h.control.showProc(), 'haproxy master CLI', 10000);
+    return h;
+  }
+
+  /** Renderer environment pointing at this HAProxy. */
+  rendererEnv(): Record<string, string> {
+    return {
+      HAPROXY_CONFIG: this.configPath,
+      HAPROXY_MASTER_SOCKET: this.masterSocket,
+      HAPROXY_ADMIN_SOCKET: this.adminSocket,
+      FRONTEND_BIND: `127.0.0.1:${this.frontPort}`,
+      STATS_BIND: `127.0.0.1:${this.statsPort}`,
+    };
+  }
+
+  /** Server rows of the stats CSV: backend, server, status. */
+  async servers(): Promise<{ backend: string; server: string; status: string }[]> {
+    const res = await fetch(`${this.statsUrl}/;csv`);
+    const rows = (await res.text()).split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split(','));
+    return rows.filter((r) => r[1] !== 'FRONTEND' && r[1] !== 'BACKEND').map((r) => ({ backend: r[0]!, server: r[1]!, status: r[17]! }));
+  }
+
+  async stop(): Promise<void> {
+    await this.proc?.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** `haproxy -c` on a file; returns HAProxy's output, throws on refusal. */
+export function haproxyCheck(path: string): string {
+  return execFileSync('haproxy', ['-c', '-f', path], { encoding: 'utf8', stdio: 'pipe' });
+}

@@ -1,0 +1,56 @@
+import test from 'ava';
+import { RecordError } from '../../common/errors.js';
+import { type NodeRecord, normalizePrefix, parseRecord, recordKey, serializeRecord } from '../../common/record.js';
+
+const good: NodeRecord = {
+  id: 'a1', service: 'webapp', address: '172.20.0.3', port: 3000, tag: 'blue', weight: 100, state: 'up', registeredAt: '2026-11-22T00:00:00.000Z',
+};
+const key = '/nodes/webapp/a1';
+const parse = (value: unknown, k = key) => parseRecord('/nodes/', k, typeof value === 'string' ? value : JSON.stringify(value));
+
+test('a valid record parses and survives a round trip', (t) => {
+  t.deepEqual(parse(good), good);
+  t.deepEqual(parse(serializeRecord(good)), good);
+  t.deepEqual(parse({ ...good, address: 'fd00::1' }).address, 'fd00::1');
+  t.is(parse({ ...good, state: 'draining' }).state, 'draining');
+});
+
+test('prefixes are normalized and keys built from them', (t) => {
+  t.is(normalizePrefix('/nodes'), '/nodes/');
+  t.is(normalizePrefix('/nodes//'), '/nodes/');
+  t.is(recordKey('/nodes', 'webapp', 'a1'), key);
+});
+
+const rejections: [string, unknown, RegExp, string?][] = [
+  ['not JSON', '{not json', /not JSON/],
+  ['a JSON array', '[]', /value/],
+  ['a hostname for address', { ...good, address: 'example.com' }, /address/],
+  ['an address with config text', { ...good, address: '1.2.3.4 backup' }, /address/],
+  ['port 0', { ...good, port: 0 }, /port/],
+  ['port 65536', { ...good, port: 65536 }, /port/],
+  ['a string port', { ...good, port: '3000' }, /port/],
+  ['an id with a newline', { ...good, id: 'a1\nserver evil 6.6.6.6:80' }, /id/],
+  ['an id with a space', { ...good, id: 'a 1' }, /id/],
+  ['an id over 63 characters', { ...good, id: 'a'.repeat(64) }, /id/],
+  ['a tag with config text', { ...good, tag: 'x check inter 1' }, /tag/],
+  ['a tag with a newline', { ...good, tag: 'x\ny' }, /tag/],
+  ['weight 257', { ...good, weight: 257 }, /weight/],
+  ['an unknown state', { ...good, state: 'down' }, /state/],
+  ['an unknown field', { ...good, extra: 1 }, /Unrecognized key/],
+  ['a missing field', { ...good, registeredAt: undefined }, /registeredAt/],
+  ['a bad date', { ...good, registeredAt: 'yesterday' }, /registeredAt/],
+  ['the wrong service for its key', { ...good, service: 'api' }, /service "api" does not match/],
+  ['the wrong id for its key', { ...good, id: 'b2' }, /id "b2" does not match/],
+  ['a key outside the prefix', good, /outside/, '/other/webapp/a1'],
+  ['a key too deep', good, /key must be/, '/nodes/webapp/a1/extra'],
+  ['a key with a bad service name', good, /key must be/, '/nodes/web app/a1'],
+];
+
+for (const [what, value, reason, k] of rejections) {
+  test(`rejects ${what}, naming the key`, (t) => {
+    const err = t.throws(() => parse(value, k ?? key), { instanceOf: RecordError });
+    t.is(err!.key, k ?? key);
+    t.regex(err!.reason, reason);
+    t.true(err!.message.includes(k ?? key));
+  });
+}
