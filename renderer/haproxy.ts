@@ -39,7 +39,7 @@ export class Haproxy {
   /** `haproxy -c -f path`; throws ConfigCheckError with HAProxy's own words. */
   check(path: string): Promise<void> {
     return new Promise((resolve, reject) => {
-      execFile(this.o.bin, ['-c', '-q', '-f', path], { timeout: 30000 }, (err, stdout, stderr) => {
+      execFile(this.o.bin, ['-c', '-f', path], { timeout: 30000 }, (err, stdout, stderr) => {
         if (!err) return resolve();
         const output = `${stdout}${stderr}`.trim();
         const code = (err as NodeJS.ErrnoException).code;
