@@ -11,7 +11,7 @@ import { Registrar } from './registrar.js';
 
 let options;
 try {
-  options = registrarOptionsFromEnv(process.env, hostname(), ownAddress());
+  options = registrarOptionsFromEnv(process.env, hostname());
 } catch (err) {
   createLogger('registrar').fatal({ err }, 'bad options');
   process.exit(2);
@@ -26,6 +26,7 @@ const registrar = new Registrar(o, {
     const status = await httpStatus(o.healthUrl, timeout);
     return status >= 200 && status < 300;
   },
+  ownAddress,
 });
 
 registrar.on('state', (e) => log.info({ event: 'state', ...e }, `${e.previous} -> ${e.state}: ${e.reason}`));
@@ -38,7 +39,7 @@ if (o.healthPort > 0) {
   }));
 }
 
-log.info({ event: 'start', key: registrar.key, address: o.address, port: o.port, ttl: o.ttlSeconds, endpoints: o.etcd.endpoints }, 'registrar starting');
+log.info({ event: 'start', key: registrar.key, address: o.address ?? `auto (${ownAddress()})`, port: o.port, ttl: o.ttlSeconds, endpoints: o.etcd.endpoints }, 'registrar starting');
 registrar.start();
 
 async function shutdown(signal: string): Promise<void> {

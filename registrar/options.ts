@@ -13,8 +13,12 @@ export interface RegistrarOptions {
   service: string;
   /** Unique node id. Env `NODE_ID`. Default: the hostname (the container id in Docker). */
   nodeId: string;
-  /** Address HAProxy should connect to. Env `ADVERTISE_ADDRESS`. Default: own non-loopback address. */
-  address: string;
+  /**
+   * Address HAProxy should connect to. Env `ADVERTISE_ADDRESS`. Default: unset, meaning the
+   * container's own non-loopback address, looked up again at every registration (a container
+   * reconnected to its network may come back with another address).
+   */
+  address?: string;
   /** Port the app listens on. Env `PORT`. Default 3000. */
   port: number;
   /** Free-form label shown in stats. Env `TAG`. Default: the node id. */
@@ -33,7 +37,7 @@ export interface RegistrarOptions {
   logLevel: string;
 }
 
-export function registrarOptionsFromEnv(env: Env, hostname: string, ownAddress: string): RegistrarOptions {
+export function registrarOptionsFromEnv(env: Env, hostname: string): RegistrarOptions {
   const port = int(env, 'PORT', 3000, 1, 65535);
   const nodeId = str(env, 'NODE_ID', hostname);
   const o: RegistrarOptions = {
@@ -41,7 +45,7 @@ export function registrarOptionsFromEnv(env: Env, hostname: string, ownAddress: 
     prefix: normalizePrefix(str(env, 'NODES_PREFIX', '/nodes/')),
     service: str(env, 'SERVICE', 'webapp'),
     nodeId,
-    address: str(env, 'ADVERTISE_ADDRESS', ownAddress),
+    address: str(env, 'ADVERTISE_ADDRESS', '') || undefined,
     port,
     tag: str(env, 'TAG', nodeId),
     weight: int(env, 'WEIGHT', 100, 0, 256),
@@ -54,6 +58,6 @@ export function registrarOptionsFromEnv(env: Env, hostname: string, ownAddress: 
   for (const [k, v] of [['SERVICE', o.service], ['NODE_ID', o.nodeId], ['TAG', o.tag]] as const) {
     if (!NAME_PATTERN.test(v)) throw new OptionError(`${k}=${JSON.stringify(v)}: must match ${NAME_PATTERN.source}`);
   }
-  if (isIP(o.address) === 0) throw new OptionError(`ADVERTISE_ADDRESS=${JSON.stringify(o.address)}: must be an IP literal`);
+  if (o.address !== undefined && isIP(o.address) === 0) throw new OptionError(`ADVERTISE_ADDRESS=${JSON.stringify(o.address)}: must be an IP literal`);
   return o;
 }

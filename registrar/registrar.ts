@@ -37,6 +37,8 @@ export interface RegistrarDeps {
   etcd: Etcd3;
   /** Resolves true when the app answers its health check. */
   appHealthy: () => Promise<boolean>;
+  /** This host's address, used when none is configured. */
+  ownAddress: () => string;
   now?: () => number;
 }
 
@@ -125,7 +127,7 @@ export class Registrar extends EventEmitter<RegistrarEvents> {
     return {
       id: this.o.nodeId,
       service: this.o.service,
-      address: this.o.address,
+      address: this.o.address ?? this.deps.ownAddress(),
       port: this.o.port,
       tag: this.o.tag,
       weight: this.o.weight,

@@ -6,7 +6,7 @@ import type { NodeRecord } from '../common/record.js';
 import { Coalescer } from './coalesce.js';
 import type { Haproxy, ReloadResult } from './haproxy.js';
 import { type RenderSettings, type Template, render } from './render.js';
-import type { NodeStore, WatchHandle } from './store.js';
+import type { NodeStore, WatchEvent, WatchHandle } from './store.js';
 import { NodeView } from './view.js';
 
 export interface StoreEvent {
@@ -45,6 +45,14 @@ export interface RendererEvents {
   node: [NodeChange];
   applied: [AppliedEvent];
   refused: [RefusedEvent];
+  drained: [DrainedEvent];
+}
+
+export interface DrainedEvent {
+  service: string;
+  id: string;
+  ok: boolean;
+  error?: string;
 }
 
 export interface RendererConfig extends RenderSettings {
@@ -57,7 +65,7 @@ export interface RendererConfig extends RenderSettings {
 
 export interface RendererDeps {
   store: NodeStore;
-  haproxy: Pick<Haproxy, 'check' | 'reload'>;
+  haproxy: Pick<Haproxy, 'check' | 'reload' | 'command'>;
   template: Template;
   now?: () => number;
 }
@@ -179,6 +187,7 @@ export class Renderer extends EventEmitter<RendererEvents> {
     this.watch = await this.deps.store.watch(this.c.prefix, snap.revision + 1n, {
       events: (events) => {
         if (gen !== this.generation) return;
+        this.fastDrain(events);
         this.view.apply(events);
         this.coalescer.trigger();
       },
@@ -198,6 +207,22 @@ export class Renderer extends EventEmitter<RendererEvents> {
     this.st.revision = snap.revision.toString();
     this.emit('store', { state: 'synced', reason, revision: snap.revision.toString(), keys: snap.kvs.length });
     this.coalescer.trigger();
+  }
+
+  /**
+   * A node that left is put in maintenance on the running worker at once, through the master
+   * CLI, so it leaves rotation without waiting for the coalesced reload that removes it.
+   */
+  private fastDrain(events: WatchEvent[]): void {
+    for (const e of events) {
+      if (e.type !== 'delete') continue;
+      const r = [...this.liveRecords.values()].find((x) => `${this.c.prefix}${x.service}/${x.id}` === e.key);
+      if (!r) continue;
+      this.deps.haproxy
+        .command(`@1 set server ${r.service}/${r.id} state maint`)
+        .then((out) => this.emit('drained', { service: r.service, id: r.id, ok: out.trim() === '' }))
+        .catch((error: Error) => this.emit('drained', { service: r.service, id: r.id, ok: false, error: error.message }));
+    }
   }
 
   /** One pass at a time; changes that arrive meanwhile get one more pass. */

@@ -61,6 +61,9 @@ test.serial('routes to every registered webapp, and stops routing to one that le
   t.deepEqual([...seen].sort(), ['w1', 'w2', 'w3']);
 
   await s.apps[1]!.registrar.stop();
+  // Out of rotation at once on the running worker, then removed by the reload.
+  const drained = await s.renderer.waitForEvent((e) => e.event === 'drained' && e.id === 'w2', 'w2 drained');
+  t.true(drained.ok, JSON.stringify(drained));
   await s.renderer.waitForEvent((e) => e.event === 'node' && e.change === 'left' && e.id === 'w2', 'w2 left');
   const after = await tags(s.ha.url, 30);
   t.false(after.includes('w2'), after.join(','));

@@ -21,16 +21,17 @@ test('show proc output is parsed: reloads, failures, workers', (t) => {
 });
 
 test('registrar options have documented defaults', (t) => {
-  const o = registrarOptionsFromEnv({}, 'host-1', '10.1.2.3');
-  t.like(o, { prefix: '/nodes/', service: 'webapp', nodeId: 'host-1', address: '10.1.2.3', port: 3000, tag: 'host-1', weight: 100, ttlSeconds: 5, healthUrl: 'http://127.0.0.1:3000/health', checkIntervalMs: 1000, healthPort: 3001 });
+  const o = registrarOptionsFromEnv({}, 'host-1');
+  t.is(o.address, undefined, 'looked up at each registration');
+  t.like(o, { prefix: '/nodes/', service: 'webapp', nodeId: 'host-1', port: 3000, tag: 'host-1', weight: 100, ttlSeconds: 5, healthUrl: 'http://127.0.0.1:3000/health', checkIntervalMs: 1000, healthPort: 3001 });
   t.deepEqual(o.etcd.endpoints, ['http://127.0.0.1:2379']);
 });
 
 test('registrar options refuse what cannot be registered', (t) => {
-  t.throws(() => registrarOptionsFromEnv({ LEASE_TTL: '1' }, 'h', '10.0.0.1'), { instanceOf: OptionError, message: /LEASE_TTL/ });
-  t.throws(() => registrarOptionsFromEnv({ NODE_ID: 'bad id' }, 'h', '10.0.0.1'), { instanceOf: OptionError, message: /NODE_ID/ });
-  t.throws(() => registrarOptionsFromEnv({ ADVERTISE_ADDRESS: 'web' }, 'h', '10.0.0.1'), { instanceOf: OptionError, message: /ADVERTISE_ADDRESS/ });
-  t.throws(() => registrarOptionsFromEnv({ PORT: '70000' }, 'h', '10.0.0.1'), { instanceOf: OptionError, message: /PORT/ });
+  t.throws(() => registrarOptionsFromEnv({ LEASE_TTL: '1' }, 'h'), { instanceOf: OptionError, message: /LEASE_TTL/ });
+  t.throws(() => registrarOptionsFromEnv({ NODE_ID: 'bad id' }, 'h'), { instanceOf: OptionError, message: /NODE_ID/ });
+  t.throws(() => registrarOptionsFromEnv({ ADVERTISE_ADDRESS: 'web' }, 'h'), { instanceOf: OptionError, message: /ADVERTISE_ADDRESS/ });
+  t.throws(() => registrarOptionsFromEnv({ PORT: '70000' }, 'h'), { instanceOf: OptionError, message: /PORT/ });
 });
 
 test('renderer options have documented defaults and refuse config text', (t) => {
