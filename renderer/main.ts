@@ -36,7 +36,7 @@ renderer.on('store', (e) => {
 });
 renderer.on('rejected', (e) => log.warn({ event: 'rejected', key: e.key, reason: e.reason }, e.message));
 renderer.on('node', (e) => log.info({ event: 'node', ...e }, `node ${e.change}: ${e.service}/${e.id} ${e.address}:${e.port}`));
-renderer.on('drained', (e) => (e.ok ? log.info : log.warn).call(log, { event: 'drained', ...e }, `${e.service}/${e.id} out of rotation (runtime API)`));
+renderer.on('runtime', (e) => (e.ok ? log.info : log.warn).call(log, { event: 'runtime', ...e }, `${e.service}/${e.id} ${e.change === 'left' ? 'out of' : 'into'} rotation via the runtime API${e.ok ? '' : ` failed: ${e.error}`}`));
 renderer.on('applied', (e) => log.info({ event: 'reload', ...e }, `reload done: ${e.servers} servers, worker ${e.workerPid}, ${e.passMs} ms`));
 renderer.on('refused', (e) => log.error({ event: 'refused', stage: e.stage, err: e.error.message, output: 'output' in e.error ? e.error.output : undefined }, `${e.stage} refused: the last good config keeps serving`));
 

@@ -38,6 +38,12 @@ export interface RendererOptions {
   resyncIntervalMs: number;
   /** How long a reload may take to be confirmed, ms. Env `RELOAD_TIMEOUT_MS`. Default 10000. */
   reloadTimeoutMs: number;
+  /**
+   * Apply joins and leaves on the running HAProxy through its runtime API at once, before the
+   * reload that makes them permanent. Assumes the shipped template's server line; turn it off
+   * for templates whose servers differ. Env `RUNTIME_UPDATES` (`1`/`0`). Default on.
+   */
+  runtimeUpdates: boolean;
   /** Port of the renderer's `/health` and `/metrics`; 0 turns it off. Env `RENDERER_HEALTH_PORT`. Default 8405. */
   healthPort: number;
   /** Log level. Env `LOG_LEVEL`. Default `info`. */
@@ -61,6 +67,7 @@ export function rendererOptionsFromEnv(env: Env): RendererOptions {
     coalesceMaxMs: int(env, 'COALESCE_MAX_MS', 1000, 1, 600000),
     resyncIntervalMs: int(env, 'RESYNC_INTERVAL_MS', 30000, 1000, 86400000),
     reloadTimeoutMs: int(env, 'RELOAD_TIMEOUT_MS', 10000, 100, 600000),
+    runtimeUpdates: int(env, 'RUNTIME_UPDATES', 1, 0, 1) === 1,
     healthPort: int(env, 'RENDERER_HEALTH_PORT', 8405, 0, 65535),
     logLevel: str(env, 'LOG_LEVEL', 'info'),
   };

@@ -2,10 +2,10 @@ import { EventEmitter } from 'node:events';
 import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import pRetry from 'p-retry';
 import type { ConfigCheckError, LeaseholdError, RecordError } from '../common/errors.js';
-import type { NodeRecord } from '../common/record.js';
+import { type NodeRecord, parseRecord, recordKey } from '../common/record.js';
 import { Coalescer } from './coalesce.js';
 import type { Haproxy, ReloadResult } from './haproxy.js';
-import { type RenderSettings, type Template, render } from './render.js';
+import { type RenderSettings, type Template, hostport, render } from './render.js';
 import type { NodeStore, WatchEvent, WatchHandle } from './store.js';
 import { NodeView } from './view.js';
 
@@ -45,10 +45,12 @@ export interface RendererEvents {
   node: [NodeChange];
   applied: [AppliedEvent];
   refused: [RefusedEvent];
-  drained: [DrainedEvent];
+  runtime: [RuntimeEvent];
 }
 
-export interface DrainedEvent {
+/** A fast-path change made on the running worker through the runtime API. */
+export interface RuntimeEvent {
+  change: 'joined' | 'left';
   service: string;
   id: string;
   ok: boolean;
@@ -61,6 +63,8 @@ export interface RendererConfig extends RenderSettings {
   coalesceMinMs: number;
   coalesceMaxMs: number;
   resyncIntervalMs: number;
+  /** Apply joins and leaves on the running worker at once (see runtimeUpdates). */
+  runtimeUpdates: boolean;
 }
 
 export interface RendererDeps {
@@ -103,7 +107,9 @@ export class Renderer extends EventEmitter<RendererEvents> {
   private passAgain = false;
   /** Config text HAProxy runs, once this renderer has applied one. */
   private live?: string;
+  /** Live records by etcd key, and the services that have a backend in the live config. */
   private liveRecords = new Map<string, NodeRecord>();
+  private liveServices = new Set<string>();
   private lastRefused?: string;
   private readonly rejections = new Map<string, string>();
   private readonly st: RendererStatus = { etcd: 'starting', nodes: 0, reloads: 0, refused: { render: 0, check: 0, reload: 0 }, rejectedRecords: 0 };
@@ -187,7 +193,7 @@ export class Renderer extends EventEmitter<RendererEvents> {
     this.watch = await this.deps.store.watch(this.c.prefix, snap.revision + 1n, {
       events: (events) => {
         if (gen !== this.generation) return;
-        this.fastDrain(events);
+        this.runtimeUpdates(events);
         this.view.apply(events);
         this.coalescer.trigger();
       },
@@ -210,19 +216,44 @@ export class Renderer extends EventEmitter<RendererEvents> {
   }
 
   /**
-   * A node that left is put in maintenance on the running worker at once, through the master
-   * CLI, so it leaves rotation without waiting for the coalesced reload that removes it.
+   * The fast path, before the coalesced reload that makes it permanent: through the master CLI,
+   * a node that left is put in maintenance on the running worker, and a node that joined is
+   * added as a dynamic server (HAProxy 2.6 takes no `cookie` there, so stickiness to a new node
+   * starts with the reload).
    */
-  private fastDrain(events: WatchEvent[]): void {
+  private runtimeUpdates(events: WatchEvent[]): void {
+    if (!this.c.runtimeUpdates || this.live === undefined) return;
     for (const e of events) {
-      if (e.type !== 'delete') continue;
-      const r = [...this.liveRecords.values()].find((x) => `${this.c.prefix}${x.service}/${x.id}` === e.key);
-      if (!r) continue;
-      this.deps.haproxy
-        .command(`@1 set server ${r.service}/${r.id} state maint`)
-        .then((out) => this.emit('drained', { service: r.service, id: r.id, ok: out.trim() === '' }))
-        .catch((error: Error) => this.emit('drained', { service: r.service, id: r.id, ok: false, error: error.message }));
+      const live = this.liveRecords.get(e.key);
+      if (e.type === 'delete' && live) {
+        this.runtime('left', live, [`set server ${live.service}/${live.id} state maint`]);
+      } else if (e.type === 'put' && !live) {
+        let r: NodeRecord;
+        try {
+          r = parseRecord(this.c.prefix, e.key, e.value);
+        } catch {
+          continue; // the pass reports it
+        }
+        if (r.state !== 'up' || !this.liveServices.has(r.service)) continue;
+        const name = `${r.service}/${r.id}`;
+        this.runtime('joined', r, [
+          `add server ${name} ${hostport(r.address, r.port)} weight ${r.weight} check inter 1s fall 2 rise 1`,
+          `enable health ${name}`,
+          `enable server ${name}`,
+        ]);
+      }
     }
+  }
+
+  private runtime(change: RuntimeEvent['change'], r: NodeRecord, commands: string[]): void {
+    const base = { change, service: r.service, id: r.id };
+    this.deps.haproxy
+      .command(commands.map((c) => `@1 ${c}`).join('; '))
+      .then((out) => {
+        const bad = out.split('\n').filter((l) => l.trim() && !/New server registered/.test(l));
+        this.emit('runtime', bad.length ? { ...base, ok: false, error: bad.join(' ') } : { ...base, ok: true });
+      })
+      .catch((error: Error) => this.emit('runtime', { ...base, ok: false, error: error.message }));
   }
 
   /** One pass at a time; changes that arrive meanwhile get one more pass. */
@@ -279,10 +310,11 @@ export class Renderer extends EventEmitter<RendererEvents> {
       return this.refuse('reload', err as LeaseholdError, undefined);
     }
 
-    const next = new Map(records.map((r) => [`${r.service}/${r.id}`, r]));
+    const next = new Map(records.map((r) => [recordKey(this.c.prefix, r.service, r.id), r]));
     this.reportNodes(this.liveRecords, next);
     this.live = text;
     this.liveRecords = next;
+    this.liveServices = new Set([this.c.defaultService, ...records.map((r) => r.service)]);
     this.lastRefused = undefined;
     this.st.nodes = records.length;
     this.st.reloads++;

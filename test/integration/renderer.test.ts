@@ -60,9 +60,19 @@ test.serial('routes to every registered webapp, and stops routing to one that le
   const seen = new Set(await tags(s.ha.url, 30));
   t.deepEqual([...seen].sort(), ['w1', 'w2', 'w3']);
 
+  // A node joining a live config is served at once through the runtime API, then by the reload.
+  s.apps.push(await startApp('w4', s.etcd.endpoint));
+  const joined = await s.renderer.waitForEvent((e) => e.event === 'runtime' && e.change === 'joined' && e.id === 'w4', 'w4 added');
+  t.true(joined.ok, JSON.stringify(joined));
+  await waitFor(async () => (await tags(s.ha.url, 8)).includes('w4'), 'w4 served');
+  await s.renderer.waitForEvent((e) => e.event === 'node' && e.change === 'joined' && e.id === 'w4', 'w4 in the config');
+  await waitForServers(s.ha, ['w1', 'w2', 'w3', 'w4']);
+  await stopApp(s.apps.pop()!);
+  await waitForServers(s.ha, ['w1', 'w2', 'w3']);
+
   await s.apps[1]!.registrar.stop();
   // Out of rotation at once on the running worker, then removed by the reload.
-  const drained = await s.renderer.waitForEvent((e) => e.event === 'drained' && e.id === 'w2', 'w2 drained');
+  const drained = await s.renderer.waitForEvent((e) => e.event === 'runtime' && e.change === 'left' && e.id === 'w2', 'w2 drained');
   t.true(drained.ok, JSON.stringify(drained));
   await s.renderer.waitForEvent((e) => e.event === 'node' && e.change === 'left' && e.id === 'w2', 'w2 left');
   const after = await tags(s.ha.url, 30);
@@ -100,7 +110,8 @@ test.serial('a config that fails haproxy -c is refused; the last good config kee
   const templatePath = join(dir, `leasehold-template-${process.pid}.hbs`);
   writeFileSync(templatePath, readFileSync(DEFAULT_TEMPLATE, 'utf8').replace('weight {{#if draining}}0{{else}}{{weight}}{{/if}}', 'weight {{weight}} {{tag}}'));
   t.teardown(() => writeFileSync(templatePath, ''));
-  const s = await stack(t, [], { TEMPLATE_PATH: templatePath });
+  // RUNTIME_UPDATES=0: the fast path would add the node without the template's bad line.
+  const s = await stack(t, [], { TEMPLATE_PATH: templatePath, RUNTIME_UPDATES: '0' });
   s.apps.push(await startApp('w1', s.etcd.endpoint, { TAG: 'check' }));
   await waitForServers(s.ha, ['w1']);
   const before = readFileSync(s.ha.configPath, 'utf8');
