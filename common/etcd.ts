@@ -28,6 +28,14 @@ export function createEtcdClient(o: EtcdOptions): Etcd3 {
   return new Etcd3({
     hosts: o.endpoints,
     dialTimeout: o.dialTimeoutMs,
+    grpcOptions: {
+      // gRPC's default reconnect backoff grows to two minutes: far longer than a lease TTL.
+      'grpc.initial_reconnect_backoff_ms': 250,
+      'grpc.max_reconnect_backoff_ms': 2000,
+      // Pings notice a silently dead connection (a partition) on the long-lived streams.
+      'grpc.keepalive_time_ms': 10000,
+      'grpc.keepalive_timeout_ms': 3000,
+    },
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + o.callTimeoutMs }),
     faultHandling: { host: () => noop, global: noop },
   });

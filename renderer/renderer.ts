@@ -237,7 +237,7 @@ export class Renderer extends EventEmitter<RendererEvents> {
         if (r.state !== 'up' || !this.liveServices.has(r.service)) continue;
         const name = `${r.service}/${r.id}`;
         this.runtime('joined', r, [
-          `add server ${name} ${hostport(r.address, r.port)} weight ${r.weight} check inter 1s fall 2 rise 1`,
+          `add server ${name} ${hostport(r.address, r.port)} weight ${r.weight} check inter 1s fall 2 rise 1 observe layer4 error-limit 1 on-error mark-down`,
           `enable health ${name}`,
           `enable server ${name}`,
         ]);
