@@ -1,5 +1,6 @@
 import test from 'ava';
 import { ComposeStack, buildImages, docker } from '../helpers/compose.js';
+import { cookies, get } from '../helpers/http.js';
 import { startLoad } from '../helpers/load.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 
@@ -42,11 +43,11 @@ test.serial('scale to 5: requests reach 5 hosts and etcd lists 5 records', async
 });
 
 test.serial('sticky sessions hold while other nodes join and leave', async (t) => {
-  const first = await fetch(stack.url);
-  const cookies = first.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
-  t.regex(cookies, /SERVERID=/);
-  t.regex(cookies, /NODESESSID=/);
-  const body = await first.json();
+  const first = await get(stack.url);
+  const jar = cookies(first);
+  t.regex(jar, /SERVERID=/);
+  t.regex(jar, /NODESESSID=/);
+  const body = first.body;
   t.is(body.sessionViews, 1);
   const home = body.host;
   // Churn around the session: scale up, then down, keeping the session's own container.
@@ -57,7 +58,7 @@ test.serial('sticky sessions hold while other nodes join and leave', async (t) =
   })();
   const seen: { host: string; views: number }[] = [];
   for (let i = 2; i <= 10; i++) {
-    const r = await (await fetch(stack.url, { headers: { cookie: cookies } })).json();
+    const r = (await get(stack.url, { cookie: jar })).body;
     seen.push({ host: r.host, views: r.sessionViews });
     await sleep(400);
   }

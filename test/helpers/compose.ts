@@ -2,6 +2,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import Docker from 'dockerode';
 import { TEST_SRC } from './fixtures.js';
+import { get } from './http.js';
 import { freePort } from './ports.js';
 import { waitFor } from './wait.js';
 
@@ -63,7 +64,7 @@ export class ComposeStack {
       ...o.env,
     };
     await this.compose(['up', '-d', '--no-build', '--scale', `webapp=${o.webapps}`]);
-    await waitFor(async () => (await fetch(`${this.statsUrl}/;csv`)).ok, 'stats page', 60000, 250);
+    await waitFor(async () => (await get(`${this.statsUrl}/;csv`)).status === 200, 'stats page', 60000, 250);
     return this;
   }
 
@@ -104,8 +105,9 @@ export class ComposeStack {
 
   /** Server rows of the stats CSV for a backend. */
   async stats(backend = 'webapp'): Promise<{ server: string; status: string }[]> {
-    const text = await (await fetch(`${this.statsUrl}/;csv`)).text();
-    return text
+    const res = await get(`${this.statsUrl}/;csv`);
+    if (res.status !== 200) throw new Error(`stats page answered ${res.status}: ${res.body}`);
+    return res.text
       .split('\n')
       .filter((l) => l && !l.startsWith('#'))
       .map((l) => l.split(','))

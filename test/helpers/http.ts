@@ -1,18 +1,40 @@
-/** One GET; resolves with status and parsed JSON body (or null), never throws. */
-export async function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: any; headers: Headers }> {
-  try {
-    const res = await fetch(url, { headers, signal: AbortSignal.timeout(5000) });
-    const text = await res.text();
-    let body: any = null;
-    try {
-      body = JSON.parse(text);
-    } catch {
-      body = text;
-    }
-    return { status: res.status, body, headers: res.headers };
-  } catch (err) {
-    return { status: 0, body: String(err), headers: new Headers() };
-  }
+import { request } from 'node:http';
+
+export interface Reply {
+  /** 0 when nothing answered (refused, reset, timed out). */
+  status: number;
+  /** Parsed JSON, else the text (or the error message when status is 0). */
+  body: any;
+  text: string;
+  headers: Record<string, string | string[] | undefined>;
+}
+
+/**
+ * One GET on a fresh connection; never throws, always settles. node:http rather than fetch:
+ * fetch can leave a promise pending forever when a just-started port resets the connection.
+ */
+export function get(url: string, headers: Record<string, string> = {}, timeoutMs = 5000): Promise<Reply> {
+  return new Promise((resolve) => {
+    const fail = (e: Error) => resolve({ status: 0, body: e.message, text: '', headers: {} });
+    const req = request(url, { headers, agent: false, timeout: timeoutMs }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (text += d));
+      res.on('error', fail);
+      res.on('end', () => {
+        let body: any = text;
+        try {
+          body = JSON.parse(text);
+        } catch {
+          /* not JSON */
+        }
+        resolve({ status: res.statusCode ?? 0, body, text, headers: res.headers });
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error(`timeout after ${timeoutMs} ms`)));
+    req.on('error', fail);
+    req.end();
+  });
 }
 
 /** `n` GETs in sequence; returns the `tag` of each answer (or `status:<code>`). */
@@ -23,4 +45,10 @@ export async function tags(url: string, n: number): Promise<string[]> {
     out.push(r.status === 200 && r.body?.tag ? r.body.tag : `status:${r.status}`);
   }
   return out;
+}
+
+/** The `name=value` parts of a reply's Set-Cookie headers, ready for a Cookie header. */
+export function cookies(r: Reply): string {
+  const set = r.headers['set-cookie'] ?? [];
+  return (Array.isArray(set) ? set : [set]).map((c) => c.split(';')[0]).join('; ');
 }
