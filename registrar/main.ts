@@ -6,6 +6,7 @@ import { createEtcdClient } from '../common/etcd.js';
 import { startHealthServer } from '../common/health-server.js';
 import { httpStatus } from '../common/http.js';
 import { createLogger } from '../common/log.js';
+import { exitOnSignals } from '../common/shutdown.js';
 import { registrarOptionsFromEnv } from './options.js';
 import { Registrar } from './registrar.js';
 
@@ -42,11 +43,7 @@ if (o.healthPort > 0) {
 log.info({ event: 'start', key: registrar.key, address: o.address ?? `auto (${ownAddress()})`, port: o.port, ttl: o.ttlSeconds, endpoints: o.etcd.endpoints }, 'registrar starting');
 registrar.start();
 
-async function shutdown(signal: string): Promise<void> {
-  log.info({ event: 'signal', signal }, 'leaving');
+exitOnSignals(log, 'leaving', async () => {
   await registrar.stop();
   etcd.close();
-  process.exit(0);
-}
-process.once('SIGTERM', () => void shutdown('SIGTERM'));
-process.once('SIGINT', () => void shutdown('SIGINT'));
+});

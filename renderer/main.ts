@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { createEtcdClient } from '../common/etcd.js';
 import { startHealthServer } from '../common/health-server.js';
 import { createLogger } from '../common/log.js';
+import { exitOnSignals } from '../common/shutdown.js';
 import { Haproxy } from './haproxy.js';
 import { metricsText } from './metrics.js';
 import { rendererOptionsFromEnv } from './options.js';
@@ -54,11 +55,7 @@ if (o.healthPort > 0) {
 log.info({ event: 'start', config: o.configPath, template: o.templatePath, endpoints: o.etcd.endpoints, prefix: o.prefix }, 'renderer starting');
 renderer.start();
 
-async function shutdown(signal: string): Promise<void> {
-  log.info({ event: 'signal', signal }, 'stopping');
+exitOnSignals(log, 'stopping', async () => {
   await renderer.stop();
   etcd.close();
-  process.exit(0);
-}
-process.once('SIGTERM', () => void shutdown('SIGTERM'));
-process.once('SIGINT', () => void shutdown('SIGINT'));
+});
