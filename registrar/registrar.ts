@@ -108,7 +108,8 @@ export class Registrar extends EventEmitter<RegistrarEvents> {
       } else if (healthy && this.now() - this.lastVerified >= this.o.ttlSeconds * 1000) {
         await this.verify();
       }
-      await this.sleep(this.o.checkIntervalMs);
+      // Until the app first answers, look often: a container's join waits on this.
+      await this.sleep(this.current === 'waiting' ? Math.min(100, this.o.checkIntervalMs) : this.o.checkIntervalMs);
     }
   }
 

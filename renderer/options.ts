@@ -22,6 +22,8 @@ export interface RendererOptions {
   masterSocket: string;
   /** Admin socket written into the config. Env `HAPROXY_ADMIN_SOCKET`. Default `/run/haproxy/admin.sock`. */
   adminSocket: string;
+  /** Server health handed across reloads. Env `HAPROXY_STATE_FILE`. Default `/run/haproxy/server-state`. */
+  stateFile: string;
   /** Traffic bind. Env `FRONTEND_BIND`. Default `*:80`. */
   frontendBind: string;
   /** Stats page bind (HTML, `;csv`, `/metrics`). Env `STATS_BIND`. Default `*:1936`. */
@@ -59,6 +61,7 @@ export function rendererOptionsFromEnv(env: Env): RendererOptions {
     haproxyBin: str(env, 'HAPROXY_BIN', 'haproxy'),
     masterSocket: str(env, 'HAPROXY_MASTER_SOCKET', '/run/haproxy/master.sock'),
     adminSocket: str(env, 'HAPROXY_ADMIN_SOCKET', '/run/haproxy/admin.sock'),
+    stateFile: str(env, 'HAPROXY_STATE_FILE', '/run/haproxy/server-state'),
     frontendBind: str(env, 'FRONTEND_BIND', '*:80'),
     statsBind: str(env, 'STATS_BIND', '*:1936'),
     defaultService: str(env, 'DEFAULT_SERVICE', 'webapp'),

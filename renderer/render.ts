@@ -10,6 +10,8 @@ export interface RenderSettings {
   defaultService: string;
   healthCheckPath: string;
   adminSocket: string;
+  /** Where the renderer leaves server health for the next worker (`server-state-file`). */
+  stateFile: string;
 }
 
 export interface TemplateServer extends NodeRecord {

@@ -4,6 +4,7 @@ import pRetry from 'p-retry';
 import type { ConfigCheckError, LeaseholdError, RecordError } from '../common/errors.js';
 import { type NodeRecord, parseRecord, recordKey } from '../common/record.js';
 import { Coalescer } from './coalesce.js';
+import { carryServerState } from './server-state.js';
 import type { Haproxy, ReloadResult } from './haproxy.js';
 import { type RenderSettings, type Template, hostport, render } from './render.js';
 import type { NodeStore, WatchEvent, WatchHandle } from './store.js';
@@ -288,6 +289,8 @@ export class Renderer extends EventEmitter<RendererEvents> {
 
     const staged = `${this.c.configPath}.staged`;
     await writeFile(staged, text);
+    // Before the check, so the file the config names exists when HAProxy reads it.
+    await this.saveServerState(records);
     const checkStarted = this.now();
     try {
       await this.deps.haproxy.check(staged);
@@ -320,6 +323,19 @@ export class Renderer extends EventEmitter<RendererEvents> {
     this.st.reloads++;
     this.st.lastAppliedAt = new Date(this.now()).toISOString();
     this.emit('applied', { ...result, servers: records.length, bytes: Buffer.byteLength(text), passMs: this.now() - started, checkMs });
+  }
+
+  /** Hands the running worker's view of server health to the next one (see carryServerState). */
+  private async saveServerState(next: NodeRecord[]): Promise<void> {
+    let dump = '';
+    try {
+      dump = await this.deps.haproxy.command('@1 show servers state');
+    } catch {
+      // No worker to ask (HAProxy starting): the new worker starts from the config alone.
+    }
+    const tmp = `${this.c.stateFile}.tmp`;
+    await writeFile(tmp, carryServerState(dump, next));
+    await rename(tmp, this.c.stateFile);
   }
 
   private async writeAtomically(text: string): Promise<void> {

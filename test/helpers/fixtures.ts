@@ -13,6 +13,7 @@ export const FIXTURE_SETTINGS: RenderSettings = {
   defaultService: 'webapp',
   healthCheckPath: '/health',
   adminSocket: '/run/haproxy/admin.sock',
+  stateFile: '/run/haproxy/server-state',
 };
 
 /** A fixture is a list of etcd keys and values; object values are stored as their JSON. */

@@ -57,6 +57,7 @@ export class TestHaproxy {
       HAPROXY_CONFIG: this.configPath,
       HAPROXY_MASTER_SOCKET: this.masterSocket,
       HAPROXY_ADMIN_SOCKET: this.adminSocket,
+      HAPROXY_STATE_FILE: join(this.dir, 'server-state'),
       FRONTEND_BIND: `127.0.0.1:${this.frontPort}`,
       STATS_BIND: `127.0.0.1:${this.statsPort}`,
     };

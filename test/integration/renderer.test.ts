@@ -1,4 +1,5 @@
 import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { DEFAULT_TEMPLATE } from '../../renderer/options.js';
@@ -173,4 +174,25 @@ test.serial('a burst of 100 puts gives a handful of reloads and the right final 
   t.log(`${reloads} reloads for 100 puts`);
   t.true(reloads >= 1 && reloads <= 5, `${reloads} reloads`);
   t.is((await s.ha.control.showProc()).reloads, applied(s.renderer).length);
+});
+
+test.serial('a server HAProxy found dead stays down across a reload (server state carried over)', async (t) => {
+  const s = await stack(t, ['w1']);
+  await waitForServers(s.ha, ['w1']);
+  // A black hole: it accepts connections and never answers, so checks fail only by timing out,
+  // as with a crashed container. A reloaded worker that forgot would route to it for seconds.
+  const hole = createServer((sock) => sock.on('error', () => undefined));
+  const holePort = await new Promise<number>((r) => hole.listen(0, '127.0.0.1', () => r((hole.address() as { port: number }).port)));
+  t.teardown(() => {
+    hole.close();
+  });
+  const rec = (id: string, port: number) => JSON.stringify({ id, service: 'webapp', address: '127.0.0.1', port, tag: id, weight: 1, state: 'up', registeredAt: new Date().toISOString() });
+  await s.etcd.client.put('/nodes/webapp/hole').value(rec('hole', holePort));
+  await waitFor(async () => (await s.ha.servers()).find((r) => r.server === 'hole')?.status === 'DOWN', 'black hole marked DOWN', 20000);
+  const before = applied(s.renderer).length;
+  await s.etcd.client.put('/nodes/webapp/w9').value(rec('w9', s.apps[0]!.port));
+  await waitFor(() => applied(s.renderer).length > before, 'reload for w9');
+  // The new worker's first check of the black hole cannot have ended yet: only the carried state says DOWN.
+  const rows = await s.ha.servers();
+  t.is(rows.find((r) => r.server === 'hole')?.status, 'DOWN', JSON.stringify(rows));
 });
