@@ -39,6 +39,13 @@ async function webapp(index = 0) {
   return { container: docker.getContainer(c.Id), id: c.Id, hostname };
 }
 
+/** Removes a stopped or killed webapp and scales back to the three the next scenario expects. */
+async function replace(victim: Awaited<ReturnType<typeof webapp>>): Promise<void> {
+  await victim.container.remove({ force: true });
+  await stack.scale(3);
+  await stack.converged(60000);
+}
+
 /** Polls the stats CSV until `pred` holds for the server; returns ms since `since`. */
 async function until(server: string, pred: (status: string | undefined) => boolean, since: number, timeoutMs: number, what: string): Promise<number> {
   await waitFor(async () => pred((await stack.stats()).find((s) => s.server === server)?.status), what, timeoutMs, 10);
@@ -60,9 +67,7 @@ test.serial('SIGKILL a webapp: out of the config within TTL + 1 s, no failed GET
   const ids = await stack.converged(10000);
   t.false(ids.includes(victim.hostname));
   t.false((await stack.etcdRecords()).some((r) => r.id === victim.hostname), 'no stale record');
-  await victim.container.remove({ force: true });
-  await stack.scale(3);
-  await stack.converged(60000);
+  await replace(victim);
 });
 
 test.serial('docker stop a webapp: out of rotation within 200 ms of SIGTERM, no failed request', async (t) => {
@@ -78,9 +83,7 @@ test.serial('docker stop a webapp: out of rotation within 200 ms of SIGTERM, no 
   await stack.converged(15000);
   await sleep(1000);
   assertNoFailures(t, await load.stop());
-  await victim.container.remove({ force: true });
-  await stack.scale(3);
-  await stack.converged(60000);
+  await replace(victim);
 });
 
 test.serial('scale 2 → 6 → 2 under load: no failed request', async (t) => {
@@ -142,9 +145,7 @@ test.serial('stop etcd for 10 s: the LB keeps serving; registrars are back withi
   t.false((await stack.etcdRecords()).some((r) => r.id === victim.hostname), 'no stale record after the TTL');
   await sleep(1000);
   assertNoFailures(t, await load.stop());
-  await victim.container.remove({ force: true });
-  await stack.scale(3);
-  await stack.converged(60000);
+  await replace(victim);
 });
 
 test.serial('disconnect a webapp from the network: its lease expires and it leaves; reconnect: it registers again', async (t) => {
