@@ -49,8 +49,25 @@ export class Haproxy {
     });
   }
 
-  /** Sends one command to the master CLI and returns the whole answer. */
-  command(cmd: string, timeoutMs = 2000): Promise<string> {
+  /**
+   * Sends one command to the master CLI and returns the whole answer. While the master
+   * re-executes for a reload its socket refuses for a moment: connecting is retried until
+   * `timeoutMs`.
+   */
+  async command(cmd: string, timeoutMs = 2000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        return await this.once(cmd, Math.max(100, deadline - Date.now()));
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if ((code !== 'ECONNREFUSED' && code !== 'ENOENT') || Date.now() >= deadline) throw err;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+  }
+
+  private once(cmd: string, timeoutMs: number): Promise<string> {
     return new Promise((resolve, reject) => {
       const sock = connect(this.o.masterSocket);
       let out = '';

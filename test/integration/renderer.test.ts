@@ -115,6 +115,7 @@ test.serial('a config that fails haproxy -c is refused; the last good config kee
   const s = await stack(t, [], { TEMPLATE_PATH: templatePath, RUNTIME_UPDATES: '0' });
   s.apps.push(await startApp('w1', s.etcd.endpoint, { TAG: 'check' }));
   await waitForServers(s.ha, ['w1']);
+  await s.renderer.waitForEvent((e) => e.event === 'reload' && e.servers === 1, 'w1 in the config');
   const before = readFileSync(s.ha.configPath, 'utf8');
   const reloads = (await s.ha.control.showProc()).reloads;
 
