@@ -5,6 +5,12 @@ import { waitFor } from './wait.js';
 /** Root of the compiled tree (dist/). */
 export const DIST = fileURLToPath(new URL('../../', import.meta.url));
 
+const live = new Set<ChildProcess>();
+// A test worker that dies (an uncaught exception) skips its teardowns: take the children along.
+process.on('exit', () => {
+  for (const c of live) c.kill('SIGKILL');
+});
+
 /** A child process whose output lines are kept, JSON-parsed where possible. */
 export class Proc {
   readonly lines: string[] = [];
@@ -25,7 +31,13 @@ export class Proc {
     };
     this.child.stdout!.on('data', onData);
     this.child.stderr!.on('data', onData);
-    this.exited = new Promise((resolve) => this.child.on('exit', (code) => resolve((this.exitCode = code))));
+    live.add(this.child);
+    this.exited = new Promise((resolve) =>
+      this.child.on('exit', (code) => {
+        live.delete(this.child);
+        resolve((this.exitCode = code));
+      }),
+    );
   }
 
   get running(): boolean {

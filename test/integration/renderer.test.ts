@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
@@ -110,7 +110,7 @@ test.serial('a config that fails haproxy -c is refused; the last good config kee
   const dir = join(process.env.TMPDIR ?? '/tmp');
   const templatePath = join(dir, `leasehold-template-${process.pid}.hbs`);
   writeFileSync(templatePath, readFileSync(DEFAULT_TEMPLATE, 'utf8').replace('weight {{#if draining}}0{{else}}{{weight}}{{/if}}', 'weight {{weight}} {{tag}}'));
-  t.teardown(() => writeFileSync(templatePath, ''));
+  t.teardown(() => rmSync(templatePath, { force: true }));
   // RUNTIME_UPDATES=0: the fast path would add the node without the template's bad line.
   const s = await stack(t, [], { TEMPLATE_PATH: templatePath, RUNTIME_UPDATES: '0' });
   s.apps.push(await startApp('w1', s.etcd.endpoint, { TAG: 'check' }));
