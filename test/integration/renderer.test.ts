@@ -1,5 +1,6 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { DEFAULT_TEMPLATE } from '../../renderer/options.js';
@@ -107,8 +108,7 @@ test.serial('a malformed record is skipped and reported by key; the good ones ke
 
 test.serial('a config that fails haproxy -c is refused; the last good config keeps serving', async (t) => {
   // A user template that puts each node's tag on its server line: a bad tag makes a bad config.
-  const dir = join(process.env.TMPDIR ?? '/tmp');
-  const templatePath = join(dir, `leasehold-template-${process.pid}.hbs`);
+  const templatePath = join(tmpdir(), `leasehold-template-${process.pid}.hbs`);
   writeFileSync(templatePath, readFileSync(DEFAULT_TEMPLATE, 'utf8').replace('weight {{#if draining}}0{{else}}{{weight}}{{/if}}', 'weight {{weight}} {{tag}}'));
   t.teardown(() => rmSync(templatePath, { force: true }));
   // RUNTIME_UPDATES=0: the fast path would add the node without the template's bad line.
