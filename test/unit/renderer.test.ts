@@ -1,9 +1,9 @@
 // The pipeline's decisions on an in-memory store and a scripted HAProxy (as confd tests its
 // template resource): re-list on a broken watch, periodic resync, and what a failed reload leaves.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { ReloadError } from '../../common/errors.js';
 import type { ReloadResult } from '../../renderer/haproxy.js';
 import { compileTemplate } from '../../renderer/render.js';
@@ -49,7 +49,7 @@ class ScriptedHaproxy {
   }
 }
 
-function setup(resyncIntervalMs = 60000) {
+function setup(t: ExecutionContext, resyncIntervalMs = 60000) {
   const dir = mkdtempSync(join(tmpdir(), 'leasehold-unit-'));
   const configPath = join(dir, 'haproxy.cfg');
   writeFileSync(configPath, 'bootstrap\n');
@@ -60,6 +60,10 @@ function setup(resyncIntervalMs = 60000) {
     { ...FIXTURE_SETTINGS, stateFile: join(dir, 'state'), prefix: '/nodes/', configPath, coalesceMinMs: 5, coalesceMaxMs: 50, resyncIntervalMs, runtimeUpdates: false },
     { store, haproxy, template },
   );
+  t.teardown(async () => {
+    await r.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
   const events: string[] = [];
   r.on('store', (e) => events.push(`store:${e.state}`));
   r.on('refused', (e) => events.push(`refused:${e.stage}`));
@@ -67,10 +71,9 @@ function setup(resyncIntervalMs = 60000) {
 }
 
 test('lists, renders, reloads; a watched put renders again; unchanged bytes do not reload', async (t) => {
-  const { store, haproxy, r, live } = setup();
+  const { store, haproxy, r, live } = setup(t);
   store.put('a', false);
   r.start();
-  t.teardown(() => r.stop());
   await waitFor(() => live() === 'a\n', 'first config');
   store.put('b');
   await waitFor(() => live() === 'a\nb\n', 'second config');
@@ -83,10 +86,9 @@ test('lists, renders, reloads; a watched put renders again; unchanged bytes do n
 });
 
 test('a broken watch re-lists everything, catching what it missed', async (t) => {
-  const { store, r, live, events } = setup();
+  const { store, r, live, events } = setup(t);
   store.put('a', false);
   r.start();
-  t.teardown(() => r.stop());
   await waitFor(() => live() === 'a\n', 'first config');
   store.put('missed', false); // a change the broken watch never delivered
   const lists = store.lists;
@@ -97,9 +99,8 @@ test('a broken watch re-lists everything, catching what it missed', async (t) =>
 });
 
 test('the periodic resync catches a change no watch reported', async (t) => {
-  const { store, r, live } = setup(1000);
+  const { store, r, live } = setup(t, 1000);
   r.start();
-  t.teardown(() => r.stop());
   await waitFor(() => store.lists === 1, 'first list');
   store.put('silent', false);
   await waitFor(() => live() === 'silent\n', 'resync picked it up', 5000);
@@ -107,10 +108,9 @@ test('the periodic resync catches a change no watch reported', async (t) => {
 });
 
 test('etcd unreachable at start: retries, and never touches the live config until it lists', async (t) => {
-  const { store, r, live, events } = setup();
+  const { store, r, live, events } = setup(t);
   store.down = true;
   r.start();
-  t.teardown(() => r.stop());
   await waitFor(() => events.includes('store:unreachable'), 'unreachable reported');
   t.is(live(), 'bootstrap\n');
   store.put('a', false);
@@ -119,10 +119,9 @@ test('etcd unreachable at start: retries, and never touches the live config unti
 });
 
 test('a failed reload puts the running config back on disk and retries', async (t) => {
-  const { store, haproxy, r, live, events } = setup();
+  const { store, haproxy, r, live, events } = setup(t);
   store.put('a', false);
   r.start();
-  t.teardown(() => r.stop());
   await waitFor(() => live() === 'a\n', 'first config');
   haproxy.failReload = true;
   store.put('b');
