@@ -14,6 +14,12 @@ export interface RenderSettings {
   stateFile: string;
 }
 
+/**
+ * Health-check and failover settings of every server: the shipped template's `default-server`
+ * line, and the dynamic servers the runtime fast path adds, must agree.
+ */
+export const SERVER_CHECK = 'check inter 1s fall 2 rise 1 observe layer4 error-limit 1 on-error mark-down';
+
 export interface TemplateServer extends NodeRecord {
   /** `address:port`, with IPv6 in brackets. */
   hostport: string;
@@ -28,6 +34,8 @@ export interface TemplateService {
 
 export interface TemplateContext extends RenderSettings {
   services: TemplateService[];
+  /** {@link SERVER_CHECK} */
+  serverCheck: string;
 }
 
 export type Template = (ctx: TemplateContext) => string;
@@ -56,7 +64,7 @@ export function templateContext(records: NodeRecord[], s: RenderSettings): Templ
   const services = [...byService]
     .map(([name, servers]) => ({ name, isDefault: name === s.defaultService, servers }))
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  return { ...s, services };
+  return { ...s, services, serverCheck: SERVER_CHECK };
 }
 
 /** records in, config text out. */

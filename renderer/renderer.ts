@@ -6,7 +6,7 @@ import { type NodeRecord, parseRecord, recordKey } from '../common/record.js';
 import { Coalescer } from './coalesce.js';
 import { carryServerState } from './server-state.js';
 import type { Haproxy, ReloadResult } from './haproxy.js';
-import { type RenderSettings, type Template, hostport, render } from './render.js';
+import { type RenderSettings, SERVER_CHECK, type Template, hostport, render } from './render.js';
 import type { NodeStore, WatchEvent, WatchHandle } from './store.js';
 import { NodeView } from './view.js';
 
@@ -238,7 +238,7 @@ export class Renderer extends EventEmitter<RendererEvents> {
         if (r.state !== 'up' || !this.liveServices.has(r.service)) continue;
         const name = `${r.service}/${r.id}`;
         this.runtime('joined', r, [
-          `add server ${name} ${hostport(r.address, r.port)} weight ${r.weight} check inter 1s fall 2 rise 1 observe layer4 error-limit 1 on-error mark-down`,
+          `add server ${name} ${hostport(r.address, r.port)} weight ${r.weight} ${SERVER_CHECK}`,
           `enable health ${name}`,
           `enable server ${name}`,
         ]);

@@ -2,7 +2,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import Docker from 'dockerode';
 import { TEST_SRC } from './fixtures.js';
-import { get } from './http.js';
+import { type ServerRow, get, statsServers } from './http.js';
 import { freePort } from './ports.js';
 import { waitFor } from './wait.js';
 
@@ -104,15 +104,8 @@ export class ComposeStack {
   }
 
   /** Server rows of the stats CSV for a backend. */
-  async stats(backend = 'webapp'): Promise<{ server: string; status: string }[]> {
-    const res = await get(`${this.statsUrl}/;csv`);
-    if (res.status !== 200) throw new Error(`stats page answered ${res.status}: ${res.body}`);
-    return res.text
-      .split('\n')
-      .filter((l) => l && !l.startsWith('#'))
-      .map((l) => l.split(','))
-      .filter((r) => r[0] === backend && r[1] !== 'BACKEND' && r[1] !== 'FRONTEND')
-      .map((r) => ({ server: r[1]!, status: r[17]! }));
+  async stats(backend = 'webapp'): Promise<ServerRow[]> {
+    return (await statsServers(this.statsUrl)).filter((r) => r.backend === backend);
   }
 
   /** Waits until HAProxy's UP servers, the etcd records and the running webapps are the same set. */

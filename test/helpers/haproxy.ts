@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Haproxy } from '../../renderer/haproxy.js';
 import { requireBinary } from './bins.js';
-import { get } from './http.js';
+import { type ServerRow, statsServers } from './http.js';
 import { freePort } from './ports.js';
 import { Proc } from './process.js';
 import { waitFor } from './wait.js';
@@ -64,11 +64,8 @@ export class TestHaproxy {
   }
 
   /** Server rows of the stats CSV: backend, server, status. */
-  async servers(): Promise<{ backend: string; server: string; status: string }[]> {
-    const res = await get(`${this.statsUrl}/;csv`);
-    if (res.status !== 200) throw new Error(`stats page answered ${res.status}: ${res.body}`);
-    const rows = res.text.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split(','));
-    return rows.filter((r) => r[1] !== 'FRONTEND' && r[1] !== 'BACKEND').map((r) => ({ backend: r[0]!, server: r[1]!, status: r[17]! }));
+  servers(): Promise<ServerRow[]> {
+    return statsServers(this.statsUrl);
   }
 
   async stop(): Promise<void> {

@@ -47,6 +47,25 @@ export async function tags(url: string, n: number): Promise<string[]> {
   return out;
 }
 
+export interface ServerRow {
+  backend: string;
+  server: string;
+  /** HAProxy's status column: UP, DOWN, MAINT, `UP 1/2`... */
+  status: string;
+}
+
+/** The server rows (no FRONTEND/BACKEND lines) of HAProxy's stats CSV at `statsUrl`. */
+export async function statsServers(statsUrl: string): Promise<ServerRow[]> {
+  const res = await get(`${statsUrl}/;csv`);
+  if (res.status !== 200) throw new Error(`stats page answered ${res.status}: ${res.body}`);
+  return res.text
+    .split('\n')
+    .filter((l) => l && !l.startsWith('#'))
+    .map((l) => l.split(','))
+    .filter((r) => r[1] !== 'FRONTEND' && r[1] !== 'BACKEND')
+    .map((r) => ({ backend: r[0]!, server: r[1]!, status: r[17]! }));
+}
+
 /** The `name=value` parts of a reply's Set-Cookie headers, ready for a Cookie header. */
 export function cookies(r: Reply): string {
   const set = r.headers['set-cookie'] ?? [];
