@@ -41,3 +41,13 @@ export class ConfigCheckError extends LeaseholdError {
 export class ReloadError extends LeaseholdError {
   override readonly retryable = true;
 }
+
+/** The worker's runtime API could not be reached, or cut an exchange short. */
+export class RuntimeError extends LeaseholdError {
+  override readonly retryable = true;
+}
+
+/** A file of the live config could not be written (EACCES, ENOSPC, ...). The last good one stays. */
+export class WriteError extends LeaseholdError {
+  override readonly retryable = true;
+}

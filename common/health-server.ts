@@ -5,25 +5,40 @@ export interface HealthReport {
   body: Record<string, unknown>;
 }
 
+export interface HealthServerExtras {
+  /** Address to listen on. Default `127.0.0.1`: a daemon's internals are not for the network. */
+  host?: string;
+  /** JSON for `/status`. */
+  status?: () => unknown;
+  /** A listen error (port taken...). The daemon goes on without its endpoint. */
+  onError?: (err: Error) => void;
+}
+
 /**
  * A tiny HTTP server for a daemon's own health: `/health` answers 200 or 503 with JSON,
- * `/metrics` (when given) answers Prometheus text.
+ * `/metrics` (when given) Prometheus text, `/status` (when given) JSON.
  */
-export function startHealthServer(port: number, report: () => HealthReport, metrics?: () => string): Server {
+export function startHealthServer(port: number, report: () => HealthReport, metrics?: () => string, extras: HealthServerExtras = {}): Server {
+  const json = (res: import('node:http').ServerResponse, status: number, body: unknown) => {
+    res.writeHead(status, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(body));
+  };
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/health') {
       const r = report();
-      res.writeHead(r.healthy ? 200 : 503, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(r.body));
+      json(res, r.healthy ? 200 : 503, r.body);
     } else if (path === '/metrics' && metrics) {
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
       res.end(metrics());
+    } else if (path === '/status' && extras.status) {
+      json(res, 200, extras.status());
     } else {
       res.writeHead(404).end();
     }
   });
-  server.listen(port);
+  server.on('error', (err) => extras.onError?.(err));
+  server.listen(port, extras.host ?? '127.0.0.1');
   server.unref();
   return server;
 }

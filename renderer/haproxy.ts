@@ -36,15 +36,24 @@ export function parseShowProc(text: string): ProcInfo {
 export class Haproxy {
   constructor(private readonly o: HaproxyOptions) {}
 
+  /** `haproxy -v`: the version, e.g. `2.6.12` (undefined if it cannot be run). */
+  version(): Promise<string | undefined> {
+    return new Promise((resolve) => {
+      execFile(this.o.bin, ['-v'], { timeout: 10000 }, (err, stdout) => resolve(err ? undefined : /version (\d+\.\d+[^\s]*)/i.exec(stdout)?.[1]));
+    });
+  }
+
   /** `haproxy -c -f path`; throws ConfigCheckError with HAProxy's own words. */
   check(path: string): Promise<void> {
     return new Promise((resolve, reject) => {
-      execFile(this.o.bin, ['-c', '-f', path], { timeout: 30000 }, (err, stdout, stderr) => {
+      // Large configs warn once per server (a server-state line each): room for all of it.
+      execFile(this.o.bin, ['-c', '-f', path], { timeout: 60000, maxBuffer: 256 << 20 }, (err, stdout, stderr) => {
         if (!err) return resolve();
         const output = `${stdout}${stderr}`.trim();
         const code = (err as NodeJS.ErrnoException).code;
-        const why = code === 'ENOENT' ? `${this.o.bin} not found (install the haproxy package)` : output.split('\n').filter((l) => /ALERT|error/i.test(l)).join('; ') || output || err.message;
-        reject(new ConfigCheckError(`haproxy -c refused the config: ${why}`, output));
+        const alerts = output.split('\n').filter((l) => /ALERT|error/i.test(l));
+        const why = code === 'ENOENT' ? `${this.o.bin} not found (install the haproxy package)` : alerts.slice(0, 5).join('; ') || output.slice(-500) || err.message;
+        reject(new ConfigCheckError(`haproxy -c refused the config: ${why}`, (alerts.length ? alerts.join('\n') : output).slice(0, 8000)));
       });
     });
   }

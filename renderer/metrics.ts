@@ -1,23 +1,38 @@
 import type { RendererStatus } from './renderer.js';
 
+type Sample = [labels: Record<string, string | number>, value: number];
+
+function metric(name: string, type: 'counter' | 'gauge', help: string, samples: Sample[]): string[] {
+  const fmt = (l: Record<string, string | number>) => {
+    const parts = Object.entries(l).map(([k, v]) => `${k}="${v}"`);
+    return parts.length ? `{${parts.join(',')}}` : '';
+  };
+  return [`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, ...samples.map(([l, v]) => `${name}${fmt(l)} ${v}`)];
+}
+
 /** The renderer's status as Prometheus text. */
 export function metricsText(s: RendererStatus): string {
   const lines = [
-    '# HELP leasehold_renderer_reloads_total Verified HAProxy reloads.',
-    '# TYPE leasehold_renderer_reloads_total counter',
-    `leasehold_renderer_reloads_total ${s.reloads}`,
-    '# HELP leasehold_renderer_refused_total Passes refused, by stage; the last good config kept serving.',
-    '# TYPE leasehold_renderer_refused_total counter',
-    ...Object.entries(s.refused).map(([stage, n]) => `leasehold_renderer_refused_total{stage="${stage}"} ${n}`),
-    '# HELP leasehold_renderer_nodes Servers in the live config.',
-    '# TYPE leasehold_renderer_nodes gauge',
-    `leasehold_renderer_nodes ${s.nodes}`,
-    '# HELP leasehold_renderer_rejected_records Records under the prefix that failed validation.',
-    '# TYPE leasehold_renderer_rejected_records gauge',
-    `leasehold_renderer_rejected_records ${s.rejectedRecords}`,
-    '# HELP leasehold_renderer_etcd_connected 1 while the watch on etcd is live.',
-    '# TYPE leasehold_renderer_etcd_connected gauge',
-    `leasehold_renderer_etcd_connected ${s.etcd === 'connected' ? 1 : 0}`,
+    ...metric('leasehold_renderer_reloads_total', 'counter', 'Verified HAProxy reloads, by cause (services, pool, config). Membership never reloads.', Object.entries(s.reloads).map(([cause, n]) => [{ cause }, n])),
+    ...metric('leasehold_renderer_refused_total', 'counter', 'Steps refused, by stage; what was serving kept serving.', Object.entries(s.refused).map(([stage, n]) => [{ stage }, n])),
+    ...metric('leasehold_runtime_commands_total', 'counter', 'Runtime API commands, by result (sent, failed) and connection retries.', [
+      [{ result: 'sent' }, s.runtime.sent],
+      [{ result: 'failed' }, s.runtime.failed],
+      [{ result: 'retried' }, s.runtime.retried],
+    ]),
+    ...metric('leasehold_drift_repaired_total', 'counter', 'Servers found different from the store although nothing had changed, and put back.', [[{}, s.driftRepaired]]),
+    ...metric('leasehold_reconcile_duration_seconds_sum', 'counter', 'Time spent reconciling HAProxy with the store.', [[{}, s.reconcile.totalMs / 1000]]),
+    ...metric('leasehold_reconcile_duration_seconds_count', 'counter', 'Reconciles run.', [[{}, s.reconcile.count]]),
+    ...metric('leasehold_reconcile_last_duration_seconds', 'gauge', 'Duration of the last reconcile.', [[{}, s.reconcile.lastMs / 1000]]),
+    ...metric('leasehold_slots', 'gauge', 'Server slots per backend, by state (used: a node or a leaving node; total: the pool).', s.slots.flatMap((p): Sample[] => [
+      [{ backend: p.service, state: 'used' }, p.used],
+      [{ backend: p.service, state: 'total' }, p.total],
+    ])),
+    ...metric('leasehold_renderer_nodes', 'gauge', 'Nodes in a server slot (in rotation or draining).', [[{}, s.nodes]]),
+    ...metric('leasehold_renderer_pending_nodes', 'gauge', 'Nodes waiting for a structural change (a pool that has not grown yet).', [[{}, s.pending]]),
+    ...metric('leasehold_renderer_rejected_records', 'gauge', 'Records under the prefix that failed validation.', [[{}, s.rejectedRecords]]),
+    ...metric('leasehold_renderer_converged', 'gauge', '1 when the last reconcile left HAProxy as the store says.', [[{}, s.converged ? 1 : 0]]),
+    ...metric('leasehold_renderer_etcd_connected', 'gauge', '1 while the watch on etcd is live.', [[{}, s.etcd === 'connected' ? 1 : 0]]),
   ];
   return lines.join('\n') + '\n';
 }

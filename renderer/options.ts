@@ -32,25 +32,50 @@ export interface RendererOptions {
   defaultService: string;
   /** Path HAProxy health-checks on each server. Env `HEALTH_CHECK_PATH`. Default `/health`. */
   healthCheckPath: string;
-  /** Quiet time that ends a burst, ms. Env `COALESCE_MIN_MS`. Default 50. */
+  /** Quiet time that ends a burst of store changes, ms. Env `COALESCE_MIN_MS`. Default 5. */
   coalesceMinMs: number;
-  /** Longest a change waits for its burst to end, ms. Env `COALESCE_MAX_MS`. Default 1000. */
+  /** Longest a change waits for its burst to end, ms. Env `COALESCE_MAX_MS`. Default 200. */
   coalesceMaxMs: number;
   /** Full re-list period, guarding against missed events, ms. Env `RESYNC_INTERVAL_MS`. Default 30000. */
   resyncIntervalMs: number;
   /** How long a reload may take to be confirmed, ms. Env `RELOAD_TIMEOUT_MS`. Default 10000. */
   reloadTimeoutMs: number;
+  /** Period of the reconcile that compares HAProxy's servers with the store, ms. Env `RECONCILE_INTERVAL_MS`. Default 5000. */
+  reconcileIntervalMs: number;
+  /** Smallest pool of server slots per backend. Env `MIN_SLOTS`. Default 16. */
+  minSlots: number;
+  /** A pool at most a quarter used for this long shrinks at the next pass, ms. Env `POOL_SHRINK_AFTER_MS`. Default 300000. */
+  shrinkAfterMs: number;
+  /** Longest a leaving node's slot waits for its sessions to end before it may be reused, ms. Env `LEAVE_MAX_MS`. Default 60000. */
+  leaveMaxMs: number;
+  /** Quiet time before the config on disk is brought in line with membership changes, ms. Env `MIRROR_DELAY_MS`. Default 1000. */
+  mirrorDelayMs: number;
   /**
-   * Apply joins and leaves on the running HAProxy through its runtime API at once, before the
-   * reload that makes them permanent. Assumes the shipped template's server line; turn it off
-   * for templates whose servers differ. Env `RUNTIME_UPDATES` (`1`/`0`). Default on.
+   * Secret behind the sticky cookies (`dynamic-cookie-key`). Load balancers that share it send a
+   * client to the same node. Env `COOKIE_KEY`. Default: a random key kept in `<state dir>/cookie-key`.
    */
-  runtimeUpdates: boolean;
+  cookieKey?: string;
+  /** How long an old worker may finish its requests after a reload (HAProxy time). Env `HARD_STOP_AFTER`. Default `5m`. */
+  hardStopAfter: string;
+  /**
+   * HAProxy's `maxconn`. HAProxy needs about twice this many file descriptors, plus one per
+   * server slot. Env `HAPROXY_MAXCONN`. Default 4096.
+   */
+  maxconn: number;
+  /** Runtime API commands sent per connection. Env `RUNTIME_BATCH`. Default 1000. */
+  runtimeBatch: number;
+  /** Deadline of one runtime API exchange, retries included, ms. Env `RUNTIME_TIMEOUT_MS`. Default 10000. */
+  runtimeTimeoutMs: number;
   /** Port of the renderer's `/health` and `/metrics`; 0 turns it off. Env `RENDERER_HEALTH_PORT`. Default 8405. */
   healthPort: number;
+  /** Address of `/health`, `/status` and `/metrics`. Env `RENDERER_HEALTH_BIND`. Default `127.0.0.1`. */
+  healthBind: string;
   /** Log level. Env `LOG_LEVEL`. Default `info`. */
   logLevel: string;
 }
+
+/** What a cookie key may hold: it goes into the config as one word. */
+export const COOKIE_KEY = /^[A-Za-z0-9_.+/=-]{8,256}$/;
 
 export function rendererOptionsFromEnv(env: Env): RendererOptions {
   const o: RendererOptions = {
@@ -66,12 +91,22 @@ export function rendererOptionsFromEnv(env: Env): RendererOptions {
     statsBind: str(env, 'STATS_BIND', '*:1936'),
     defaultService: str(env, 'DEFAULT_SERVICE', 'webapp'),
     healthCheckPath: str(env, 'HEALTH_CHECK_PATH', '/health'),
-    coalesceMinMs: int(env, 'COALESCE_MIN_MS', 50, 0, 60000),
-    coalesceMaxMs: int(env, 'COALESCE_MAX_MS', 1000, 1, 600000),
+    coalesceMinMs: int(env, 'COALESCE_MIN_MS', 5, 0, 60000),
+    coalesceMaxMs: int(env, 'COALESCE_MAX_MS', 200, 1, 600000),
     resyncIntervalMs: int(env, 'RESYNC_INTERVAL_MS', 30000, 1000, 86400000),
     reloadTimeoutMs: int(env, 'RELOAD_TIMEOUT_MS', 10000, 100, 600000),
-    runtimeUpdates: int(env, 'RUNTIME_UPDATES', 1, 0, 1) === 1,
+    reconcileIntervalMs: int(env, 'RECONCILE_INTERVAL_MS', 5000, 100, 3600000),
+    minSlots: int(env, 'MIN_SLOTS', 16, 1, 100000),
+    shrinkAfterMs: int(env, 'POOL_SHRINK_AFTER_MS', 300000, 0, 86400000),
+    leaveMaxMs: int(env, 'LEAVE_MAX_MS', 60000, 0, 86400000),
+    mirrorDelayMs: int(env, 'MIRROR_DELAY_MS', 1000, 0, 600000),
+    cookieKey: str(env, 'COOKIE_KEY', '') || undefined,
+    hardStopAfter: str(env, 'HARD_STOP_AFTER', '5m'),
+    maxconn: int(env, 'HAPROXY_MAXCONN', 4096, 1, 10000000),
+    runtimeBatch: int(env, 'RUNTIME_BATCH', 1000, 1, 100000),
+    runtimeTimeoutMs: int(env, 'RUNTIME_TIMEOUT_MS', 10000, 100, 600000),
     healthPort: int(env, 'RENDERER_HEALTH_PORT', 8405, 0, 65535),
+    healthBind: str(env, 'RENDERER_HEALTH_BIND', '127.0.0.1'),
     logLevel: str(env, 'LOG_LEVEL', 'info'),
   };
   if (!NAME_PATTERN.test(o.defaultService)) throw new OptionError(`DEFAULT_SERVICE=${JSON.stringify(o.defaultService)}: must match ${NAME_PATTERN.source}`);
@@ -79,6 +114,8 @@ export function rendererOptionsFromEnv(env: Env): RendererOptions {
   for (const [k, v] of [['FRONTEND_BIND', o.frontendBind], ['STATS_BIND', o.statsBind]] as const) {
     if (!/^[\x21-\x7e]+( [\x21-\x7e]+)*$/.test(v)) throw new OptionError(`${k}=${JSON.stringify(v)}: must be one line of HAProxy bind arguments`);
   }
+  if (o.cookieKey !== undefined && !COOKIE_KEY.test(o.cookieKey)) throw new OptionError('COOKIE_KEY: must be 8 to 256 characters of [A-Za-z0-9_.+/=-]');
+  if (!/^[0-9]+(us|ms|s|m|h|d)?$/.test(o.hardStopAfter)) throw new OptionError(`HARD_STOP_AFTER=${JSON.stringify(o.hardStopAfter)}: must be an HAProxy time such as 30s or 5m`);
   if (o.coalesceMaxMs < o.coalesceMinMs) throw new OptionError('COALESCE_MAX_MS must be at least COALESCE_MIN_MS');
   return o;
 }

@@ -67,7 +67,8 @@ export class EtcdStore implements NodeStore {
       h.broken(new StoreError(`watch on ${prefix} broken: ${err.message}`, { cause: err }));
     };
     watcher.on('data', (res) => {
-      if (done) return;
+      // Progress notifications carry no events: nothing to look at again.
+      if (done || res.events.length === 0) return;
       h.events(
         res.events.map((e) =>
           e.type === 'Put' ? { type: 'put', key: e.kv.key.toString(), value: e.kv.value.toString() } : { type: 'delete', key: e.kv.key.toString() },

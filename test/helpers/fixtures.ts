@@ -14,6 +14,9 @@ export const FIXTURE_SETTINGS: RenderSettings = {
   healthCheckPath: '/health',
   adminSocket: '/run/haproxy/admin.sock',
   stateFile: '/run/haproxy/server-state',
+  cookieKey: 'fixture-cookie-key',
+  hardStopAfter: '5m',
+  maxconn: 4096,
 };
 
 /** A fixture is a list of etcd keys and values; object values are stored as their JSON. */

@@ -43,7 +43,7 @@ export class TestHaproxy {
     const h = new TestHaproxy(mkdtempSync(join(tmpdir(), 'leasehold-haproxy-')), await freePort(), await freePort());
     writeFileSync(
       h.configPath,
-      ['global', '  master-worker', 'defaults', '  mode http', '  timeout connect 1s', '  timeout client 5s', '  timeout server 5s',
+      ['global', '  master-worker', `  stats socket ${h.adminSocket} mode 600 level admin expose-fd listeners`, 'defaults', '  mode http', '  timeout connect 1s', '  timeout client 5s', '  timeout server 5s',
         'frontend boot', `  bind 127.0.0.1:${h.frontPort}`, '  http-request return status 503', ''].join('\n'),
     );
     h.proc = new Proc('haproxy', 'haproxy', ['-W', '-db', '-S', h.masterSocket, '-f', h.configPath]);

@@ -49,22 +49,34 @@ export async function tags(url: string, n: number): Promise<string[]> {
 
 export interface ServerRow {
   backend: string;
+  /** The server (slot) name: `s1`, `s2`... */
   server: string;
-  /** HAProxy's status column: UP, DOWN, MAINT, `UP 1/2`... */
+  /** HAProxy's status column: UP, DOWN, MAINT, DRAIN, `UP 1/2`... */
   status: string;
+  /** `address:port` the slot points at (IPv6 in brackets). */
+  addr: string;
+  weight: number;
+  /** Current sessions. */
+  scur: number;
 }
 
 /** The server rows (no FRONTEND/BACKEND lines) of HAProxy's stats CSV at `statsUrl`. */
 export async function statsServers(statsUrl: string): Promise<ServerRow[]> {
   const res = await get(`${statsUrl}/;csv`);
   if (res.status !== 200) throw new Error(`stats page answered ${res.status}: ${res.body}`);
-  return res.text
-    .split('\n')
+  const lines = res.text.split('\n');
+  const header = lines[0]!.replace(/^# /, '').split(',');
+  const col = (r: string[], name: string) => r[header.indexOf(name)] ?? '';
+  return lines
+    .slice(1)
     .filter((l) => l && !l.startsWith('#'))
     .map((l) => l.split(','))
     .filter((r) => r[1] !== 'FRONTEND' && r[1] !== 'BACKEND')
-    .map((r) => ({ backend: r[0]!, server: r[1]!, status: r[17]! }));
+    .map((r) => ({ backend: r[0]!, server: r[1]!, status: col(r, 'status'), addr: col(r, 'addr'), weight: Number(col(r, 'weight')), scur: Number(col(r, 'scur')) }));
 }
+
+/** A slot in rotation: HAProxy takes new requests to it (UP, or going up or down). */
+export const inRotation = (r: ServerRow) => /^(UP|DOWN)( \d+\/\d+)?$/.test(r.status) || r.status === 'no check';
 
 /** The `name=value` parts of a reply's Set-Cookie headers, ready for a Cookie header. */
 export function cookies(r: Reply): string {

@@ -1,18 +1,22 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import test from 'ava';
 import { DEFAULT_TEMPLATE } from '../../renderer/options.js';
-import { compileTemplate, hostport, render } from '../../renderer/render.js';
+import { compileTemplate, hostport, render, structureId } from '../../renderer/render.js';
+import { SlotTable } from '../../renderer/slots.js';
 import { NodeView } from '../../renderer/view.js';
 import { FIXTURE_SETTINGS, TEST_SRC, fixtureNames, loadFixture } from '../helpers/fixtures.js';
 
 const template = compileTemplate(readFileSync(DEFAULT_TEMPLATE, 'utf8'));
 
-/** Renders a fixture the way the renderer does: raw etcd values → validation → template. */
-export function renderFixture(name: string): { text: string; rejected: string[] } {
+/** Renders a fixture the way the renderer does: raw etcd values → validation → slots → template. */
+export function renderFixture(name: string, minSlots = 4): { text: string; rejected: string[] } {
   const view = new NodeView('/nodes/');
   view.reset(loadFixture(name));
   const { records, rejected } = view.evaluate();
-  return { text: render(template, records, FIXTURE_SETTINGS), rejected: rejected.map((e) => e.key).sort() };
+  const slots = new SlotTable({ defaultService: 'webapp', minSlots, shrinkAfterMs: 60000 });
+  slots.plan(records, 0);
+  const id = structureId(template, FIXTURE_SETTINGS, slots.structure());
+  return { text: render(template, slots.all(), FIXTURE_SETTINGS, id), rejected: rejected.map((e) => e.key).sort() };
 }
 
 for (const name of fixtureNames()) {
@@ -27,15 +31,27 @@ for (const name of fixtureNames()) {
 test('invalid records are left out and every one is reported by key', (t) => {
   const { text, rejected } = renderFixture('invalid-mixed');
   t.deepEqual(rejected, ['/nodes/webapp/badaddr', '/nodes/webapp/badport', '/nodes/webapp/inject', '/nodes/webapp/notjson', '/nodes/webapp/spacetag', '/nodes/webapp/wrongsvc']);
-  t.regex(text, /server good 172\.20\.0\.3:3000/);
+  t.regex(text, /server s1 172\.20\.0\.3:3000 weight 100 {2}# webapp\/good$/m);
   t.notRegex(text, /evil|6\.6\.6\.6|a tag|70000|example\.com/);
-  t.is(text.match(/^\s+server /gm)?.length, 1);
+  t.is(text.match(/^\s+server s\d+ [^ ]+ weight \d+ +#/gm)?.length, 1, 'one server with a node');
 });
 
-test('servers are sorted so equal sets render equal bytes', (t) => {
+test('nodes take slots in id order; every other slot is disabled', (t) => {
   const text = renderFixture('three-webapps').text;
-  const ids = [...text.matchAll(/^\s+server (\S+)/gm)].map((m) => m[1]);
-  t.deepEqual(ids, ['a1', 'b2', 'c3']);
+  const servers = [...text.matchAll(/^\s+server (s\d+) (\S+) weight \d+( disabled)?(?: +# (\S+))?$/gm)].map((m) => `${m[1]}=${m[4] ?? (m[3] ? 'free' : '?')}`);
+  t.deepEqual(servers, ['s1=webapp/a1', 's2=webapp/b2', 's3=webapp/c3', 's4=free']);
+});
+
+test('the structure id ignores which node sits where, and follows pool sizes and settings', (t) => {
+  const a = new SlotTable({ defaultService: 'webapp', minSlots: 4, shrinkAfterMs: 60000 });
+  a.plan([], 0);
+  const id0 = structureId(template, FIXTURE_SETTINGS, a.structure());
+  const rec = (id: string) => ({ id, service: 'webapp', address: '10.0.0.1', port: 1, tag: id, weight: 1, state: 'up' as const, registeredAt: '2026-01-01T00:00:00Z' });
+  a.plan([rec('x'), rec('y')], 0);
+  t.is(structureId(template, FIXTURE_SETTINGS, a.structure()), id0, 'membership leaves the id alone');
+  a.plan(['a', 'b', 'c', 'd', 'e'].map(rec), 0);
+  t.not(structureId(template, FIXTURE_SETTINGS, a.structure()), id0, 'a grown pool is a new structure');
+  t.not(structureId(template, { ...FIXTURE_SETTINGS, cookieKey: 'another-key' }, a.structure()), structureId(template, FIXTURE_SETTINGS, a.structure()));
 });
 
 test('IPv6 addresses are bracketed, IPv4 are not', (t) => {
@@ -49,5 +65,5 @@ test('the default service has a backend even with no nodes', (t) => {
 
 test('a template that references an unknown field fails as a RenderError', (t) => {
   const bad = compileTemplate('{{nosuchfield}}');
-  t.throws(() => render(bad, [], FIXTURE_SETTINGS), { name: 'RenderError' });
+  t.throws(() => render(bad, [], FIXTURE_SETTINGS, 'x'), { name: 'RenderError' });
 });

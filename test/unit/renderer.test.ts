@@ -1,16 +1,17 @@
-// The pipeline's decisions on an in-memory store and a scripted HAProxy (as confd tests its
-// template resource): re-list on a broken watch, periodic resync, and what a failed reload leaves.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+// The renderer's decisions on an in-memory store and a fake HAProxy that keeps a server table
+// (as confd tests its template resource, and controllers test reconcile against a fake client):
+// membership through runtime commands, structure through reloads, drift repaired, restarts adopted.
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
-import { ReloadError } from '../../common/errors.js';
-import type { ReloadResult } from '../../renderer/haproxy.js';
+import { DEFAULT_TEMPLATE } from '../../renderer/options.js';
 import { compileTemplate } from '../../renderer/render.js';
-import { Renderer } from '../../renderer/renderer.js';
-import type { KV, NodeStore, Snapshot, WatchHandlers } from '../../renderer/store.js';
+import { Renderer, type RendererConfig } from '../../renderer/renderer.js';
+import type { KV, NodeStore, Snapshot, WatchEvent, WatchHandlers } from '../../renderer/store.js';
+import { FakeHaproxy } from '../helpers/fake-haproxy.js';
 import { FIXTURE_SETTINGS } from '../helpers/fixtures.js';
-import { waitFor } from '../helpers/wait.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 
 class MemoryStore implements NodeStore {
   kvs = new Map<string, string>();
@@ -27,107 +28,294 @@ class MemoryStore implements NodeStore {
     this.watchers.push(h);
     return { cancel: async () => void (this.watchers = this.watchers.filter((w) => w !== h)) };
   }
-  put(id: string, notify = true): void {
-    const value = JSON.stringify({ id, service: 'webapp', address: '10.0.0.1', port: 3000, tag: id, weight: 1, state: 'up', registeredAt: '2026-01-01T00:00:00Z' });
-    const key = `/nodes/webapp/${id}`;
-    this.kvs.set(key, value);
+  private emit(e: WatchEvent, notify: boolean): void {
     this.revision++;
-    if (notify) for (const w of this.watchers) w.events([{ type: 'put', key, value }]);
+    if (notify) for (const w of this.watchers) w.events([e]);
+  }
+  put(id: string, o: { service?: string; address?: string; port?: number; weight?: number; state?: string; notify?: boolean } = {}): void {
+    const service = o.service ?? 'webapp';
+    const value = JSON.stringify({ id, service, address: o.address ?? `10.0.0.${(id.length * 7 + id.charCodeAt(0)) % 250}`, port: o.port ?? 3000, tag: id, weight: o.weight ?? 100, state: o.state ?? 'up', registeredAt: '2026-01-01T00:00:00Z' });
+    const key = `/nodes/${service}/${id}`;
+    this.kvs.set(key, value);
+    this.emit({ type: 'put', key, value }, o.notify ?? true);
+  }
+  del(id: string, service = 'webapp'): void {
+    const key = `/nodes/${service}/${id}`;
+    this.kvs.delete(key);
+    this.emit({ type: 'delete', key }, true);
   }
 }
 
-class ScriptedHaproxy {
-  reloads = 0;
-  failReload = false;
-  async check(): Promise<void> {}
-  async reload(): Promise<ReloadResult> {
-    if (this.failReload) throw new ReloadError('master CLI unreachable');
-    return { reloads: ++this.reloads, workerPid: 1000 + this.reloads, durationMs: 1 };
-  }
-  async command(): Promise<string> {
-    return '';
-  }
-}
+const template = compileTemplate(readFileSync(DEFAULT_TEMPLATE, 'utf8'));
 
-function setup(t: ExecutionContext, resyncIntervalMs = 60000) {
+function setup(t: ExecutionContext, over: Partial<RendererConfig> = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'leasehold-unit-'));
   const configPath = join(dir, 'haproxy.cfg');
   writeFileSync(configPath, 'bootstrap\n');
   const store = new MemoryStore();
-  const haproxy = new ScriptedHaproxy();
-  const template = compileTemplate('{{#each services}}{{#each servers}}{{id}}\n{{/each}}{{/each}}');
-  const r = new Renderer(
-    { ...FIXTURE_SETTINGS, stateFile: join(dir, 'state'), prefix: '/nodes/', configPath, coalesceMinMs: 5, coalesceMaxMs: 50, resyncIntervalMs, runtimeUpdates: false },
-    { store, haproxy, template },
-  );
+  const haproxy = new FakeHaproxy(configPath);
+  const config: RendererConfig = {
+    ...FIXTURE_SETTINGS,
+    stateFile: join(dir, 'state'),
+    prefix: '/nodes/',
+    configPath,
+    coalesceMinMs: 5,
+    coalesceMaxMs: 50,
+    resyncIntervalMs: 60000,
+    reconcileIntervalMs: 200,
+    minSlots: 4,
+    shrinkAfterMs: 60000,
+    leaveMaxMs: 60000,
+    mirrorDelayMs: 20,
+    ...over,
+  };
+  const renderers: Renderer[] = [];
+  const make = () => {
+    const r = new Renderer(config, { store, haproxy, runtime: haproxy, template });
+    const events: string[] = [];
+    r.on('store', (e) => events.push(`store:${e.state}`));
+    r.on('refused', (e) => events.push(`refused:${e.stage}`));
+    r.on('drift', (e) => events.push(`drift:${e.backend}/${e.server}:${e.fields.join(',')}`));
+    r.on('reload', (e) => events.push(`reload:${e.cause}`));
+    renderers.push(r);
+    return { r, events };
+  };
   t.teardown(async () => {
-    await r.stop();
+    for (const r of renderers) await r.stop();
     rmSync(dir, { recursive: true, force: true });
   });
-  const events: string[] = [];
-  r.on('store', (e) => events.push(`store:${e.state}`));
-  r.on('refused', (e) => events.push(`refused:${e.stage}`));
-  return { store, haproxy, r, configPath, events, live: () => readFileSync(configPath, 'utf8') };
+  return { store, haproxy, make, config, dir, configPath, disk: () => readFileSync(configPath, 'utf8') };
 }
 
-test('lists, renders, reloads; a watched put renders again; unchanged bytes do not reload', async (t) => {
-  const { store, haproxy, r, live } = setup(t);
-  store.put('a', false);
+/** Waits until the fake worker has exactly these nodes (by address:port) in rotation. */
+const serving = (h: FakeHaproxy, want: string[]) =>
+  waitFor(() => JSON.stringify(h.live().map((l) => l.split('=')[1]).sort()) === JSON.stringify([...want].sort()), `serving [${want.join(', ')}] (has ${h.live().join(', ')})`, 5000, 5);
+
+test('first list: one reload for the structure; joins and leaves after it go through the runtime API', async (t) => {
+  const { store, haproxy, make, disk } = setup(t);
+  store.put('a', { address: '10.0.0.1', notify: false });
+  const { r, events } = make();
   r.start();
-  await waitFor(() => live() === 'a\n', 'first config');
-  store.put('b');
-  await waitFor(() => live() === 'a\nb\n', 'second config');
+  await serving(haproxy, ['10.0.0.1:3000']);
+  t.deepEqual(events.filter((e) => e.startsWith('reload')), ['reload:config']);
+  t.regex(disk(), /server s1 10\.0\.0\.1:3000 weight 100 +# webapp\/a/);
+
+  store.put('b', { address: '10.0.0.2' });
+  await serving(haproxy, ['10.0.0.1:3000', '10.0.0.2:3000']);
+  store.del('a');
+  await serving(haproxy, ['10.0.0.2:3000']);
+  t.is(haproxy.reloads, 1, 'membership changes never reload');
+  t.true(haproxy.commands.includes('set server webapp/s2 addr 10.0.0.2 port 3000'));
+  t.true(haproxy.commands.includes('set server webapp/s1 state maint'));
+  // The config on disk follows, so a restart would come up the same.
+  await waitFor(() => /server s2 10\.0\.0\.2:3000 weight 100 +# webapp\/b/.test(disk()) && /server s1 127\.0\.0\.1:1 weight 1 disabled/.test(disk()), 'disk mirrors the slots');
+  t.true(r.healthy);
+});
+
+test('delete then re-put within one coalesce window: the node keeps its slot and stays in rotation', async (t) => {
+  const { store, haproxy, make } = setup(t, { coalesceMinMs: 50, coalesceMaxMs: 200 });
+  store.put('a', { address: '10.0.0.1', notify: false });
+  const { r } = make();
+  r.start();
+  await serving(haproxy, ['10.0.0.1:3000']);
+  const before = haproxy.commands.length;
+  store.del('a');
+  store.put('a', { address: '10.0.0.1' });
+  await sleep(150);
   await r.idle();
-  const reloads = haproxy.reloads;
-  store.put('b'); // same record again: same bytes
-  await new Promise((res) => setTimeout(res, 100));
+  t.deepEqual(haproxy.commands.slice(before), [], 'nothing to do: the slot never left rotation');
+  t.deepEqual(haproxy.live(), ['webapp/s1=10.0.0.1:3000']);
+});
+
+test('put then delete within one window: the node never enters rotation', async (t) => {
+  const { store, haproxy, make } = setup(t, { coalesceMinMs: 50, coalesceMaxMs: 200 });
+  store.put('a', { address: '10.0.0.1', notify: false });
+  const { r } = make();
+  r.start();
+  await serving(haproxy, ['10.0.0.1:3000']);
+  store.put('ghost', { address: '10.0.0.9' });
+  store.del('ghost');
+  await sleep(150);
   await r.idle();
-  t.is(haproxy.reloads, reloads);
+  t.false(haproxy.commands.some((c) => c.includes('10.0.0.9')));
+  t.deepEqual(haproxy.live(), ['webapp/s1=10.0.0.1:3000']);
+});
+
+test('delete then re-put across passes: the slot leaves rotation and comes back (no MAINT left behind)', async (t) => {
+  const { store, haproxy, make } = setup(t);
+  store.put('a', { address: '10.0.0.1', notify: false });
+  const { r } = make();
+  r.start();
+  await serving(haproxy, ['10.0.0.1:3000']);
+  store.del('a');
+  await serving(haproxy, []);
+  store.put('a', { address: '10.0.0.1' });
+  await serving(haproxy, ['10.0.0.1:3000']);
+  t.deepEqual(haproxy.live(), ['webapp/s1=10.0.0.1:3000'], 'back in its own slot');
+});
+
+test('a burst of 100 changes converges with no reload beyond the pool growth', async (t) => {
+  const { store, haproxy, make } = setup(t, { minSlots: 128 });
+  const { r } = make();
+  r.start();
+  await waitFor(() => haproxy.reloads === 1, 'first structure');
+  for (let i = 0; i < 100; i++) store.put(`n${i}`, { address: `10.1.0.${i}` });
+  await serving(haproxy, Array.from({ length: 100 }, (_, i) => `10.1.0.${i}:3000`));
+  for (let i = 0; i < 100; i++) store.put(`n${i}`, { address: `10.1.0.${i}`, weight: 7 });
+  await waitFor(() => [...haproxy.servers.values()].filter((s) => s.weight === 7).length === 100, 'weights set');
+  t.is(haproxy.reloads, 1);
+});
+
+test('a full pool grows: one reload, then every node in rotation', async (t) => {
+  const { store, haproxy, make, disk } = setup(t);
+  const { r, events } = make();
+  r.start();
+  await waitFor(() => haproxy.reloads === 1, 'first structure');
+  for (let i = 0; i < 6; i++) store.put(`n${i}`, { address: `10.2.0.${i}` });
+  await serving(haproxy, Array.from({ length: 6 }, (_, i) => `10.2.0.${i}:3000`));
+  t.is(haproxy.reloads, 2);
+  t.deepEqual(events.filter((e) => e.startsWith('reload')), ['reload:config', 'reload:pool']);
+  t.is(disk().match(/^\s+server s\d+ /gm)?.length, 16, 'a small pool quadruples');
+});
+
+test('a refused structural change keeps membership moving on the servers the worker has', async (t) => {
+  const { store, haproxy, make, disk } = setup(t);
+  store.put('a', { address: '10.0.0.1', notify: false });
+  const { r, events } = make();
+  r.start();
+  await serving(haproxy, ['10.0.0.1:3000']);
+  haproxy.refuse = /backend api/;
+  store.put('api-1', { service: 'api', address: '10.3.0.1' });
+  await waitFor(() => events.includes('refused:check'), 'the new service refused');
+  store.put('b', { address: '10.0.0.2' });
+  store.del('a');
+  await serving(haproxy, ['10.0.0.2:3000']);
+  t.is(haproxy.reloads, 1);
+  t.false(r.healthy, 'unhealthy while the store asks for what cannot be applied');
+  t.false(disk().includes('backend api'), 'the refused config never reached the disk');
+  haproxy.refuse = undefined;
+  store.put('api-1', { service: 'api', address: '10.3.0.2' });
+  await serving(haproxy, ['10.0.0.2:3000', '10.3.0.2:3000']);
+  await waitFor(() => r.healthy, 'healthy again');
+});
+
+test('a server changed by hand is put back and counted as drift', async (t) => {
+  const { store, haproxy, make } = setup(t);
+  store.put('a', { address: '10.0.0.1', notify: false });
+  const { r, events } = make();
+  r.start();
+  await serving(haproxy, ['10.0.0.1:3000']);
+  await haproxy.run(['set server webapp/s1 state maint', 'set server webapp/s2 state ready', 'set server webapp/s3 weight 9']);
+  await serving(haproxy, ['10.0.0.1:3000']);
+  await waitFor(() => r.status.driftRepaired >= 2, 'drift counted');
+  t.true(events.includes('drift:webapp/s1:admin'));
+  t.true(events.includes('drift:webapp/s2:admin'));
+  t.is(haproxy.reloads, 1);
+});
+
+test('a restarted renderer adopts the running assignment: no reload, no command', async (t) => {
+  const { store, haproxy, make } = setup(t);
+  for (const id of ['a', 'b', 'c']) store.put(id, { address: `10.0.0.${id.charCodeAt(0) - 96}`, notify: false });
+  const first = make();
+  first.r.start();
+  await serving(haproxy, ['10.0.0.1:3000', '10.0.0.2:3000', '10.0.0.3:3000']);
+  await first.r.stop();
+  // Nodes registered in another order now: adoption goes by address, not by order.
+  store.kvs = new Map([...store.kvs].reverse());
+  const commands = haproxy.commands.length;
+  const second = make();
+  second.r.start();
+  await waitFor(() => second.r.status.lastReconcileAt !== undefined, 'first reconcile');
+  t.is(haproxy.reloads, 1);
+  t.deepEqual(haproxy.commands.slice(commands), []);
+  t.true(second.r.healthy);
+});
+
+test('HAProxy restarted from the config on disk comes up with the same membership', async (t) => {
+  const { store, haproxy, make, disk } = setup(t);
+  for (const id of ['a', 'b']) store.put(id, { address: `10.0.0.${id.charCodeAt(0) - 96}`, notify: false });
+  const { r } = make();
+  r.start();
+  await serving(haproxy, ['10.0.0.1:3000', '10.0.0.2:3000']);
+  store.put('c', { address: '10.0.0.3' });
+  store.del('a');
+  await serving(haproxy, ['10.0.0.2:3000', '10.0.0.3:3000']);
+  await waitFor(() => disk().includes('10.0.0.3:3000') && !disk().includes('10.0.0.1:3000'), 'mirror written');
+  const live = haproxy.live();
+  haproxy.load(disk());
+  t.deepEqual(haproxy.live(), live);
+  t.is(haproxy.reloads, 1);
+});
+
+test('etcd unreachable at start: retries, and never touches HAProxy until it lists', async (t) => {
+  const { store, haproxy, make, disk } = setup(t);
+  store.down = true;
+  const { r, events } = make();
+  r.start();
+  await waitFor(() => events.includes('store:unreachable'), 'unreachable reported');
+  await sleep(300);
+  t.is(disk(), 'bootstrap\n');
+  t.is(haproxy.reloads, 0);
+  store.put('a', { address: '10.0.0.1', notify: false });
+  store.down = false;
+  await serving(haproxy, ['10.0.0.1:3000']);
 });
 
 test('a broken watch re-lists everything, catching what it missed', async (t) => {
-  const { store, r, live, events } = setup(t);
-  store.put('a', false);
+  const { store, haproxy, make } = setup(t);
+  store.put('a', { address: '10.0.0.1', notify: false });
+  const { r, events } = make();
   r.start();
-  await waitFor(() => live() === 'a\n', 'first config');
-  store.put('missed', false); // a change the broken watch never delivered
+  await serving(haproxy, ['10.0.0.1:3000']);
+  store.put('missed', { address: '10.0.0.5', notify: false });
   const lists = store.lists;
   store.watchers[0]!.broken(new Error('stream reset'));
-  await waitFor(() => live() === 'a\nmissed\n', 're-listed config');
+  await serving(haproxy, ['10.0.0.1:3000', '10.0.0.5:3000']);
   t.true(store.lists > lists);
   t.true(events.includes('store:broken'));
 });
 
-test('the periodic resync catches a change no watch reported', async (t) => {
-  const { store, r, live } = setup(t, 1000);
-  r.start();
-  await waitFor(() => store.lists === 1, 'first list');
-  store.put('silent', false);
-  await waitFor(() => live() === 'silent\n', 'resync picked it up', 5000);
-  t.true(store.lists >= 2, `${store.lists} lists`);
-});
-
-test('etcd unreachable at start: retries, and never touches the live config until it lists', async (t) => {
-  const { store, r, live, events } = setup(t);
-  store.down = true;
-  r.start();
-  await waitFor(() => events.includes('store:unreachable'), 'unreachable reported');
-  t.is(live(), 'bootstrap\n');
-  store.put('a', false);
-  store.down = false;
-  await waitFor(() => live() === 'a\n', 'config once etcd answers', 10000);
-});
-
 test('a failed reload puts the running config back on disk and retries', async (t) => {
-  const { store, haproxy, r, live, events } = setup(t);
-  store.put('a', false);
+  const { store, haproxy, make, disk } = setup(t);
+  store.put('a', { address: '10.0.0.1', notify: false });
+  const { r, events } = make();
   r.start();
-  await waitFor(() => live() === 'a\n', 'first config');
+  await serving(haproxy, ['10.0.0.1:3000']);
+  const running = disk();
   haproxy.failReload = true;
-  store.put('b');
+  store.put('api-1', { service: 'api', address: '10.3.0.1' });
   await waitFor(() => events.includes('refused:reload'), 'refusal reported');
   await r.idle();
-  t.is(live(), 'a\n', 'the file on disk is what HAProxy runs');
+  t.is(disk(), running, 'the file on disk is what HAProxy runs');
   haproxy.failReload = false;
-  await waitFor(() => live() === 'a\nb\n', 'retried after the failure', 5000);
+  await serving(haproxy, ['10.0.0.1:3000', '10.3.0.1:3000']);
+});
+
+test('a state file that cannot be written is a refusal with a retry, not a crash', async (t) => {
+  // Its folder does not exist yet: every write fails, as with EACCES or ENOSPC.
+  const later = join(tmpdir(), `leasehold-unit-later-${process.pid}-${Date.now()}`);
+  t.teardown(() => rmSync(later, { recursive: true, force: true }));
+  const { store, haproxy, make } = setup(t, { stateFile: join(later, 'state') });
+  store.put('a', { address: '10.0.0.1', notify: false });
+  const { r, events } = make();
+  r.start();
+  await waitFor(() => events.includes('refused:write'), 'write refused');
+  t.is(haproxy.reloads, 0);
+  mkdirSync(later);
+  await serving(haproxy, ['10.0.0.1:3000']);
+});
+
+test('HAProxy gone: unhealthy and retried; back: reconciled', async (t) => {
+  const { store, haproxy, make } = setup(t);
+  store.put('a', { address: '10.0.0.1', notify: false });
+  const { r, events } = make();
+  r.start();
+  await serving(haproxy, ['10.0.0.1:3000']);
+  haproxy.down = true;
+  store.put('b', { address: '10.0.0.2' });
+  await waitFor(() => events.includes('refused:runtime'), 'runtime refused');
+  t.false(r.healthy);
+  haproxy.down = false;
+  await serving(haproxy, ['10.0.0.1:3000', '10.0.0.2:3000']);
+  await waitFor(() => r.healthy, 'healthy again');
 });

@@ -1,0 +1,92 @@
+import { canonicalIp } from './runtime-state.js';
+import { type ActualServer, type Pool, inDrain, inMaint } from './slots.js';
+
+/** What one server of the running worker should be. */
+export interface DesiredServer {
+  backend: string;
+  server: string;
+  admin: 'ready' | 'drain' | 'maint';
+  /** The node in the slot, for logs and status (ready and drain only). */
+  node?: string;
+  address?: string;
+  port?: number;
+  weight?: number;
+}
+
+/** One server that differs, with the commands that put it right. */
+export interface Difference {
+  desired: DesiredServer;
+  actual: ActualServer;
+  /** What differs: `admin`, `addr`, `weight`. */
+  fields: string[];
+  commands: string[];
+}
+
+export interface Diff {
+  differences: Difference[];
+  /** Desired servers the running worker does not have (a structural change not yet live). */
+  missing: DesiredServer[];
+}
+
+/** The servers every pool asks for: nodes in rotation or draining, every other slot in maintenance. */
+export function desiredServers(pools: Pool[]): DesiredServer[] {
+  const out: DesiredServer[] = [];
+  for (const p of pools) {
+    for (const s of p.slots) {
+      if ((s.state === 'ready' || s.state === 'drain') && s.node) {
+        const { id, address, port, weight } = s.node;
+        out.push({ backend: p.service, server: s.name, admin: s.state, node: id, address, port, weight });
+      } else {
+        out.push({ backend: p.service, server: s.name, admin: 'maint' });
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Desired against actual, server by server. A server the worker runs that no pool wants (a pool
+ * shrunk or a service gone while the structural change waits) is put in maintenance too.
+ * Commands come in a safe order per server: address and weight while still out of rotation,
+ * the state last; going out of rotation is a single command.
+ */
+export function diff(desired: DesiredServer[], actual: ActualServer[]): Diff {
+  const want = new Map(desired.map((d) => [`${d.backend}/${d.server}`, d]));
+  const have = new Map(actual.map((a) => [`${a.backend}/${a.server}`, a]));
+  const differences: Difference[] = [];
+  const missing = desired.filter((d) => !have.has(`${d.backend}/${d.server}`));
+  for (const [key, a] of have) {
+    const d = want.get(key) ?? { backend: a.backend, server: a.server, admin: 'maint' as const };
+    const fields: string[] = [];
+    const commands: string[] = [];
+    const name = `${a.backend}/${a.server}`;
+    if (d.admin === 'maint') {
+      // Only the forced bit counts: the `disabled` config bit alone does not keep a server out.
+      if ((a.admin & 0x01) === 0) {
+        fields.push('admin');
+        commands.push(`set server ${name} state maint`);
+      }
+    } else {
+      if (canonicalIp(d.address!) !== a.address || d.port !== a.port) {
+        fields.push('addr');
+        commands.push(`set server ${name} addr ${d.address} port ${d.port}`);
+      }
+      if (d.weight !== a.weight) {
+        fields.push('weight');
+        commands.push(`set server ${name} weight ${d.weight}`);
+      }
+      const wrong = d.admin === 'ready' ? inMaint(a.admin) || inDrain(a.admin) : inMaint(a.admin) || !inDrain(a.admin);
+      if (wrong) {
+        fields.push('admin');
+        commands.push(`set server ${name} state ${d.admin}`);
+      }
+    }
+    if (commands.length) differences.push({ desired: d, actual: a, fields, commands });
+  }
+  return { differences, missing };
+}
+
+/** A desired server's identity and settings: equal fingerprints ask the same of HAProxy. */
+export function fingerprint(d: DesiredServer): string {
+  return d.admin === 'maint' ? 'maint' : `${d.admin} ${d.node} ${d.address} ${d.port} ${d.weight}`;
+}

@@ -1,0 +1,53 @@
+import { isIP } from 'node:net';
+import type { ActualServer } from './slots.js';
+
+/** The variable a rendered config sets to the id of its structure (see structureId). */
+export const STRUCTURE_VAR = 'proc.leasehold_structure';
+
+/**
+ * Parses `show servers state`: one line per server after a version line and a `#` header.
+ * Fields by position (stable since HAProxy 1.6): be_id be_name srv_id srv_name srv_addr
+ * srv_op_state srv_admin_state srv_uweight srv_iweight ... srv_port (19th).
+ */
+export function parseServersState(text: string): ActualServer[] {
+  const out: ActualServer[] = [];
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#') || /^\d+$/.test(line.trim())) continue;
+    const f = line.trim().split(' ');
+    if (f.length < 19 || !/^\d+$/.test(f[0]!)) continue;
+    out.push({ backend: f[1]!, server: f[3]!, address: f[4]!, admin: Number(f[6]), weight: Number(f[7]), port: Number(f[18]) });
+  }
+  return out;
+}
+
+/** Current sessions and queued requests per `backend/server`, from `show stat` CSV. */
+export function parseStatSessions(text: string): Map<string, number> {
+  const lines = text.split('\n');
+  const header = lines.find((l) => l.startsWith('# '))?.slice(2).split(',') ?? [];
+  const at = (name: string) => header.indexOf(name);
+  const [px, sv, scur, qcur] = [at('pxname'), at('svname'), at('scur'), at('qcur')];
+  const out = new Map<string, number>();
+  if (px < 0 || sv < 0 || scur < 0) return out;
+  for (const line of lines) {
+    if (!line || line.startsWith('#')) continue;
+    const f = line.split(',');
+    if (f[sv] === 'FRONTEND' || f[sv] === 'BACKEND') continue;
+    out.set(`${f[px]}/${f[sv]}`, Number(f[scur] || 0) + (qcur >= 0 ? Number(f[qcur] || 0) : 0));
+  }
+  return out;
+}
+
+/** The value of `get var <name>` (`name: type=str value=<v>`), or undefined if not set. */
+export function parseVar(text: string): string | undefined {
+  return /value=<([^>]*)>/.exec(text)?.[1];
+}
+
+/** An IP literal as HAProxy prints it, so `10.0.0.1` and `::FFFF:a00:1`-style spellings compare. */
+export function canonicalIp(address: string): string {
+  if (isIP(address) !== 6) return address;
+  try {
+    return new URL(`http://[${address}]/`).hostname.slice(1, -1);
+  } catch {
+    return address;
+  }
+}

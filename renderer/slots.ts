@@ -1,0 +1,251 @@
+import type { NodeRecord } from '../common/record.js';
+
+/**
+ * - `ready`: a node sits here and takes traffic.
+ * - `drain`: a node sits here; only sessions that stick to it by cookie reach it.
+ * - `leaving`: its node is gone (lease revoked or expired); no new request reaches it, and the
+ *   slot waits for its sessions to end (or a bound) before it can take another node.
+ * - `free`: in maintenance, waiting for a node.
+ */
+export type SlotState = 'ready' | 'drain' | 'leaving' | 'free';
+
+export interface Slot {
+  /** HAProxy server name in the backend: `s1`, `s2`, ... */
+  readonly name: string;
+  state: SlotState;
+  /** The node in the slot (ready, drain) or the one that left it (leaving). */
+  node?: NodeRecord;
+  /** When the slot began leaving, ms. */
+  leavingSince?: number;
+}
+
+/** One backend's servers: its pool of slots. */
+export interface Pool {
+  service: string;
+  slots: Slot[];
+  /** Since when the pool has been at most a quarter used (shrink candidate), ms. */
+  lowSince?: number;
+  /** A worker has run this pool: removing it then costs a reload, so it goes lazily. */
+  live?: boolean;
+}
+
+/** The structure a config is rendered for: the services and their pool sizes. */
+export interface Structure {
+  services: { name: string; slots: number }[];
+}
+
+export interface SlotOptions {
+  /** Service whose backend exists even with no node. */
+  defaultService: string;
+  /** Smallest pool. */
+  minSlots: number;
+  /** A pool at most a quarter used for this long shrinks (and an empty service goes) at the next pass. */
+  shrinkAfterMs: number;
+}
+
+/** A server as HAProxy's runtime reports it (`show servers state`). */
+export interface ActualServer {
+  backend: string;
+  server: string;
+  address: string;
+  port: number;
+  /** srv_admin_state bits. */
+  admin: number;
+  weight: number;
+}
+
+export const slotName = (i: number) => `s${i + 1}`;
+const slotIndex = (name: string) => (/^s[1-9][0-9]*$/.test(name) ? Number(name.slice(1)) - 1 : -1);
+const nextPow2 = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
+/** Pools quadruple while small (2 → 1,000 nodes one by one is 3 reloads), then double (each slot costs HAProxy a file descriptor). */
+const grown = (size: number) => (size < 1024 ? size * 4 : size * 2);
+
+/**
+ * Which node sits in which server slot of which backend. Pure: records and time in, slots out.
+ * A node keeps its slot for as long as it is registered (and gets it back if it returns while
+ * its slot is still leaving); a new node takes the lowest free slot; a pool that is full grows
+ * geometrically (a structural change, so a reload); a pool that stays at most a quarter used
+ * shrinks lazily.
+ */
+export class SlotTable {
+  private readonly pools = new Map<string, Pool>();
+
+  constructor(private readonly o: SlotOptions) {}
+
+  /** Services and pool sizes, sorted: what the structure of the config depends on. */
+  structure(): Structure {
+    return { services: [...this.pools.values()].map((p) => ({ name: p.service, slots: p.slots.length })).sort((a, b) => cmp(a.name, b.name)) };
+  }
+
+  pool(service: string): Pool | undefined {
+    return this.pools.get(service);
+  }
+
+  /** Every pool, sorted by service. */
+  all(): Pool[] {
+    return [...this.pools.values()].sort((a, b) => cmp(a.service, b.service));
+  }
+
+  /**
+   * Takes over the assignments HAProxy already runs (a renderer restart): a slot whose address
+   * and port are a registered node's keeps that node. Pool sizes are kept when they follow the
+   * slot naming, so an unchanged structure needs no reload.
+   */
+  adopt(actual: ActualServer[], records: NodeRecord[]): void {
+    const byAddr = new Map<string, NodeRecord>();
+    for (const r of records) byAddr.set(`${r.service}|${r.address}|${r.port}`, r);
+    const servers = new Map<string, ActualServer[]>();
+    for (const s of actual) servers.set(s.backend, [...(servers.get(s.backend) ?? []), s]);
+    const taken = new Set<string>();
+    for (const [backend, list] of servers) {
+      const indexes = list.map((s) => slotIndex(s.server));
+      if (indexes.some((i) => i < 0) || new Set(indexes).size !== indexes.length) continue;
+      const size = Math.max(...indexes) + 1;
+      const pool = this.ensure(backend, size);
+      // Servers in rotation first, so a stale copy in maintenance never wins.
+      for (const s of [...list].sort((a, b) => Number(inMaint(a.admin)) - Number(inMaint(b.admin)))) {
+        const r = byAddr.get(`${backend}|${s.address}|${s.port}`);
+        if (!r || taken.has(`${r.service}/${r.id}`)) continue;
+        taken.add(`${r.service}/${r.id}`);
+        const slot = pool.slots[slotIndex(s.server)]!;
+        slot.node = r;
+        slot.state = r.state === 'draining' ? 'drain' : 'ready';
+      }
+    }
+  }
+
+  /**
+   * Brings the slots in line with the registered records. Returns true when the structure
+   * (services or pool sizes) changed.
+   */
+  plan(records: NodeRecord[], now: number): boolean {
+    const before = JSON.stringify(this.structure());
+    const byService = new Map<string, Map<string, NodeRecord>>([[this.o.defaultService, new Map()]]);
+    for (const r of records) {
+      const m = byService.get(r.service) ?? new Map<string, NodeRecord>();
+      m.set(r.id, r);
+      byService.set(r.service, m);
+    }
+    for (const [service, nodes] of byService) this.planPool(this.ensure(service, this.o.minSlots), nodes, now);
+    for (const pool of this.pools.values()) {
+      if (!byService.has(pool.service)) this.planPool(pool, new Map(), now);
+    }
+    this.collect(now);
+    return JSON.stringify(this.structure()) !== before;
+  }
+
+  /** A leaving slot whose sessions ended (or that waited long enough) can take a node again. */
+  free(service: string, slot: string): void {
+    const s = this.pools.get(service)?.slots[slotIndex(slot)];
+    if (s?.state !== 'leaving') return;
+    s.state = 'free';
+    s.node = undefined;
+    s.leavingSince = undefined;
+  }
+
+  /** A reload started a new worker: sessions of leaving slots stay with the old one. */
+  reloaded(): void {
+    for (const p of this.pools.values()) for (const s of p.slots) if (s.state === 'leaving') this.free(p.service, s.name);
+    this.live();
+  }
+
+  /** The running worker has every pool (after a reload, or when adopted). */
+  live(): void {
+    for (const p of this.pools.values()) p.live = true;
+  }
+
+  private ensure(service: string, size: number): Pool {
+    let p = this.pools.get(service);
+    if (!p) {
+      p = { service, slots: [] };
+      this.pools.set(service, p);
+    }
+    this.resize(p, Math.max(size, this.o.minSlots));
+    return p;
+  }
+
+  private resize(p: Pool, size: number): void {
+    while (p.slots.length < size) p.slots.push({ name: slotName(p.slots.length), state: 'free' });
+  }
+
+  private planPool(pool: Pool, nodes: Map<string, NodeRecord>, now: number): void {
+    const placed = new Set<string>();
+    for (const s of pool.slots) {
+      const r = s.node && nodes.get(s.node.id);
+      if (r && !placed.has(r.id)) {
+        // Still registered, or back while its slot was leaving: it keeps (or gets back) its slot.
+        placed.add(r.id);
+        s.node = r;
+        s.state = r.state === 'draining' ? 'drain' : 'ready';
+        s.leavingSince = undefined;
+      } else if (s.state === 'ready' || s.state === 'drain') {
+        s.state = 'leaving';
+        s.leavingSince = now;
+      }
+    }
+    const waiting = [...nodes.values()].filter((r) => !placed.has(r.id)).sort((a, b) => cmp(a.id, b.id));
+    const free = () => pool.slots.filter((s) => s.state === 'free').length;
+    if (waiting.length > free()) {
+      const needed = pool.slots.length - free() + waiting.length;
+      this.resize(pool, Math.max(grown(pool.slots.length), nextPow2(needed)));
+    }
+    let i = 0;
+    for (const r of waiting) {
+      while (pool.slots[i]!.state !== 'free') i++;
+      const s = pool.slots[i]!;
+      s.node = r;
+      s.state = r.state === 'draining' ? 'drain' : 'ready';
+    }
+  }
+
+  /** Lazy shrinking: pools long at most a quarter used halve, empty services go. */
+  private collect(now: number): void {
+    for (const p of [...this.pools.values()]) {
+      const used = p.slots.filter((s) => s.state !== 'free').length;
+      const shrinkable = p.slots.length > this.o.minSlots && used * 4 <= p.slots.length;
+      const empty = used === 0 && p.service !== this.o.defaultService;
+      if (!shrinkable && !empty) {
+        p.lowSince = undefined;
+        continue;
+      }
+      p.lowSince ??= now;
+      // A service no worker ever ran goes at once: keeping it would only keep a refusal alive.
+      if (empty && !p.live) {
+        this.pools.delete(p.service);
+        continue;
+      }
+      if (now - p.lowSince < this.o.shrinkAfterMs) continue;
+      if (empty) {
+        this.pools.delete(p.service);
+        continue;
+      }
+      // Keep the leavers' sessions countable: shrink only below every slot still in use.
+      const target = Math.max(this.o.minSlots, nextPow2(used * 2));
+      const kept = p.slots.filter((s) => s.state !== 'free');
+      const slots: Slot[] = Array.from({ length: target }, (_, i) => ({ name: slotName(i), state: 'free' }));
+      // Nodes keep their slot when it survives, and move to the lowest free one otherwise.
+      const movers: Slot[] = [];
+      for (const s of kept) {
+        const i = slotIndex(s.name);
+        if (i < target) slots[i] = { ...s };
+        else movers.push(s);
+      }
+      for (const s of movers) {
+        if (s.state === 'leaving') continue; // a new worker starts without its sessions
+        const j = slots.findIndex((x) => x.state === 'free');
+        slots[j] = { ...s, name: slotName(j) };
+      }
+      p.slots = slots;
+      p.lowSince = undefined;
+    }
+  }
+}
+
+/** Any maintenance bit: forced (CLI), inherited, or failed resolution. */
+export const inMaint = (admin: number) => (admin & 0x23) !== 0;
+/** Any drain bit: forced (CLI) or inherited. */
+export const inDrain = (admin: number) => (admin & 0x18) !== 0;
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -1,0 +1,102 @@
+import { readFileSync } from 'node:fs';
+import { ConfigCheckError, ReloadError, RuntimeError } from '../../common/errors.js';
+import type { ProcInfo, ReloadResult } from '../../renderer/haproxy.js';
+import { STRUCTURE_VAR } from '../../renderer/runtime-state.js';
+
+interface Server {
+  backend: string;
+  name: string;
+  address: string;
+  port: number;
+  admin: number;
+  weight: number;
+  sessions: number;
+}
+
+/**
+ * HAProxy for pure unit tests of the renderer: it loads the server lines of the config it is
+ * reloaded with, keeps a server table, answers the runtime commands the renderer sends, and
+ * records them. Real HAProxy is in the integration tests; this one only keeps the books.
+ */
+export class FakeHaproxy {
+  servers = new Map<string, Server>();
+  structure?: string;
+  workerPid = 100;
+  reloads = 0;
+  /** Every runtime command received, in order. */
+  commands: string[] = [];
+  failReload = false;
+  down = false;
+  /** A config that matches is refused by `check`. */
+  refuse?: RegExp;
+
+  constructor(private readonly configPath: string) {}
+
+  async check(path: string): Promise<void> {
+    const text = readFileSync(path, 'utf8');
+    if (this.refuse?.test(text)) throw new ConfigCheckError(`haproxy -c refused the config: matches ${this.refuse}`, 'refused by the fake');
+  }
+
+  async showProc(): Promise<ProcInfo> {
+    if (this.down) throw new ReloadError('master gone');
+    return { masterPid: 1, reloads: this.reloads, failed: 0, workers: [{ pid: this.workerPid, reloads: 0 }] };
+  }
+
+  async reload(): Promise<ReloadResult> {
+    if (this.failReload || this.down) throw new ReloadError('master CLI unreachable');
+    this.load(readFileSync(this.configPath, 'utf8'));
+    this.reloads++;
+    this.workerPid++;
+    return { reloads: this.reloads, workerPid: this.workerPid, durationMs: 1 };
+  }
+
+  /** Starts a worker on `text` (as a restart would). */
+  load(text: string): void {
+    const old = this.servers;
+    this.servers = new Map();
+    this.structure = new RegExp(`set-var ${STRUCTURE_VAR.replace('.', '\\.')} str\\((\\w+)\\)`).exec(text)?.[1];
+    let backend = '';
+    for (const line of text.split('\n')) {
+      const b = /^backend (\S+)/.exec(line);
+      if (b) backend = b[1]!;
+      const s = /^\s+server (\S+) (\S+):(\d+) weight (\d+)( disabled)?/.exec(line);
+      if (!s) continue;
+      const address = s[2]!.replace(/^\[|\]$/g, '');
+      this.servers.set(`${backend}/${s[1]}`, { backend, name: s[1]!, address, port: Number(s[3]), weight: Number(s[4]), admin: s[5] ? 5 : 0, sessions: old.get(`${backend}/${s[1]}`)?.sessions ?? 0 });
+    }
+  }
+
+  /** The runtime channel. */
+  async run(commands: string[]): Promise<string[]> {
+    if (this.down) throw new RuntimeError('runtime API unreachable', { cause: Object.assign(new Error('gone'), { code: 'ECONNRESET' }) });
+    return commands.map((c) => this.one(c));
+  }
+
+  private one(c: string): string {
+    if (c === 'show servers state') {
+      const lines = [...this.servers.values()].map((s, i) => `3 ${s.backend} ${i + 1} ${s.name} ${s.address} 2 ${s.admin} ${s.weight} ${s.weight} 0 0 0 0 0 0 0 0 - ${s.port} - 0 0 - - 0`);
+      return ['1', '# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight ...', ...lines].join('\n');
+    }
+    if (c === `get var ${STRUCTURE_VAR}`) return this.structure ? `${STRUCTURE_VAR}: type=str value=<${this.structure}>` : 'Variable not found.';
+    const stat = /^show stat (\S+) 4 -1$/.exec(c);
+    if (stat) {
+      const rows = [...this.servers.values()].filter((s) => s.backend === stat[1]).map((s) => `${s.backend},${s.name},0,${s.sessions}`);
+      return ['# pxname,svname,qcur,scur', ...rows].join('\n');
+    }
+    this.commands.push(c);
+    const m = /^set server (\S+) (addr (\S+) port (\d+)|weight (\d+)|state (ready|drain|maint))$/.exec(c);
+    const s = m && this.servers.get(m[1]!);
+    if (!s) return 'No such server.';
+    if (m[3]) [s.address, s.port] = [m[3], Number(m[4])];
+    else if (m[5]) s.weight = Number(m[5]);
+    else if (m[6] === 'ready') s.admin &= ~0x19;
+    else if (m[6] === 'drain') s.admin = (s.admin & ~0x01) | 0x08;
+    else s.admin |= 0x01;
+    return '';
+  }
+
+  /** Servers with a node in rotation (not in maintenance), as `backend/server=address:port`. */
+  live(): string[] {
+    return [...this.servers.values()].filter((s) => (s.admin & 0x01) === 0).map((s) => `${s.backend}/${s.name}=${s.address}:${s.port}${s.admin & 0x08 ? ' drain' : ''}`);
+  }
+}

@@ -1,0 +1,97 @@
+import test from 'ava';
+import type { NodeRecord } from '../../common/record.js';
+import { type ActualServer, SlotTable } from '../../renderer/slots.js';
+
+const rec = (id: string, o: Partial<NodeRecord> = {}): NodeRecord => ({ id, service: 'webapp', address: `10.0.0.${id.length}`, port: 3000, tag: id, weight: 100, state: 'up', registeredAt: '2026-01-01T00:00:00Z', ...o });
+const table = (minSlots = 4, shrinkAfterMs = 1000) => new SlotTable({ defaultService: 'webapp', minSlots, shrinkAfterMs });
+const view = (t: SlotTable, service = 'webapp') => t.pool(service)!.slots.map((s) => `${s.name}:${s.state}${s.node ? `:${s.node.id}` : ''}`);
+
+test('new nodes take the lowest free slots in id order; nodes keep their slots', (t) => {
+  const s = table();
+  s.plan([rec('b'), rec('a')], 0);
+  t.deepEqual(view(s), ['s1:ready:a', 's2:ready:b', 's3:free', 's4:free']);
+  s.plan([rec('b'), rec('c')], 1);
+  t.deepEqual(view(s), ['s1:leaving:a', 's2:ready:b', 's3:ready:c', 's4:free']);
+});
+
+test('a node back while its slot is leaving gets the same slot; a freed slot takes the next node', (t) => {
+  const s = table();
+  s.plan([rec('a'), rec('b')], 0);
+  s.plan([rec('b')], 1);
+  s.plan([rec('a'), rec('b')], 2);
+  t.deepEqual(view(s), ['s1:ready:a', 's2:ready:b', 's3:free', 's4:free']);
+  s.plan([rec('b')], 3);
+  s.free('webapp', 's1');
+  s.plan([rec('b'), rec('x')], 4);
+  t.deepEqual(view(s), ['s1:ready:x', 's2:ready:b', 's3:free', 's4:free']);
+});
+
+test('draining records sit in drain; a changed record updates its slot in place', (t) => {
+  const s = table();
+  s.plan([rec('a')], 0);
+  s.plan([rec('a', { state: 'draining', address: '10.9.9.9' })], 1);
+  t.deepEqual(view(s), ['s1:drain:a', 's2:free', 's3:free', 's4:free']);
+  t.is(s.pool('webapp')!.slots[0]!.node!.address, '10.9.9.9');
+});
+
+test('a full pool grows geometrically (a structural change); a reload frees leaving slots', (t) => {
+  const s = table(4);
+  t.true(s.plan([], 0), 'the default service appears');
+  t.false(s.plan(['a', 'b', 'c'].map((x) => rec(x)), 0));
+  t.true(s.plan(['a', 'b', 'c', 'd', 'e'].map((x) => rec(x)), 0));
+  t.is(s.pool('webapp')!.slots.length, 16, 'quadruples while small');
+  t.true(s.plan(Array.from({ length: 3000 }, (_, i) => rec(`n${i}`)), 0));
+  t.is(s.pool('webapp')!.slots.length, 4096, 'a burst jumps to the power of two that fits');
+  s.plan([], 1);
+  t.is(s.pool('webapp')!.slots.filter((x) => x.state === 'leaving').length, 3005, 'a to e left before, the 3,000 now');
+  s.reloaded();
+  t.is(s.pool('webapp')!.slots.filter((x) => x.state === 'leaving').length, 0);
+});
+
+test('a pool at most a quarter used shrinks only after shrinkAfterMs; nodes beyond the new size move down', (t) => {
+  const s = table(4, 1000);
+  s.plan(Array.from({ length: 9 }, (_, i) => rec(`n${i}`)), 0);
+  t.is(s.pool('webapp')!.slots.length, 16);
+  s.reloaded();
+  s.plan([rec('n8')], 10); // n8 sits in s9
+  s.reloaded();
+  t.false(s.plan([rec('n8')], 500), 'low since 500');
+  t.false(s.plan([rec('n8')], 1400), 'not yet');
+  t.true(s.plan([rec('n8')], 1500), 'shrunk');
+  t.deepEqual(view(s), ['s1:ready:n8', 's2:free', 's3:free', 's4:free']);
+});
+
+test('an empty service no worker ran goes at once; one that ran goes lazily; the default stays', (t) => {
+  const s = table(4, 1000);
+  s.plan([rec('a', { service: 'api' })], 0);
+  s.plan([], 1);
+  s.free('api', 's1');
+  s.plan([], 2);
+  t.is(s.pool('api'), undefined, 'never live: gone at once');
+  s.plan([rec('a', { service: 'api' })], 3);
+  s.live();
+  s.plan([], 4);
+  s.free('api', 's1');
+  s.plan([], 5);
+  t.truthy(s.pool('api'), 'live: kept for now');
+  s.plan([], 1010);
+  t.is(s.pool('api'), undefined, 'gone after shrinkAfterMs');
+  t.truthy(s.pool('webapp'));
+});
+
+test('adopt takes what HAProxy runs: matching addresses keep their slots and the pool size', (t) => {
+  const s = table(4);
+  const srv = (server: string, address: string, admin = 0): ActualServer => ({ backend: 'webapp', server, address, port: 3000, admin, weight: 100 });
+  const actual = [srv('s1', '10.0.0.7', 5), srv('s2', '10.0.0.1'), srv('s3', '10.0.0.7'), ...Array.from({ length: 5 }, (_, i) => srv(`s${i + 4}`, '127.0.0.1', 5))];
+  const records = [rec('a', { address: '10.0.0.1' }), rec('seven', { address: '10.0.0.7' }), rec('new', { address: '10.0.0.3' })];
+  s.adopt(actual, records);
+  t.false(s.plan(records, 0), 'same structure: 8 slots');
+  t.deepEqual(view(s).slice(0, 4), ['s1:ready:new', 's2:ready:a', 's3:ready:seven', 's4:free'], 'the copy in maintenance does not win; the new node takes s1');
+});
+
+test('adopt ignores backends whose servers are not slots (a hand-written config)', (t) => {
+  const s = table(4);
+  s.adopt([{ backend: 'webapp', server: 'web1', address: '10.0.0.1', port: 3000, admin: 0, weight: 1 }], [rec('a', { address: '10.0.0.1' })]);
+  s.plan([rec('a', { address: '10.0.0.1' })], 0);
+  t.deepEqual(view(s), ['s1:ready:a', 's2:free', 's3:free', 's4:free']);
+});
