@@ -1,10 +1,11 @@
 #!/usr/bin/env node
-// The sample webapp leasehold balances: who answered, and a per-session view counter.
+// The sample webapp leasehold balances: who answered, a per-session view counter, a slow
+// streaming endpoint and a POST endpoint, so tests can behave like real clients.
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { hostname } from 'node:os';
-import { int, str } from '../../common/env.js';
 import { ownAddress } from '../../common/address.js';
+import { int, str } from '../../common/env.js';
 
 const COOKIE = 'NODESESSID';
 
@@ -21,25 +22,64 @@ function json(res: ServerResponse, status: number, body: unknown, headers: Recor
   res.end(JSON.stringify(body));
 }
 
+function log(msg: string, fields: Record<string, unknown> = {}): void {
+  console.log(JSON.stringify({ level: 'info', time: new Date().toISOString(), name: 'webapp', msg, ...fields }));
+}
+
 const env = process.env;
 const port = int(env, 'PORT', 3000, 1, 65535);
+/** After SIGTERM: health answers 503 and requests are still served for this long. */
 const drainMs = int(env, 'DRAIN_MS', 3000, 0, 600000);
+/** Then in-flight requests (streams) get this long to finish before the process exits. */
+const finishMs = int(env, 'FINISH_MS', 25000, 0, 600000);
 const host = hostname();
 const tag = str(env, 'TAG', host);
 const ip = ownAddress();
 const views = new Map<string, number>();
 let draining = false;
+let inflight = 0;
+
+/** GET /stream?seconds=N: one line a second (bounded to 300 s), then the total. */
+function stream(req: IncomingMessage, res: ServerResponse, url: URL): void {
+  const seconds = Math.min(300, Math.max(0, Number(url.searchParams.get('seconds') ?? 10) || 0));
+  res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'no-store' });
+  let sent = 0;
+  const tick = () => {
+    if (sent >= seconds) {
+      res.end(`done ${sent} ${host}\n`);
+      return;
+    }
+    res.write(`tick ${++sent} ${host}\n`);
+    timer = setTimeout(tick, 1000);
+  };
+  let timer = setTimeout(tick, 0);
+  req.on('close', () => clearTimeout(timer));
+}
+
+/** POST /echo: reads the body, logs the request id once, answers who handled it. */
+function echo(req: IncomingMessage, res: ServerResponse): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  req.on('data', (d: Buffer) => {
+    size += d.length;
+    if (size <= 65536) chunks.push(d);
+  });
+  req.on('end', () => {
+    if (size > 65536) return json(res, 413, { error: 'body over 64 KiB' });
+    const id = String(req.headers['x-request-id'] ?? '').slice(0, 64);
+    log('post', { id, bytes: size, host });
+    json(res, 200, { host, tag, id, bytes: size });
+  });
+}
 
 const server = createServer((req, res) => {
-  const path = (req.url ?? '/').split('?')[0];
-  if (path === '/health') {
-    json(res, draining ? 503 : 200, { status: draining ? 'draining' : 'ok', host });
-    return;
-  }
-  if (path !== '/') {
-    json(res, 404, { error: 'not found' });
-    return;
-  }
+  const url = new URL(req.url ?? '/', 'http://x');
+  inflight++;
+  res.on('close', () => inflight--);
+  if (url.pathname === '/health') return json(res, draining ? 503 : 200, { status: draining ? 'draining' : 'ok', host });
+  if (url.pathname === '/stream' && req.method === 'GET') return stream(req, res, url);
+  if (url.pathname === '/echo' && req.method === 'POST') return echo(req, res);
+  if (url.pathname !== '/') return json(res, 404, { error: 'not found' });
   let id = sessionId(req);
   const headers: Record<string, string> = {};
   if (!id) {
@@ -50,20 +90,22 @@ const server = createServer((req, res) => {
   views.set(id, sessionViews);
   json(res, 200, { hello: 'world!', ip, host, tag, sessionViews, id }, headers);
 });
-server.keepAliveTimeout = 5000;
+// Longer than HAProxy's `timeout http-keep-alive` (5 s): HAProxy, not the app, closes idle
+// connections, so it never reuses one the app is closing.
+server.keepAliveTimeout = 10000;
 
-server.listen(port, () => {
-  console.log(JSON.stringify({ level: 'info', name: 'webapp', msg: 'listening', port, host, ip, tag }));
-});
+server.listen(port, () => log('listening', { port, host, ip, tag }));
 
-// Draining: /health turns 503 so the balancer stops sending, while late requests still succeed.
+// Draining: /health turns 503 so the balancer stops sending, while late requests still succeed;
+// then new connections are refused and in-flight requests (streams) get finishMs to end.
 process.once('SIGTERM', () => {
   draining = true;
-  console.log(JSON.stringify({ level: 'info', name: 'webapp', msg: 'draining', drainMs }));
+  log('draining', { drainMs, finishMs });
   setTimeout(() => {
     server.close(() => process.exit(0));
     server.closeIdleConnections();
-    setTimeout(() => process.exit(0), 2000).unref();
+    log('finishing', { inflight });
+    setTimeout(() => process.exit(0), finishMs).unref();
   }, drainMs);
 });
 process.once('SIGINT', () => process.exit(0));

@@ -1,8 +1,9 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { PassThrough } from 'node:stream';
 import Docker from 'dockerode';
 import { TEST_SRC } from './fixtures.js';
-import { type ServerRow, get, statsServers } from './http.js';
+import { type ServerRow, get, inRotation, statsServers } from './http.js';
 import { freePort } from './ports.js';
 import { waitFor } from './wait.js';
 
@@ -93,8 +94,21 @@ export class ComposeStack {
 
   /** Hostnames (= node ids) of the running webapps. */
   async webappIds(): Promise<string[]> {
-    const ids = await Promise.all((await this.containers('webapp')).map(async (c) => (await docker.getContainer(c.Id).inspect()).Config.Hostname));
-    return ids.sort();
+    return (await Promise.all((await this.containers('webapp')).map(async (c) => (await this.webapp(c.Id)).hostname))).sort();
+  }
+
+  private readonly known = new Map<string, { hostname: string; addr: string }>();
+
+  /** A webapp's node id and the `address:port` HAProxy reaches it at (kept after it is gone). */
+  async webapp(id: string): Promise<{ hostname: string; addr: string }> {
+    let w = this.known.get(id);
+    if (!w) {
+      const info = await docker.getContainer(id).inspect();
+      const ip = Object.values(info.NetworkSettings.Networks ?? {})[0]?.IPAddress ?? '';
+      w = { hostname: info.Config.Hostname, addr: `${ip}:3000` };
+      this.known.set(id, w);
+    }
+    return w;
   }
 
   /** The live records, as users see them: `compose exec etcd etcdctl get --prefix /nodes`. */
@@ -103,30 +117,97 @@ export class ComposeStack {
     return out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
   }
 
-  /** Server rows of the stats CSV for a backend. */
+  /** Server (slot) rows of the stats CSV for a backend. */
   async stats(backend = 'webapp'): Promise<ServerRow[]> {
     return (await statsServers(this.statsUrl)).filter((r) => r.backend === backend);
   }
 
-  /** Waits until HAProxy's UP servers, the etcd records and the running webapps are the same set. */
+  /** HAProxy's status of a node (by its address), or undefined when no slot in rotation points at it. */
+  async nodeStatus(addr: string, backend = 'webapp'): Promise<string | undefined> {
+    return (await this.stats(backend)).find((r) => r.addr === addr && inRotation(r))?.status;
+  }
+
+  /** Node ids HAProxy has in rotation and UP, by the addresses of the webapps this stack started. */
+  async upInHaproxy(backend = 'webapp'): Promise<string[]> {
+    const byAddr = new Map([...this.known.values()].map((w) => [w.addr, w.hostname]));
+    return (await this.stats(backend)).filter((r) => inRotation(r) && r.status === 'UP').map((r) => byAddr.get(r.addr) ?? r.addr).sort();
+  }
+
+  /** Waits until HAProxy's slots in rotation, the etcd records and the running webapps are the same set. */
   async converged(timeoutMs = 30000): Promise<string[]> {
+    let last = '';
     return waitFor(
       async () => {
         const ids = await this.webappIds();
-        const up = (await this.stats()).filter((s) => s.status === 'UP').map((s) => s.server).sort();
-        const all = (await this.stats()).map((s) => s.server).sort();
+        const rows = await this.stats();
+        const byAddr = new Map([...this.known.values()].map((w) => [w.addr, w.hostname]));
+        const inRot = rows.filter(inRotation).map((r) => `${byAddr.get(r.addr) ?? r.addr}${r.status === 'UP' ? '' : `(${r.status})`}`).sort();
         const recs = (await this.etcdRecords()).map((r) => r.id).sort();
+        last = `running ${ids} haproxy ${inRot} etcd ${recs}`;
         const same = (a: string[]) => a.join(',') === ids.join(',');
-        return same(up) && same(all) && same(recs) ? ids : undefined;
+        return same(inRot) && same(recs) ? ids : undefined;
       },
       'HAProxy, etcd and the running webapps to agree',
       timeoutMs,
       250,
-    );
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}; ${last}`);
+    });
   }
 
   async logs(service: string): Promise<string> {
     return this.compose(['logs', '--no-color', service]);
+  }
+
+  /**
+   * Follows the log lines of every container of `service`, those started later included, until
+   * the returned stop() is called. A container's lines are all read before it is removed.
+   */
+  async followLogs(service: string, onLine: (line: string, container: string) => void): Promise<() => void> {
+    const streams: NodeJS.ReadableStream[] = [];
+    const seen = new Set<string>();
+    const follow = async (id: string) => {
+      if (seen.has(id)) return;
+      seen.add(id);
+      const stream = (await docker.getContainer(id).logs({ follow: true, stdout: true, stderr: true })) as unknown as NodeJS.ReadableStream;
+      streams.push(stream);
+      let buf = '';
+      const sink = new PassThrough();
+      sink.on('data', (d: Buffer) => {
+        buf += d.toString();
+        let i;
+        while ((i = buf.indexOf('\n')) >= 0) {
+          onLine(buf.slice(0, i), id);
+          buf = buf.slice(i + 1);
+        }
+      });
+      docker.modem.demuxStream(stream, sink, sink);
+      stream.on('error', () => undefined);
+    };
+    const labels = [`com.docker.compose.project=${this.project}`, `com.docker.compose.service=${service}`];
+    const events = (await docker.getEvents({ filters: { type: ['container'], event: ['start'], label: labels } })) as unknown as NodeJS.ReadableStream;
+    events.on('data', (d: Buffer) => {
+      for (const line of d.toString().split('\n').filter(Boolean)) void follow(JSON.parse(line).id).catch(() => undefined);
+    });
+    for (const c of await this.containers(service)) await follow(c.Id);
+    return () => {
+      (events as unknown as { destroy(): void }).destroy();
+      for (const s of streams) (s as unknown as { destroy(): void }).destroy();
+    };
+  }
+
+  /** Runs a command in the ha container and returns its output. */
+  async haExec(cmd: string): Promise<string> {
+    return this.compose(['exec', '-T', 'ha', 'sh', '-c', cmd]);
+  }
+
+  /** The master CLI's `show proc` in the ha container: the current worker's PID and the reload count. */
+  async haProc(): Promise<{ workerPid: number; reloads: number }> {
+    const text = await this.haExec('echo "show proc" | socat - "${HAPROXY_MASTER_SOCKET:-/run/haproxy/master.sock}"');
+    const master = /^\d+\s+master\s+(\d+)/m.exec(text);
+    const worker = [...text.matchAll(/^(\d+)\s+worker\s+(\d+)/gm)].find((m) => m[2] === '0');
+    if (!master || !worker) throw new Error(`unexpected show proc: ${text}`);
+    return { workerPid: Number(worker[1]), reloads: Number(master[1]) };
   }
 
   async down(): Promise<void> {
