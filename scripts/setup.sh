@@ -59,15 +59,12 @@ PIN
 }
 
 if ((${#pkgs[@]} || compose_missing)); then
-  todo=" ${pkgs[*]}"
-  ((compose_missing)) && todo="$todo docker-compose (Compose v2)"
   if ! can_apt; then
-    echo "setup: missing:${todo}" >&2
-    if ((compose_missing)); then
-      echo "setup: Compose v2: the docker-compose-plugin (docker-ce) or Debian 13's docker-compose package" >&2
-    fi
-    if have apt-get; then die "run as root (sudo bash scripts/setup.sh${1:+ $1}) or install those yourself"; fi
-    die "install those packages, then run this again"
+    echo "setup: missing:${pkgs[*]:+ ${pkgs[*]}}$( ((compose_missing)) && echo ' Compose v2')" >&2
+    ((${#pkgs[@]})) && echo "setup: Debian packages: apt-get install -y ${pkgs[*]}" >&2
+    ((compose_missing)) && echo "setup: Compose v2: Debian 13's docker-compose package, or docker-ce's docker-compose-plugin" >&2
+    have apt-get && die "as root this script installs them: sudo bash scripts/setup.sh${1:+ $1}"
+    die "install those, then run this again"
   fi
   if ((compose_missing)); then
     case $codename in
