@@ -1,5 +1,5 @@
 import test from 'ava';
-import { buildImages, docker } from '../helpers/compose.js';
+import { buildImages, docker, image } from '../helpers/compose.js';
 import { get } from '../helpers/http.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -8,7 +8,7 @@ test.before(() => buildImages());
 test('the ha image answers 503 until the renderer writes its first config, and never crash-loops', async (t) => {
   // No etcd anywhere: the renderer cannot list, so HAProxy stays on its bootstrap config.
   const c = await docker.createContainer({
-    Image: 'leasehold/ha:latest',
+    Image: image('ha'),
     Env: ['ETCD_ENDPOINTS=http://127.0.0.1:1', 'LOG_LEVEL=info'],
     Labels: { 'leasehold.test-run': `ha-image-${process.pid}` },
     ExposedPorts: { '80/tcp': {}, '1936/tcp': {} },

@@ -1,4 +1,4 @@
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import Docker from 'dockerode';
@@ -10,22 +10,16 @@ import { waitFor } from './wait.js';
 export const REPO = `${TEST_SRC}../`;
 export const docker = new Docker();
 
-/** `docker compose` (v2) where present, else `docker-compose` (1.29); `COMPOSE` overrides. */
-function composeCommand(): string[] {
-  if (process.env.COMPOSE) return process.env.COMPOSE.split(' ');
-  try {
-    execFileSync('docker', ['compose', 'version'], { stdio: 'ignore' });
-    return ['docker', 'compose'];
-  } catch {
-    return ['docker-compose'];
-  }
+/** A leasehold image as compose.yml names it: `leasehold/<name>:${LEASEHOLD_TAG:-latest}`. */
+export function image(name: 'ha' | 'webapp' | 'etcd'): string {
+  return `leasehold/${name}:${process.env.LEASEHOLD_TAG || 'latest'}`;
 }
-const COMPOSE = composeCommand();
 
+/** `docker compose` (v2) through scripts/compose.sh, which hands the host's CAs to builds as make does. */
 function run(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 600000): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile(COMPOSE[0]!, [...COMPOSE.slice(1), ...args], { cwd: REPO, env, timeout: timeoutMs, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`${COMPOSE.join(' ')} ${args.join(' ')} failed: ${err.message}\n${stderr.slice(-4000)}`));
+    execFile('bash', ['scripts/compose.sh', ...args], { cwd: REPO, env, timeout: timeoutMs, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`docker compose ${args.join(' ')} failed: ${err.message}\n${stderr.slice(-4000)}`));
       else resolve(stdout + stderr);
     });
   });
@@ -33,7 +27,7 @@ function run(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 600000): Promis
 
 /** Builds the images once per run (the layer cache makes repeats quick). */
 export function buildImages(): Promise<string> {
-  return run(['-f', 'compose.yml', 'build'], { ...process.env, COMPOSE_DOCKER_CLI_BUILD: '0' }, 1800000);
+  return run(['-f', 'compose.yml', 'build'], process.env, 1800000);
 }
 
 export interface StackOptions {

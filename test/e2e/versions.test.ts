@@ -1,0 +1,62 @@
+import test from 'ava';
+import { buildImages, docker, image } from '../helpers/compose.js';
+
+// The images run Debian 13's packages: HAProxy 3.0, etcd 3.5, Node.js 20. The host keeps
+// Debian 12's HAProxy 2.6 and etcd 3.4 for the integration suite; these are what users run.
+
+test.before(() => buildImages());
+
+/** Runs `cmd` in a fresh container of the image and returns what it printed. */
+async function output(name: Parameters<typeof image>[0], cmd: string[]): Promise<string> {
+  const c = await docker.createContainer({
+    Image: image(name),
+    Cmd: cmd,
+    Tty: true, // one plain stream, no multiplexing headers
+    Labels: { 'leasehold.test-run': `versions-${process.pid}` },
+  });
+  try {
+    await c.start();
+    const { StatusCode } = await c.wait();
+    const out = (await c.logs({ stdout: true, stderr: true })).toString().replace(/\r/g, '');
+    if (StatusCode !== 0) throw new Error(`${cmd.join(' ')} in ${image(name)} exited ${StatusCode}: ${out}`);
+    return out;
+  } finally {
+    await c.remove({ force: true });
+  }
+}
+
+/** The first `major.minor[.patch]` after `label` in `text`, as numbers. */
+function version(text: string, label: RegExp): number[] {
+  const m = new RegExp(`${label.source}\\s*v?(\\d+)\\.(\\d+)(?:\\.(\\d+))?`).exec(text);
+  if (!m) throw new Error(`no version after ${label} in: ${text.slice(0, 300)}`);
+  return m.slice(1).map((n) => Number(n ?? 0));
+}
+
+function atLeast(have: number[], want: number[]): boolean {
+  for (let i = 0; i < want.length; i++) {
+    if ((have[i] ?? 0) !== want[i]) return (have[i] ?? 0) > want[i]!;
+  }
+  return true;
+}
+
+const checks: { name: Parameters<typeof image>[0]; cmd: string[]; label: RegExp; min: number[] }[] = [
+  { name: 'ha', cmd: ['haproxy', '-v'], label: /HAProxy version/, min: [3, 0] },
+  { name: 'ha', cmd: ['node', '--version'], label: /^/, min: [20, 0] },
+  { name: 'etcd', cmd: ['etcd', '--version'], label: /etcd Version:/, min: [3, 5] },
+  { name: 'etcd', cmd: ['etcdctl', 'version'], label: /etcdctl version:/, min: [3, 5] },
+  { name: 'webapp', cmd: ['node', '--version'], label: /^/, min: [20, 0] },
+];
+
+for (const c of checks) {
+  test(`${c.name}: ${c.cmd.join(' ')} >= ${c.min.join('.')}`, async (t) => {
+    const v = version(await output(c.name, c.cmd), c.label);
+    t.log(`${image(c.name)}: ${c.cmd[0]} ${v.join('.')}`);
+    t.true(atLeast(v, c.min), `${c.cmd[0]} ${v.join('.')} in ${image(c.name)}, want >= ${c.min.join('.')}`);
+  });
+}
+
+test('etcd image: lease checkpointing is on (remaining TTLs survive a leader change or a restart)', async (t) => {
+  const env = (await docker.getImage(image('etcd')).inspect()).Config.Env ?? [];
+  t.true(env.includes('ETCD_EXPERIMENTAL_ENABLE_LEASE_CHECKPOINT=true'));
+  t.true(env.includes('ETCD_EXPERIMENTAL_ENABLE_LEASE_CHECKPOINT_PERSIST=true'));
+});
