@@ -107,10 +107,16 @@ export class Haproxy {
     } catch (err) {
       throw new ReloadError(`master CLI at ${this.o.masterSocket} unreachable: ${(err as Error).message}`, { cause: err });
     }
+    let answer: string;
     try {
-      await this.command('reload');
+      // HAProxy 3.0 answers when the new worker is ready (or failed); 2.6 closes at once.
+      answer = await this.command('reload', this.o.reloadTimeoutMs);
     } catch (err) {
       throw new ReloadError(`reload command failed: ${(err as Error).message}`, { cause: err });
+    }
+    if (/^Success=0/m.test(answer)) {
+      const alerts = answer.split('\n').filter((l) => /ALERT/.test(l)).slice(0, 5).join('; ');
+      throw new ReloadError(`haproxy refused the reload: ${alerts || answer.slice(0, 500)}; the previous config keeps serving`);
     }
     const oldWorkers = new Set(before.workers.map((w) => w.pid));
     let last: unknown;

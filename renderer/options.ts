@@ -58,6 +58,12 @@ export interface RendererOptions {
   /** How long an old worker may finish its requests after a reload (HAProxy time). Env `HARD_STOP_AFTER`. Default `5m`. */
   hardStopAfter: string;
   /**
+   * HAProxy's `timeout connect` (HAProxy time). A crashed node is found by the first connect
+   * that times out: this bounds how long a request waits before it is sent elsewhere. Raise it
+   * for nodes more than a LAN away. Env `CONNECT_TIMEOUT`. Default `100ms`.
+   */
+  connectTimeout: string;
+  /**
    * HAProxy's `maxconn`. HAProxy needs about twice this many file descriptors, plus one per
    * server slot. Env `HAPROXY_MAXCONN`. Default 4096.
    */
@@ -102,6 +108,7 @@ export function rendererOptionsFromEnv(env: Env): RendererOptions {
     mirrorDelayMs: int(env, 'MIRROR_DELAY_MS', 1000, 0, 600000),
     cookieKey: str(env, 'COOKIE_KEY', '') || undefined,
     hardStopAfter: str(env, 'HARD_STOP_AFTER', '5m'),
+    connectTimeout: str(env, 'CONNECT_TIMEOUT', '100ms'),
     maxconn: int(env, 'HAPROXY_MAXCONN', 4096, 1, 10000000),
     runtimeBatch: int(env, 'RUNTIME_BATCH', 1000, 1, 100000),
     runtimeTimeoutMs: int(env, 'RUNTIME_TIMEOUT_MS', 10000, 100, 600000),
@@ -115,7 +122,9 @@ export function rendererOptionsFromEnv(env: Env): RendererOptions {
     if (!/^[\x21-\x7e]+( [\x21-\x7e]+)*$/.test(v)) throw new OptionError(`${k}=${JSON.stringify(v)}: must be one line of HAProxy bind arguments`);
   }
   if (o.cookieKey !== undefined && !COOKIE_KEY.test(o.cookieKey)) throw new OptionError('COOKIE_KEY: must be 8 to 256 characters of [A-Za-z0-9_.+/=-]');
-  if (!/^[0-9]+(us|ms|s|m|h|d)?$/.test(o.hardStopAfter)) throw new OptionError(`HARD_STOP_AFTER=${JSON.stringify(o.hardStopAfter)}: must be an HAProxy time such as 30s or 5m`);
+  for (const [k, v] of [['HARD_STOP_AFTER', o.hardStopAfter], ['CONNECT_TIMEOUT', o.connectTimeout]] as const) {
+    if (!/^[0-9]+(us|ms|s|m|h|d)?$/.test(v)) throw new OptionError(`${k}=${JSON.stringify(v)}: must be an HAProxy time such as 100ms, 30s or 5m`);
+  }
   if (o.coalesceMaxMs < o.coalesceMinMs) throw new OptionError('COALESCE_MAX_MS must be at least COALESCE_MIN_MS');
   return o;
 }

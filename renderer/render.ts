@@ -20,6 +20,8 @@ export interface RenderSettings {
   hardStopAfter: string;
   /** HAProxy's `maxconn`. */
   maxconn: number;
+  /** HAProxy's `timeout connect`. */
+  connectTimeout: string;
 }
 
 /** Health-check and failover settings of every server (the shipped template's `default-server`). */

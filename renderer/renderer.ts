@@ -435,8 +435,8 @@ export class Renderer extends EventEmitter<RendererEvents> {
   }
 
   private settings(): RenderSettings {
-    const { frontendBind, statsBind, defaultService, healthCheckPath, adminSocket, stateFile, cookieKey, hardStopAfter, maxconn } = this.c;
-    return { frontendBind, statsBind, defaultService, healthCheckPath, adminSocket, stateFile, cookieKey, hardStopAfter, maxconn };
+    const { frontendBind, statsBind, defaultService, healthCheckPath, adminSocket, stateFile, cookieKey, hardStopAfter, maxconn, connectTimeout } = this.c;
+    return { frontendBind, statsBind, defaultService, healthCheckPath, adminSocket, stateFile, cookieKey, hardStopAfter, maxconn, connectTimeout };
   }
 
   /**

@@ -93,10 +93,10 @@ export class ComposeStack {
 
   private readonly known = new Map<string, { hostname: string; addr: string }>();
 
-  /** A webapp's node id and the `address:port` HAProxy reaches it at (kept after it is gone). */
-  async webapp(id: string): Promise<{ hostname: string; addr: string }> {
+  /** A webapp's node id and the `address:port` HAProxy reaches it at (kept after it is gone; `fresh` looks again). */
+  async webapp(id: string, fresh = false): Promise<{ hostname: string; addr: string }> {
     let w = this.known.get(id);
-    if (!w) {
+    if (!w || fresh) {
       const info = await docker.getContainer(id).inspect();
       const ip = Object.values(info.NetworkSettings.Networks ?? {})[0]?.IPAddress ?? '';
       w = { hostname: info.Config.Hostname, addr: `${ip}:3000` };
@@ -116,9 +116,19 @@ export class ComposeStack {
     return (await statsServers(this.statsUrl)).filter((r) => r.backend === backend);
   }
 
-  /** HAProxy's status of a node (by its address), or undefined when no slot in rotation points at it. */
-  async nodeStatus(addr: string, backend = 'webapp'): Promise<string | undefined> {
-    return (await this.stats(backend)).find((r) => r.addr === addr && inRotation(r))?.status;
+  /** The slot (server name) in rotation that points at `addr`, if any. */
+  async slotOf(addr: string, backend = 'webapp'): Promise<string | undefined> {
+    return (await this.stats(backend)).find((r) => r.addr === addr && inRotation(r))?.server;
+  }
+
+  /**
+   * HAProxy's status of the node at `addr` in `slot`, or undefined once the slot is out of
+   * rotation or points elsewhere. By slot name: the CSV's address column can be empty a moment.
+   */
+  async slotStatus(slot: string, addr: string, backend = 'webapp'): Promise<string | undefined> {
+    const row = (await this.stats(backend)).find((r) => r.server === slot);
+    if (!row || !inRotation(row) || (row.addr !== '' && row.addr !== addr)) return undefined;
+    return row.status;
   }
 
   /** Node ids HAProxy has in rotation and UP, by the addresses of the webapps this stack started. */

@@ -17,6 +17,7 @@ export const FIXTURE_SETTINGS: RenderSettings = {
   cookieKey: 'fixture-cookie-key',
   hardStopAfter: '5m',
   maxconn: 4096,
+  connectTimeout: '100ms',
 };
 
 /** A fixture is a list of etcd keys and values; object values are stored as their JSON. */

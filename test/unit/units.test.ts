@@ -37,7 +37,7 @@ test('registrar options refuse what cannot be registered', (t) => {
 test('renderer options have documented defaults and refuse config text', (t) => {
   t.like(rendererOptionsFromEnv({}), {
     configPath: '/etc/haproxy/haproxy.cfg', frontendBind: '*:80', statsBind: '*:1936', coalesceMinMs: 5, coalesceMaxMs: 200, resyncIntervalMs: 30000,
-    reconcileIntervalMs: 5000, minSlots: 16, shrinkAfterMs: 300000, leaveMaxMs: 60000, mirrorDelayMs: 1000, hardStopAfter: '5m', cookieKey: undefined, healthBind: '127.0.0.1',
+    reconcileIntervalMs: 5000, minSlots: 16, shrinkAfterMs: 300000, leaveMaxMs: 60000, mirrorDelayMs: 1000, hardStopAfter: '5m', connectTimeout: '100ms', cookieKey: undefined, healthBind: '127.0.0.1',
   });
   t.throws(() => rendererOptionsFromEnv({ FRONTEND_BIND: '*:80\nlisten evil' }), { instanceOf: OptionError });
   t.throws(() => rendererOptionsFromEnv({ COOKIE_KEY: 'short' }), { instanceOf: OptionError, message: /COOKIE_KEY/ });
