@@ -1,5 +1,4 @@
-import { Etcd3 } from 'etcd3';
-import { noop } from 'cockatiel';
+import { Etcd3, type IOptions } from 'etcd3';
 import { type Env, int, list } from './env.js';
 
 /** How registrar and renderer reach etcd. */
@@ -20,6 +19,16 @@ export function etcdOptionsFromEnv(env: Env): EtcdOptions {
   };
 }
 
+type Policy = NonNullable<NonNullable<IOptions['faultHandling']>['global']>;
+
+/**
+ * Runs each call once: no retry, no circuit breaker (etcd3 only ever calls `execute`). Async, so
+ * a call that throws becomes a rejected promise, as etcd3 expects.
+ */
+const once = {
+  execute: async (fn: (context: { signal: AbortSignal }) => unknown, signal?: AbortSignal) => fn({ signal: signal ?? new AbortController().signal }),
+} as unknown as Policy;
+
 /**
  * An etcd client whose calls fail fast: both daemons retry on their own schedule (p-retry,
  * re-list), so the library's own retries and circuit breaker would only add delay.
@@ -37,6 +46,6 @@ export function createEtcdClient(o: EtcdOptions): Etcd3 {
       'grpc.keepalive_timeout_ms': 3000,
     },
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + o.callTimeoutMs }),
-    faultHandling: { host: () => noop, global: noop },
+    faultHandling: { host: () => once, global: once },
   });
 }

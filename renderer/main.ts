@@ -63,6 +63,8 @@ renderer.on('refused', (e) =>
   log.error({ event: 'refused', stage: e.stage, err: e.error.message, output: 'output' in e.error ? e.error.output : undefined }, `${e.stage} refused: what HAProxy runs keeps serving`),
 );
 
+const version = await haproxy.version();
+
 if (o.healthPort > 0) {
   startHealthServer(
     o.healthPort,
@@ -70,13 +72,12 @@ if (o.healthPort > 0) {
     () => metricsText(renderer.status),
     {
       host: o.healthBind,
-      status: () => ({ ...renderer.status, backends: renderer.slotViews() }),
+      status: () => ({ haproxyVersion: version, ...renderer.status, backends: renderer.slotViews() }),
       onError: (err) => log.error({ event: 'health-server', err: err.message }, '/health cannot listen'),
     },
   );
 }
 
-const version = await haproxy.version();
 log.info({ event: 'start', haproxy: version, config: o.configPath, template: o.templatePath, endpoints: o.etcd.endpoints, prefix: o.prefix }, 'renderer starting');
 renderer.start();
 

@@ -33,5 +33,5 @@ test('the ha image answers 503 until the renderer writes its first config, and n
   t.is(info.RestartCount, 0);
   t.is((await get(lb)).status, 503);
   const logs = (await c.logs({ stdout: true, stderr: true })).toString();
-  t.regex(logs, /etcd unreachable: keeping the last good config/);
+  t.regex(logs, /etcd unreachable: keeping what HAProxy runs/);
 });
