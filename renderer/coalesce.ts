@@ -17,11 +17,17 @@ export class Coalescer {
   private deadline: unknown;
 
   constructor(
-    private readonly minMs: number,
-    private readonly maxMs: number,
+    private minMs: number,
+    private maxMs: number,
     private readonly flush: () => void,
     private readonly timers: Timers = realTimers,
   ) {}
+
+  /** Changes the quiet time (and the longest wait, 5 times it by default) for the next bursts. */
+  setDelays(minMs: number, maxMs = minMs * 5): void {
+    this.minMs = minMs;
+    this.maxMs = maxMs;
+  }
 
   get pending(): boolean {
     return this.deadline !== undefined;

@@ -2,6 +2,8 @@
 // Wires the renderer to the environment, etcd, HAProxy, signals and logs.
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { admissionRules, routesMapText } from './admission-rules.js';
+import { writeAtomically } from './files.js';
 import { dirname, join } from 'node:path';
 import { createEtcdClient } from '../common/etcd.js';
 import { startHealthServer } from '../common/health-server.js';
@@ -46,7 +48,14 @@ const log = createLogger('renderer', o.logLevel);
 const etcd = createEtcdClient(o.etcd);
 const haproxy = new Haproxy({ bin: o.haproxyBin, masterSocket: o.masterSocket, reloadTimeoutMs: o.reloadTimeoutMs });
 const runtime = new RuntimeChannel({ socket: o.adminSocket, batchSize: o.runtimeBatch, timeoutMs: o.runtimeTimeoutMs });
-const renderer = new Renderer({ ...o, cookieKey: key }, { store: new EtcdStore(etcd), haproxy, runtime, template });
+const { rules, refresh } = await admissionRules(o);
+setInterval(() => void refresh(), 60000).unref();
+// The routes are structure: written once, before the first config that names the map.
+await writeAtomically(o.routesMap, routesMapText(o.routes));
+const renderer = new Renderer(
+  { ...o, cookieKey: key, services: [...new Set(o.routes.map((r) => r.service))], admission: rules },
+  { store: new EtcdStore(etcd), haproxy, runtime, template },
+);
 
 renderer.on('store', (e) => {
   const line = { event: 'store', state: e.state, reason: e.reason, revision: e.revision, keys: e.keys, err: e.error?.message };

@@ -1,5 +1,7 @@
+import { isIP } from 'node:net';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Env, int, str } from '../common/env.js';
+import { type Env, int, list, str } from '../common/env.js';
 import { type EtcdOptions, etcdOptionsFromEnv } from '../common/etcd.js';
 import { OptionError } from '../common/errors.js';
 import { NAME_PATTERN, normalizePrefix } from '../common/record.js';
@@ -68,6 +70,27 @@ export interface RendererOptions {
    * server slot. Env `HAPROXY_MAXCONN`. Default 4096.
    */
   maxconn: number;
+  /**
+   * Host names (case-insensitive) routed to services other than the default one, e.g.
+   * `api.example.com=api,admin.example.com=admin`. The default service takes every other Host;
+   * only these services have backends, and records of any other service are refused.
+   * Env `ROUTES`. Default: none.
+   */
+  routes: { host: string; service: string }[];
+  /** Map file the routes are written to for HAProxy. Env `ROUTES_MAP`. Default `routes.map` beside `HAPROXY_CONFIG`. */
+  routesMap: string;
+  /** When set, node addresses must be inside one of these CIDRs. Env `ALLOWED_NETWORKS`, comma-separated. Default: any. */
+  allowedNetworks: string[];
+  /**
+   * Loopback and this host's own addresses may be nodes (not on the LB's ports): for everything
+   * on one host without containers (development, the integration suite). Env `ALLOW_LOCAL_NODES`
+   * (`1`/`0`). Default 0.
+   */
+  allowLocalNodes: boolean;
+  /** How long a suspicious list (another etcd, an older revision, most nodes gone) is held, ms. Env `HOLD_MS`. Default 15000. */
+  holdMs: number;
+  /** Largest pool of server slots per backend (HAProxy takes a file descriptor per slot). Env `MAX_SLOTS`. Default 16384. */
+  maxSlots: number;
   /** Runtime API commands sent per connection. Env `RUNTIME_BATCH`. Default 1000. */
   runtimeBatch: number;
   /** Deadline of one runtime API exchange, retries included, ms. Env `RUNTIME_TIMEOUT_MS`. Default 10000. */
@@ -79,6 +102,9 @@ export interface RendererOptions {
   /** Log level. Env `LOG_LEVEL`. Default `info`. */
   logLevel: string;
 }
+
+/** A Host name as ROUTES takes it: letters, digits, dots, dashes (a leading `*.` is not supported). */
+const HOST = /^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/;
 
 /** What a cookie key may hold: it goes into the config as one word. */
 export const COOKIE_KEY = /^[A-Za-z0-9_.+/=-]{8,256}$/;
@@ -110,6 +136,18 @@ export function rendererOptionsFromEnv(env: Env): RendererOptions {
     hardStopAfter: str(env, 'HARD_STOP_AFTER', '5m'),
     connectTimeout: str(env, 'CONNECT_TIMEOUT', '100ms'),
     maxconn: int(env, 'HAPROXY_MAXCONN', 4096, 1, 10000000),
+    routes: list(env, 'ROUTES', []).map((r) => {
+      const [host, service, ...rest] = r.split('=').map((x) => x.trim());
+      if (!host || !service || rest.length || !HOST.test(host) || !NAME_PATTERN.test(service)) {
+        throw new OptionError(`ROUTES: ${JSON.stringify(r)} must be host=service (a host name, and a service matching ${NAME_PATTERN.source})`);
+      }
+      return { host: host.toLowerCase(), service };
+    }),
+    routesMap: str(env, 'ROUTES_MAP', join(dirname(str(env, 'HAPROXY_CONFIG', '/etc/haproxy/haproxy.cfg')), 'routes.map')),
+    allowedNetworks: list(env, 'ALLOWED_NETWORKS', []),
+    allowLocalNodes: int(env, 'ALLOW_LOCAL_NODES', 0, 0, 1) === 1,
+    holdMs: int(env, 'HOLD_MS', 15000, 0, 3600000),
+    maxSlots: int(env, 'MAX_SLOTS', 16384, 1, 1000000),
     runtimeBatch: int(env, 'RUNTIME_BATCH', 1000, 1, 100000),
     runtimeTimeoutMs: int(env, 'RUNTIME_TIMEOUT_MS', 10000, 100, 600000),
     healthPort: int(env, 'RENDERER_HEALTH_PORT', 8405, 0, 65535),
@@ -125,6 +163,13 @@ export function rendererOptionsFromEnv(env: Env): RendererOptions {
   for (const [k, v] of [['HARD_STOP_AFTER', o.hardStopAfter], ['CONNECT_TIMEOUT', o.connectTimeout]] as const) {
     if (!/^[0-9]+(us|ms|s|m|h|d)?$/.test(v)) throw new OptionError(`${k}=${JSON.stringify(v)}: must be an HAProxy time such as 100ms, 30s or 5m`);
   }
+  for (const cidr of o.allowedNetworks) {
+    const [ip, bits] = cidr.split('/');
+    const v = isIP(ip ?? '');
+    if (!v || !/^\d+$/.test(bits ?? '') || Number(bits) > (v === 4 ? 32 : 128)) throw new OptionError(`ALLOWED_NETWORKS: ${JSON.stringify(cidr)} is not a CIDR such as 10.0.0.0/8`);
+  }
+  if (!/^\/[\x21-\x7e]+$/.test(o.routesMap)) throw new OptionError(`ROUTES_MAP=${JSON.stringify(o.routesMap)}: must be an absolute path without spaces`);
+  if (o.minSlots > o.maxSlots) throw new OptionError('MIN_SLOTS must be at most MAX_SLOTS');
   if (o.coalesceMaxMs < o.coalesceMinMs) throw new OptionError('COALESCE_MAX_MS must be at least COALESCE_MIN_MS');
   return o;
 }

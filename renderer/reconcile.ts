@@ -47,8 +47,10 @@ export function desiredServers(pools: Pool[]): DesiredServer[] {
 /**
  * Desired against actual, server by server. A server the worker runs that no pool wants (a pool
  * shrunk or a service gone while the structural change waits) is put in maintenance too.
- * Commands come in a safe order per server: address and weight while still out of rotation,
- * the state last; going out of rotation is a single command.
+ * A new address is set while the server is out of rotation, and alone: weight and state follow
+ * in the next round, once a re-read shows HAProxy took the address. A refused address (HAProxy
+ * answers `Invalid addr`) thus leaves the server in maintenance, never in rotation at the
+ * previous node's address. Going out of rotation is a single command.
  */
 export function diff(desired: DesiredServer[], actual: ActualServer[]): Diff {
   const want = new Map(desired.map((d) => [`${d.backend}/${d.server}`, d]));
@@ -60,17 +62,18 @@ export function diff(desired: DesiredServer[], actual: ActualServer[]): Diff {
     const fields: string[] = [];
     const commands: string[] = [];
     const name = `${a.backend}/${a.server}`;
+    const forcedMaint = (a.admin & 0x01) !== 0;
     if (d.admin === 'maint') {
       // Only the forced bit counts: the `disabled` config bit alone does not keep a server out.
-      if ((a.admin & 0x01) === 0) {
+      if (!forcedMaint) {
         fields.push('admin');
         commands.push(`set server ${name} state maint`);
       }
+    } else if (canonicalIp(d.address!) !== canonicalIp(a.address) || d.port !== a.port) {
+      fields.push('addr');
+      if (!forcedMaint) commands.push(`set server ${name} state maint`);
+      commands.push(`set server ${name} addr ${d.address} port ${d.port}`);
     } else {
-      if (canonicalIp(d.address!) !== a.address || d.port !== a.port) {
-        fields.push('addr');
-        commands.push(`set server ${name} addr ${d.address} port ${d.port}`);
-      }
       if (d.weight !== a.weight) {
         fields.push('weight');
         commands.push(`set server ${name} weight ${d.weight}`);
@@ -84,6 +87,11 @@ export function diff(desired: DesiredServer[], actual: ActualServer[]): Diff {
     if (commands.length) differences.push({ desired: d, actual: a, fields, commands });
   }
   return { differences, missing };
+}
+
+/** An answer to a `set server` command that reports a failure (success is empty or a notice). */
+export function refusedAnswer(answer: string): boolean {
+  return answer !== '' && !/no need to change|changed from/i.test(answer);
 }
 
 /** A desired server's identity and settings: equal fingerprints ask the same of HAProxy. */

@@ -22,6 +22,10 @@ export interface RenderSettings {
   maxconn: number;
   /** HAProxy's `timeout connect`. */
   connectTimeout: string;
+  /** The map file of Host names to services (ROUTES), one lookup per request. */
+  routesMap: string;
+  /** What the map holds (it is structure: another map is another config). */
+  routes: { host: string; service: string }[];
 }
 
 /** Health-check and failover settings of every server (the shipped template's `default-server`). */

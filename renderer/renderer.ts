@@ -1,27 +1,23 @@
 import { EventEmitter } from 'node:events';
-import { readFile, rename, unlink } from 'node:fs/promises';
-import pRetry from 'p-retry';
-import { type ConfigCheckError, type LeaseholdError, type RecordError, ReloadError, RuntimeError, WriteError } from '../common/errors.js';
+import type { AdmissionRules } from '../common/admission.js';
+import { type LeaseholdError, RecordError, ReloadError, RuntimeError } from '../common/errors.js';
 import type { NodeRecord } from '../common/record.js';
 import { Coalescer } from './coalesce.js';
-import { writeAtomically, writeDurably } from './files.js';
 import type { Haproxy, ReloadResult } from './haproxy.js';
-import { type DesiredServer, type Difference, desiredServers, diff, fingerprint } from './reconcile.js';
+import { isolate } from './isolate.js';
+import { Membership, type ReconcileOutcome } from './membership.js';
+import { desiredServers } from './reconcile.js';
 import { type RenderSettings, type Template, render, structureId } from './render.js';
 import type { RuntimeChannel } from './runtime.js';
-import { STRUCTURE_VAR, parseServersState, parseStatSessions, parseVar } from './runtime-state.js';
 import { carryServerState } from './server-state.js';
-import { type ActualServer, type SlotState, SlotTable, type Structure } from './slots.js';
-import type { NodeStore, WatchHandle } from './store.js';
+import { type SlotOptions, type SlotState, SlotTable, type Structure } from './slots.js';
+import type { NodeStore, Snapshot } from './store.js';
+import { type StoreEvent, StoreSync } from './store-sync.js';
+import { StructureFiles, type StructureStage } from './structure.js';
 import { NodeView } from './view.js';
+import { type Actual, EMPTY_WORKER, observeWorker } from './worker.js';
 
-export interface StoreEvent {
-  state: 'synced' | 'broken' | 'unreachable';
-  reason: string;
-  revision?: string;
-  keys?: number;
-  error?: Error;
-}
+export type { StoreEvent } from './store-sync.js';
 
 export interface NodeChange {
   change: 'joined' | 'left' | 'changed';
@@ -46,7 +42,7 @@ export interface ReloadEvent extends ReloadResult {
   checkMs: number;
 }
 
-export type Stage = 'render' | 'write' | 'check' | 'reload' | 'verify' | 'runtime';
+export type Stage = 'render' | StructureStage | 'verify' | 'runtime';
 
 export interface RefusedEvent {
   stage: Stage;
@@ -56,10 +52,11 @@ export interface RefusedEvent {
 /** A reconcile that found differences: what it changed, what was drift, what it could not fix. */
 export interface ReconciledEvent {
   changed: number;
-  /** Differences on servers whose desired state had not changed since they were last verified. */
   drift: number;
   commands: number;
-  /** Servers still different after the commands and a re-read. */
+  /** Commands HAProxy answered with an error (first few). */
+  refused: { command: string; answer: string }[];
+  /** Servers still different after the commands and re-reads. */
   unconverged: number;
   durationMs: number;
 }
@@ -87,25 +84,29 @@ export interface RendererEvents {
   mirror: [MirrorEvent];
 }
 
-export interface RendererConfig extends RenderSettings {
+export interface RendererConfig extends RenderSettings, Omit<SlotOptions, 'services'> {
   prefix: string;
   configPath: string;
   coalesceMinMs: number;
   coalesceMaxMs: number;
   resyncIntervalMs: number;
   reconcileIntervalMs: number;
-  minSlots: number;
-  shrinkAfterMs: number;
   /** Longest a leaving slot waits for its sessions before it may take another node, ms. */
   leaveMaxMs: number;
-  /** Quiet time before the config on disk is brought in line with a membership change, ms. */
+  /** Quiet time before the config on disk follows membership changes, ms (at least 10 checks' time). */
   mirrorDelayMs: number;
+  /** How long a suspicious list (another etcd, an older revision, most nodes gone) is held, ms. */
+  holdMs: number;
+  /** Services that always have a backend: the default one and the ROUTES targets. */
+  services: string[];
+  /** What records must satisfy to reach HAProxy. */
+  admission: AdmissionRules;
 }
 
 export interface RendererDeps {
   store: NodeStore;
   haproxy: Pick<Haproxy, 'check' | 'reload' | 'showProc'>;
-  runtime: Pick<RuntimeChannel, 'run'>;
+  runtime: Pick<RuntimeChannel, 'run'> & { counts?: RuntimeChannel['counts'] };
   template: Template;
   now?: () => number;
 }
@@ -128,17 +129,22 @@ export interface RendererStatus {
   /** Records admitted, and nodes sitting in a slot (ready or draining). */
   records: number;
   nodes: number;
-  /** The structure the store asks for, and whether the running worker has it. */
   structureId?: string;
+  /** The running worker has the structure the store asks for. */
   structureLive: boolean;
   /** The last reconcile left no difference on servers the worker has. */
   converged: boolean;
   /** Nodes waiting for a structural change (a pool that has not grown yet). */
   pending: number;
+  /** A suspicious list is held: the previous nodes keep serving until this time. */
+  heldUntil?: string;
+  holds: number;
+  /** Records excluded because `haproxy -c` refused their server line. */
+  quarantined: number;
   lastReconcileAt?: string;
   reloads: Record<ReloadCause, number>;
   refused: Record<Stage, number>;
-  runtime: { sent: number; failed: number; retried: number };
+  runtime: { sent: number; failed: number; retried: number; refusedAnswers: number };
   driftRepaired: number;
   reconcile: { count: number; totalMs: number; lastMs: number };
   rejectedRecords: number;
@@ -146,42 +152,33 @@ export interface RendererStatus {
   lastError?: string;
 }
 
-interface Actual {
-  servers: ActualServer[];
-  raw: string;
-  structureId?: string;
-  /** Sessions (current + queued) of the servers asked about, by `backend/server`. */
-  sessions: Map<string, number>;
-}
+type Placement = { r: NodeRecord; slot: string };
 
 /**
- * The renderer: the store's records in, HAProxy's structure and membership out.
- * - Store: list at R → watch from R+1 → re-list on a broken watch and periodically.
- * - Each pass (serialized, after a coalesced batch or a timer): records → slots → structure
- *   (render, stage, check, rename, reload, verify) only when the structure changed →
- *   membership: desired vs actual (`show servers state`) → commands → re-read → verify.
- * - The config on disk is brought in line with the slots shortly after a membership change.
- * Nothing is fire-and-forget: the reconcile runs again every `reconcileIntervalMs` and repairs
- * whatever differs, so a lost event or a hand-made change costs a delay, never correctness.
+ * The renderer: the store's records in, HAProxy's structure and membership out. Each pass
+ * (serialized; after a coalesced batch of changes or a timer) reads the worker, places the
+ * admitted records in slots, reloads only if the structure changed, and reconciles membership
+ * through the runtime API. The config on disk follows a moment later. Nothing is
+ * fire-and-forget: a lost event or a hand-made change costs a delay, never correctness.
  */
 export class Renderer extends EventEmitter<RendererEvents> {
   private readonly view: NodeView;
   private readonly slots: SlotTable;
+  private readonly sync: StoreSync;
+  private readonly membership: Membership;
+  private readonly files: StructureFiles;
   private readonly coalescer: Coalescer;
   private readonly mirrorCoalescer: Coalescer;
   private readonly abort = new AbortController();
   private readonly now: () => number;
   private readonly timers = new Set<NodeJS.Timeout>();
-  private generation = 0;
-  private watch?: WatchHandle;
-  private resyncing = false;
-  private resyncAgain = false;
   private synced = false;
+  private observedOnce = false;
   private adopted = false;
   private passing?: Promise<void>;
   private passAgain = false;
   private mirrorDue = false;
-  private followUp?: NodeTimeout;
+  private followUp?: NodeJS.Timeout;
   /** The text last written as the live config, and the last one `haproxy -c` refused. */
   private written?: string;
   private lastRefused?: string;
@@ -190,9 +187,14 @@ export class Renderer extends EventEmitter<RendererEvents> {
   /** The structure this renderer last reloaded HAProxy for. */
   private reloadedId?: string;
   private liveStructure?: Structure;
-  /** Fingerprint of each server's desired state when it was last verified live. */
-  private applied = new Map<string, string>();
+  private lastCheckMs = 0;
+  private lastSnapshot?: { clusterId?: string; revision: bigint };
+  /** While a suspicious list is held: the nodes placed before it, by key. */
+  private held?: { until: number; records: Map<string, NodeRecord> };
+  /** Records `haproxy -c` refused, by key, with the exact record refused. */
+  private readonly quarantine = new Map<string, { record: string; reason: string }>();
   private readonly rejections = new Map<string, string>();
+  private readonly unknownReported = new Set<string>();
   private readonly st: RendererStatus = {
     etcd: 'starting',
     haproxy: 'unknown',
@@ -201,9 +203,11 @@ export class Renderer extends EventEmitter<RendererEvents> {
     structureLive: false,
     converged: false,
     pending: 0,
+    holds: 0,
+    quarantined: 0,
     reloads: { services: 0, pool: 0, config: 0 },
     refused: { render: 0, write: 0, check: 0, reload: 0, verify: 0, runtime: 0 },
-    runtime: { sent: 0, failed: 0, retried: 0 },
+    runtime: { sent: 0, failed: 0, retried: 0, refusedAnswers: 0 },
     driftRepaired: 0,
     reconcile: { count: 0, totalMs: 0, lastMs: 0 },
     rejectedRecords: 0,
@@ -215,18 +219,36 @@ export class Renderer extends EventEmitter<RendererEvents> {
     private readonly deps: RendererDeps,
   ) {
     super();
-    this.view = new NodeView(c.prefix);
-    this.slots = new SlotTable({ defaultService: c.defaultService, minSlots: c.minSlots, shrinkAfterMs: c.shrinkAfterMs });
+    this.now = deps.now ?? Date.now;
+    this.view = new NodeView(c.prefix, c.admission);
+    this.slots = new SlotTable(c);
+    this.membership = new Membership(deps.runtime, () => this.read());
+    this.files = new StructureFiles(c, deps.haproxy, this.now);
     this.coalescer = new Coalescer(c.coalesceMinMs, c.coalesceMaxMs, () => void this.pass());
     this.mirrorCoalescer = new Coalescer(c.mirrorDelayMs, c.mirrorDelayMs * 5, () => {
       this.mirrorDue = true;
       void this.pass();
     });
-    this.now = deps.now ?? Date.now;
+    this.sync = new StoreSync(deps.store, c.prefix, {
+      snapshot: (snap) => this.onSnapshot(snap),
+      events: (events) => {
+        this.view.apply(events);
+        this.coalescer.trigger();
+      },
+      report: (e) => {
+        this.st.etcd = e.state === 'synced' ? 'connected' : e.state === 'held' ? this.st.etcd : 'unreachable';
+        if (e.revision) this.st.revision = e.revision;
+        if (e.error) this.st.lastError = e.error.message;
+        this.emit('store', e);
+      },
+    });
   }
 
   get status(): RendererStatus {
-    return structuredClone(this.st);
+    const s = structuredClone(this.st);
+    const counts = this.deps.runtime.counts;
+    if (counts) Object.assign(s.runtime, { sent: counts.sent, failed: counts.failed, retried: counts.retried });
+    return s;
   }
 
   /** Serving what the store says, or able to: what `/health` answers. */
@@ -249,26 +271,21 @@ export class Renderer extends EventEmitter<RendererEvents> {
 
   /** Lists, watches and applies until stopped; retries etcd and HAProxy in the background. */
   start(): void {
-    this.resync('start');
-    this.every(this.c.resyncIntervalMs, () => this.resync('periodic'));
+    this.sync.resync('start');
+    this.every(this.c.resyncIntervalMs, () => this.sync.resync('periodic'));
     this.every(this.c.reconcileIntervalMs, () => void this.pass());
   }
 
   /** Stops watching and timers, and waits for the pass under way, at most `timeoutMs`. */
   async stop(timeoutMs = 5000): Promise<boolean> {
     this.abort.abort();
-    this.generation++;
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     this.coalescer.cancel();
     this.mirrorCoalescer.cancel();
-    const done = (async () => {
-      await this.watch?.cancel();
-      await this.passing;
-    })().then(() => true);
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), timeoutMs)));
-    const finished = await Promise.race([done, late]);
+    const finished = await Promise.race([(async () => (await this.sync.stop(), await this.passing, true))(), late]);
     clearTimeout(timer);
     return finished;
   }
@@ -281,11 +298,10 @@ export class Renderer extends EventEmitter<RendererEvents> {
   }
 
   private every(ms: number, fn: () => void): void {
-    const t = setInterval(fn, ms);
-    this.timers.add(t);
+    this.timers.add(setInterval(fn, ms));
   }
 
-  private later(ms: number, fn: () => void): NodeTimeout {
+  private later(ms: number, fn: () => void): NodeJS.Timeout {
     const t = setTimeout(() => {
       this.timers.delete(t);
       fn();
@@ -294,70 +310,66 @@ export class Renderer extends EventEmitter<RendererEvents> {
     return t;
   }
 
-  // ---- store: list at R → watch from R+1 ----
-
-  /** Re-lists in the background until it works; never clears the view while etcd is away. */
-  private resync(reason: string): void {
-    if (this.abort.signal.aborted) return;
-    if (this.resyncing) {
-      this.resyncAgain = true;
-      return;
-    }
-    this.resyncing = true;
-    pRetry(() => this.listAndWatch(reason), {
-      forever: true,
-      minTimeout: 200,
-      maxTimeout: 5000,
-      randomize: true,
-      signal: this.abort.signal,
-      onFailedAttempt: (error) => {
-        const first = this.st.etcd !== 'unreachable';
-        this.st.etcd = 'unreachable';
-        this.st.lastError = error.message;
-        if (first || error.attemptNumber % 10 === 0) this.emit('store', { state: 'unreachable', reason, error });
-      },
-    })
-      .catch(() => undefined)
-      .finally(() => {
-        this.resyncing = false;
-        if (this.resyncAgain) {
-          this.resyncAgain = false;
-          this.resync('retrigger');
-        }
-      });
+  private retrySoon(ms = 1000): void {
+    if (this.followUp || this.abort.signal.aborted) return;
+    this.followUp = this.later(ms, () => {
+      this.followUp = undefined;
+      void this.pass();
+    });
   }
 
-  private async listAndWatch(reason: string): Promise<void> {
-    const gen = ++this.generation;
-    const old = this.watch;
-    this.watch = undefined;
-    await old?.cancel();
-    const snap = await this.deps.store.list(this.c.prefix);
-    if (gen !== this.generation) return;
+  // ---- the store's picture ----
+
+  /**
+   * A full list. One that comes from another etcd (cluster id), goes back in time (revision) or
+   * would take most nodes away at once is held: the nodes placed before it keep serving for
+   * `holdMs` while registrars re-register, then the list applies as it is then.
+   */
+  private onSnapshot(snap: Snapshot): void {
+    const prev = this.lastSnapshot;
+    this.lastSnapshot = { clusterId: snap.clusterId, revision: snap.revision };
+    const before = this.placements();
     this.view.reset(snap.kvs);
-    this.watch = await this.deps.store.watch(this.c.prefix, snap.revision + 1n, {
-      events: (events) => {
-        if (gen !== this.generation) return;
-        this.view.apply(events);
-        this.coalescer.trigger();
-      },
-      broken: (error) => {
-        if (gen !== this.generation) return;
-        this.st.etcd = 'unreachable';
-        this.st.lastError = error.message;
-        this.emit('store', { state: 'broken', reason: 'watch', error });
-        this.resync('watch broken');
-      },
-    });
-    if (gen !== this.generation) {
-      await this.watch?.cancel();
-      return;
-    }
     this.synced = true;
-    this.st.etcd = 'connected';
-    this.st.revision = snap.revision.toString();
-    this.emit('store', { state: 'synced', reason, revision: snap.revision.toString(), keys: snap.kvs.length });
+    let why: string | undefined;
+    if (prev?.clusterId && snap.clusterId && prev.clusterId !== snap.clusterId) why = `etcd's cluster id changed (${prev.clusterId} → ${snap.clusterId})`;
+    else if (prev && snap.revision < prev.revision) why = `etcd's revision went backwards (${prev.revision} → ${snap.revision})`;
+    else why = this.mostGone(before, this.view.evaluate().records);
+    if (why) this.hold(why, before);
     this.coalescer.trigger();
+  }
+
+  private mostGone(before: Map<string, Placement>, records: Map<string, NodeRecord>): string | undefined {
+    if (before.size < 2) return undefined;
+    const kept = [...before.keys()].filter((k) => records.has(k)).length;
+    return kept * 2 < before.size ? `${before.size - kept} of ${before.size} nodes gone at once` : undefined;
+  }
+
+  private hold(why: string, before: Map<string, Placement>): void {
+    const until = this.now() + this.c.holdMs;
+    this.held = { until, records: new Map([...before].map(([k, p]) => [k, p.r])) };
+    this.st.holds++;
+    this.st.heldUntil = new Date(until).toISOString();
+    this.emit('store', { state: 'held', reason: `${why}: the previous ${before.size} nodes keep serving for ${this.c.holdMs} ms while registrars re-register` });
+    this.later(this.c.holdMs + 10, () => void this.pass());
+  }
+
+  /** Records to serve: admitted, not quarantined, and those held through a suspicious list. */
+  private recordsToServe(admitted: Map<string, NodeRecord>): Map<string, NodeRecord> {
+    const out = new Map<string, NodeRecord>();
+    for (const [k, r] of admitted) {
+      const q = this.quarantine.get(k);
+      if (q && q.record === JSON.stringify(r)) continue;
+      if (q) this.quarantine.delete(k); // changed since: judged again
+      out.set(k, r);
+    }
+    if (this.held && this.now() >= this.held.until) {
+      this.held = undefined;
+      this.st.heldUntil = undefined;
+    }
+    if (this.held) for (const [k, r] of this.held.records) if (!out.has(k)) out.set(k, r);
+    this.st.quarantined = this.quarantine.size;
+    return out;
   }
 
   // ---- passes ----
@@ -382,18 +394,14 @@ export class Renderer extends EventEmitter<RendererEvents> {
   private async passOnce(): Promise<void> {
     // Nothing is decided before the first full list: an unreachable etcd changes nothing.
     if (!this.synced || this.abort.signal.aborted) return;
-    const { records, rejected } = this.view.evaluate();
-    this.reportRejections(rejected);
-    this.st.records = records.length;
+    const ev = this.view.evaluate();
+    this.reportRecords(ev.rejected, ev.unknownFields);
+    this.st.records = ev.records.size;
 
     let actual = await this.observe();
     if (!actual) return;
-    if (!this.adopted) {
-      // A restarted renderer takes over what the running worker has: no reload, no flap.
-      this.slots.adopt(actual.servers, records);
-      this.adopted = true;
-      this.mirrorCoalescer.trigger();
-    }
+    if (!this.adopted) this.adopt(actual, ev.records);
+    const records = [...this.recordsToServe(ev.records).values()];
     // Slots whose leavers' sessions ended are free before new nodes look for one.
     this.freeLeavers(actual);
     const before = this.placements();
@@ -402,11 +410,12 @@ export class Renderer extends EventEmitter<RendererEvents> {
 
     const id = structureId(this.deps.template, this.settings(), this.slots.structure());
     this.st.structureId = id;
-    if (!this.runs(actual, id) && (await this.applyStructure(id, actual))) {
+    if (!this.runs(actual, id)) this.st.structureLive = false;
+    if (!this.runs(actual, id) && (await this.applyStructure(id, actual, records))) {
       actual = await this.observe();
       if (!actual) return;
       if (!this.runs(actual, id)) {
-        const why = actual.structureId === undefined ? `the config sets no ${STRUCTURE_VAR} (a custom template without it?)` : `it runs ${actual.structureId}`;
+        const why = actual.structureId === undefined ? 'the config sets no proc.leasehold_structure (a custom template without it?)' : `it runs ${actual.structureId}`;
         this.refuse('verify', new ReloadError(`reloaded for structure ${id}, but ${why}`));
       }
     }
@@ -422,44 +431,60 @@ export class Renderer extends EventEmitter<RendererEvents> {
     if (this.slots.all().some((p) => p.slots.some((x) => x.state === 'leaving'))) this.retrySoon(500);
     if (this.mirrorDue && this.st.structureLive) {
       this.mirrorDue = false;
-      await this.writeMirror(id);
+      await this.writeMirror(id, records);
     }
   }
 
-  /**
-   * Whether the worker runs structure `id`: it says so, or it has no say (a template without the
-   * variable) and this renderer reloaded it for `id`.
-   */
+  /** A restarted renderer takes over what the running worker has: no reload, no flap. */
+  private adopt(actual: Actual, records: Map<string, NodeRecord>): void {
+    const inRotation = actual.servers.filter((a) => (a.admin & 0x01) === 0);
+    const known = new Set([...records.values()].map((r) => `${r.service}|${r.address}|${r.port}`));
+    const matched = inRotation.filter((a) => known.has(`${a.backend}|${a.address}|${a.port}`)).length;
+    if (inRotation.length >= 2 && matched * 2 < inRotation.length) {
+      // An emptied etcd met at start: keep what HAProxy serves for a while, as for a list.
+      const kept = new Map<string, Placement>();
+      for (const a of inRotation) {
+        const r: NodeRecord = { id: `${a.server}-held`, service: a.backend, address: a.address, port: a.port, tag: a.server, weight: a.weight, state: 'up', registeredAt: new Date(0).toISOString() };
+        kept.set(`held:${a.backend}/${a.server}`, { r, slot: a.server });
+      }
+      this.hold(`only ${matched} of the ${inRotation.length} servers HAProxy runs are in etcd`, kept);
+    }
+    this.slots.adopt(actual.servers, [...this.recordsToServe(records).values()], this.now());
+    this.adopted = true;
+    this.mirrorCoalescer.trigger();
+  }
+
+  private settings(): RenderSettings {
+    const { frontendBind, statsBind, defaultService, healthCheckPath, adminSocket, stateFile, cookieKey, hardStopAfter, maxconn, connectTimeout, routesMap, routes } = this.c;
+    return { frontendBind, statsBind, defaultService, healthCheckPath, adminSocket, stateFile, cookieKey, hardStopAfter, maxconn, connectTimeout, routesMap, routes };
+  }
+
+  /** Whether the worker runs structure `id`: it says so, or it cannot (a template without the variable) and we reloaded it for `id`. */
   private runs(actual: Actual, id: string): boolean {
     return actual.structureId === id || (actual.structureId === undefined && this.reloadedId === id);
   }
 
-  private settings(): RenderSettings {
-    const { frontendBind, statsBind, defaultService, healthCheckPath, adminSocket, stateFile, cookieKey, hardStopAfter, maxconn, connectTimeout } = this.c;
-    return { frontendBind, statsBind, defaultService, healthCheckPath, adminSocket, stateFile, cookieKey, hardStopAfter, maxconn, connectTimeout };
+  /** Reads the worker for a reconcile's re-reads. @throws RuntimeError */
+  private read(): Promise<Actual> {
+    const leaving = this.slots.all().filter((p) => p.slots.some((s) => s.state === 'leaving')).map((p) => p.service);
+    return observeWorker(this.deps.runtime, leaving);
   }
 
   /**
-   * Reads what the running worker has: its servers, its structure id and the sessions of leaving
-   * slots. A missing admin socket with a live master means a config without one (a bootstrap
-   * config): an empty worker, to be given a real structure.
+   * Reads the worker. Before any answer, a missing admin socket with a live master is a config
+   * without one (a bootstrap config): an empty worker, to be given a structure.
    */
   private async observe(): Promise<Actual | undefined> {
-    const leaving = this.slots.all().filter((p) => p.slots.some((s) => s.state === 'leaving')).map((p) => p.service);
     try {
-      const [state, v, ...stats] = await this.deps.runtime.run(['show servers state', `get var ${STRUCTURE_VAR}`, ...leaving.map((b) => `show stat ${b} 4 -1`)]);
-      const sessions = new Map<string, number>();
-      for (const s of stats) for (const [k, n] of parseStatSessions(s!)) sessions.set(k, n);
+      const actual = await this.read();
+      this.observedOnce = true;
       this.haproxyIs('reachable');
-      return { servers: parseServersState(state!), raw: state!, structureId: parseVar(v!), sessions };
+      return actual;
     } catch (err) {
       const code = ((err as RuntimeError).cause as NodeJS.ErrnoException | undefined)?.code;
-      if (code === 'ENOENT' || code === 'ECONNREFUSED') {
-        const master = await this.deps.haproxy.showProc().catch(() => undefined);
-        if (master) {
-          this.haproxyIs('reachable');
-          return { servers: [], raw: '', sessions: new Map() };
-        }
+      if (!this.observedOnce && code === 'ENOENT' && (await this.deps.haproxy.showProc().catch(() => undefined))) {
+        this.haproxyIs('reachable');
+        return EMPTY_WORKER;
       }
       this.haproxyIs('unreachable', err as RuntimeError);
       this.retrySoon();
@@ -476,84 +501,69 @@ export class Renderer extends EventEmitter<RendererEvents> {
     }
   }
 
-  private retrySoon(ms = 1000): void {
-    if (this.followUp || this.abort.signal.aborted) return;
-    this.followUp = this.later(ms, () => {
-      this.followUp = undefined;
-      void this.pass();
-    });
-  }
+  // ---- structure: render → skip if refused → stage → check → rename → reload → verify ----
 
-  // ---- structure: render → skip if unchanged → stage → check → rename → reload → verify ----
-
-  private async applyStructure(id: string, actual: Actual): Promise<boolean> {
+  private async applyStructure(id: string, actual: Actual, records: NodeRecord[]): Promise<boolean> {
     const cause = this.reloadCause();
-    let text: string;
-    try {
-      text = render(this.deps.template, this.slots.all(), this.settings(), id);
-    } catch (err) {
-      this.refuse('render', err as LeaseholdError);
-      return false;
-    }
+    const text = this.render(id);
+    if (text === undefined) return false;
     // A refused structure is not tried again until it changes or a while passes, or every
     // membership change would repeat the refusal (and its log line).
     if (text === this.lastRefused || (id === this.refusedId && this.now() - this.refusedAt < 2 * this.c.reconcileIntervalMs)) return false;
-    const staged = `${this.c.configPath}.staged`;
-    const checkMs = await this.stageAndCheck(staged, text, actual);
-    if (checkMs === undefined) {
-      if (this.lastRefused === text) [this.refusedId, this.refusedAt] = [id, this.now()];
-      return false;
-    }
-
-    const previous = await readFile(this.c.configPath, 'utf8').catch(() => undefined);
-    try {
-      await rename(staged, this.c.configPath);
-    } catch (err) {
-      this.refuse('write', new WriteError(`renaming ${staged} failed: ${(err as Error).message}`, { cause: err }));
-      this.retrySoon();
-      return false;
-    }
-    let result: ReloadResult;
-    try {
-      result = await this.deps.haproxy.reload();
-    } catch (err) {
-      // HAProxy kept its running config: put that back on disk too, then try again shortly.
-      if (previous !== undefined) await writeAtomically(this.c.configPath, previous, `${this.c.configPath}.restore`).catch(() => undefined);
+    const out = await this.files.reload(text, carryServerState(actual.raw, desiredServers(this.slots.all())));
+    if (!out.ok) {
       [this.refusedId, this.refusedAt] = [id, this.now()];
-      this.refuse('reload', err as LeaseholdError);
-      this.retrySoon();
+      if (out.stage === 'check') this.lastRefused = text;
+      this.refuse(out.stage, out.error);
+      if (out.stage === 'check') await this.quarantineFor(records);
+      else this.retrySoon();
       return false;
     }
+    this.lastCheckMs = out.checkMs;
     this.written = text;
     this.lastRefused = this.refusedId = undefined;
     this.reloadedId = id;
     this.slots.reloaded();
     this.st.reloads[cause]++;
-    this.emit('reload', { ...result, cause, structureId: id, slots: this.slots.all().reduce((n, p) => n + p.slots.length, 0), bytes: Buffer.byteLength(text), checkMs });
+    this.emit('reload', { ...out.result!, cause, structureId: id, slots: this.slots.all().reduce((n, p) => n + p.slots.length, 0), bytes: out.bytes, checkMs: out.checkMs });
     return true;
   }
 
-  /** Writes the staged config and the state file, then `haproxy -c`; returns the check's ms. */
-  private async stageAndCheck(staged: string, text: string, actual: Actual): Promise<number | undefined> {
+  private render(id: string, slots = this.slots): string | undefined {
     try {
-      await writeDurably(staged, text);
-      // Before the check, so the file the config names exists when HAProxy reads it.
-      await writeAtomically(this.c.stateFile, carryServerState(actual.raw, desiredServers(this.slots.all())));
+      return render(this.deps.template, slots.all(), this.settings(), id);
     } catch (err) {
-      this.refuse('write', err as WriteError);
-      this.retrySoon();
+      this.refuse('render', err as LeaseholdError);
       return undefined;
     }
-    const started = this.now();
-    try {
-      await this.deps.haproxy.check(staged);
-      return this.now() - started;
-    } catch (err) {
-      await unlink(staged).catch(() => undefined);
-      this.lastRefused = text;
-      this.refuse('check', err as ConfigCheckError);
-      return undefined;
+  }
+
+  /**
+   * `haproxy -c` refused: finds the records whose server lines it refuses (bisecting), keeps them
+   * out until they change, and reports each. If even no record at all is refused, the fault is
+   * the template or the settings: nothing to quarantine.
+   */
+  private async quarantineFor(records: NodeRecord[]): Promise<void> {
+    const accepts = async (subset: NodeRecord[]) => {
+      const t = new SlotTable(this.c);
+      t.plan(subset, this.now());
+      const text = this.render(structureId(this.deps.template, this.settings(), t.structure()), t);
+      return text !== undefined && this.files.accepts(text);
+    };
+    const found = await isolate(records, accepts);
+    // A record refused only in company (too many for the template, say) is not poison: the
+    // refusal is the structure's, and it stands.
+    const culprits: NodeRecord[] = [];
+    for (const r of found ?? []) if (!(await accepts([r]))) culprits.push(r);
+    if (!culprits.length) return;
+    for (const r of culprits) {
+      const key = `${this.c.prefix}${r.service}/${r.id}`;
+      this.quarantine.set(key, { record: JSON.stringify(r), reason: 'haproxy -c refuses its server line' });
+      this.emit('rejected', new RecordError(key, `quarantined: haproxy -c refuses its server line (${r.address}:${r.port}); everything else is applied`));
     }
+    this.st.quarantined = this.quarantine.size;
+    this.lastRefused = this.refusedId = undefined;
+    this.passAgain = true;
   }
 
   private reloadCause(): ReloadCause {
@@ -566,74 +576,58 @@ export class Renderer extends EventEmitter<RendererEvents> {
   }
 
   /** Brings the config on disk in line with the slots (no reload): a restart comes up the same. */
-  private async writeMirror(id: string): Promise<void> {
-    let text: string;
-    try {
-      text = render(this.deps.template, this.slots.all(), this.settings(), id);
-    } catch (err) {
-      return this.refuse('render', err as LeaseholdError);
-    }
-    if (text === this.written || text === this.lastRefused) return;
+  private async writeMirror(id: string, records: NodeRecord[]): Promise<void> {
+    const text = this.render(id);
+    if (text === undefined || text === this.written || text === this.lastRefused) return;
     const actual = await this.observe();
     if (!actual) return;
-    const staged = `${this.c.configPath}.staged`;
-    const checkMs = await this.stageAndCheck(staged, text, actual);
-    if (checkMs === undefined) return;
-    try {
-      await rename(staged, this.c.configPath);
-    } catch (err) {
-      this.refuse('write', new WriteError(`renaming ${staged} failed: ${(err as Error).message}`, { cause: err }));
-      this.mirrorCoalescer.trigger();
+    const out = await this.files.mirror(text, carryServerState(actual.raw, desiredServers(this.slots.all())));
+    if (!out.ok) {
+      this.refuse(out.stage, out.error);
+      if (out.stage === 'check') {
+        this.lastRefused = text;
+        await this.quarantineFor(records);
+      } else {
+        this.mirrorCoalescer.trigger();
+      }
       return;
     }
+    this.lastCheckMs = out.checkMs;
     this.written = text;
-    this.emit('mirror', { bytes: Buffer.byteLength(text), checkMs });
+    this.emit('mirror', { bytes: out.bytes, checkMs: out.checkMs });
   }
 
   // ---- membership: desired vs actual → commands → re-read → verify ----
 
   private async reconcile(actual: Actual): Promise<void> {
     const started = this.now();
-    const desired = desiredServers(this.slots.all());
-    const first = diff(desired, actual.servers);
-    let unconverged: Difference[] = [];
-    this.st.pending = first.missing.filter((d) => d.admin !== 'maint').length;
-    if (first.differences.length) {
-      let drift = 0;
-      for (const x of first.differences) {
-        if (this.applied.get(serverKey(x.desired)) !== fingerprint(x.desired)) continue;
-        drift++;
-        this.emit('drift', { backend: x.desired.backend, server: x.desired.server, node: x.desired.node, fields: x.fields });
-      }
-      this.st.driftRepaired += drift;
-      const commands = first.differences.flatMap((x) => x.commands);
-      try {
-        await this.deps.runtime.run(commands);
-      } catch (err) {
-        this.haproxyIs('unreachable', err as RuntimeError);
-        this.retrySoon();
-        return;
-      }
-      const after = await this.observe();
-      if (!after) return;
-      unconverged = diff(desired, after.servers).differences;
-      actual.servers = after.servers;
-      const durationMs = this.now() - started;
-      this.emit('reconciled', { changed: first.differences.length - unconverged.length, drift, commands: commands.length, unconverged: unconverged.length, durationMs });
+    let out: ReconcileOutcome;
+    try {
+      out = await this.membership.reconcile(desiredServers(this.slots.all()), actual);
+    } catch (err) {
+      this.haproxyIs('unreachable', err as RuntimeError);
+      this.retrySoon();
+      return;
+    }
+    Object.assign(actual, out.actual);
+    this.st.pending = out.missing.filter((d) => d.admin !== 'maint').length + this.slots.unplaced;
+    for (const x of out.drift) this.emit('drift', { backend: x.desired.backend, server: x.desired.server, node: x.desired.node, fields: x.fields });
+    this.st.driftRepaired += out.drift.length;
+    this.st.runtime.refusedAnswers += out.refused.length;
+    const durationMs = this.now() - started;
+    if (out.differed.length) {
+      this.emit('reconciled', { changed: out.differed.length - out.unconverged.length, drift: out.drift.length, commands: out.commands, refused: out.refused.slice(0, 5), unconverged: out.unconverged.length, durationMs });
       this.mirrorCoalescer.trigger();
     }
-    const bad = new Set(unconverged.map((x) => serverKey(x.desired)));
-    const have = new Set(actual.servers.map((a) => `${a.backend}/${a.server}`));
-    this.applied = new Map(desired.filter((d) => have.has(serverKey(d)) && !bad.has(serverKey(d))).map((d) => [serverKey(d), fingerprint(d)]));
-    this.st.converged = unconverged.length === 0;
-    if (unconverged.length) {
-      this.st.lastError = `${unconverged.length} server(s) still differ from the store after reconcile, first ${serverKey(unconverged[0]!.desired)} (${unconverged[0]!.fields.join(',')})`;
+    this.st.converged = out.unconverged.length === 0;
+    if (out.unconverged.length) {
+      const first = out.unconverged[0]!;
+      this.st.lastError = `${out.unconverged.length} server(s) still differ from the store after reconcile, first ${first.desired.backend}/${first.desired.server} (${first.fields.join(',')})`;
       this.retrySoon();
     }
-    const ms = this.now() - started;
     this.st.reconcile.count++;
-    this.st.reconcile.totalMs += ms;
-    this.st.reconcile.lastMs = ms;
+    this.st.reconcile.totalMs += durationMs;
+    this.st.reconcile.lastMs = durationMs;
     this.st.lastReconcileAt = new Date(this.now()).toISOString();
   }
 
@@ -665,6 +659,8 @@ export class Renderer extends EventEmitter<RendererEvents> {
       return { service: p.service, used, total: p.slots.length };
     });
     this.st.nodes = nodes;
+    // A big config takes long to check: the mirror waits long enough not to check all the time.
+    this.mirrorCoalescer.setDelays(Math.max(this.c.mirrorDelayMs, 10 * this.lastCheckMs));
   }
 
   // ---- reports ----
@@ -675,25 +671,33 @@ export class Renderer extends EventEmitter<RendererEvents> {
     this.emit('refused', { stage, error });
   }
 
-  private reportRejections(rejected: RecordError[]): void {
+  private reportRecords(rejected: RecordError[], unknown: Map<string, string[]>): void {
     const now = new Map(rejected.map((e) => [e.key, e.reason]));
     for (const e of rejected) if (this.rejections.get(e.key) !== e.reason) this.emit('rejected', e);
     this.rejections.clear();
     for (const [k, v] of now) this.rejections.set(k, v);
     this.st.rejectedRecords = rejected.length;
+    for (const [key, fields] of unknown) {
+      // Once per key and set of fields: a newer registrar's fields are news once.
+      const id = `${key} ${fields.join(',')}`;
+      if (this.unknownReported.has(id)) continue;
+      if (this.unknownReported.size > 10000) this.unknownReported.clear();
+      this.unknownReported.add(id);
+      this.emit('rejected', new RecordError(key, `unknown fields ignored: ${fields.join(', ')} (a newer registrar?)`));
+    }
   }
 
-  /** Nodes in a slot (ready or draining), by `service/id`. */
-  private placements(): Map<string, { r: NodeRecord; slot: string }> {
-    const out = new Map<string, { r: NodeRecord; slot: string }>();
+  /** Nodes in a slot (ready or draining), by record key. */
+  private placements(): Map<string, Placement> {
+    const out = new Map<string, Placement>();
     for (const p of this.slots.all()) {
-      for (const s of p.slots) if ((s.state === 'ready' || s.state === 'drain') && s.node) out.set(`${p.service}/${s.node.id}`, { r: s.node, slot: s.name });
+      for (const s of p.slots) if ((s.state === 'ready' || s.state === 'drain') && s.node) out.set(`${this.c.prefix}${p.service}/${s.node.id}`, { r: s.node, slot: s.name });
     }
     return out;
   }
 
-  private reportNodes(before: Map<string, { r: NodeRecord; slot: string }>, after: Map<string, { r: NodeRecord; slot: string }>): void {
-    const ev = (change: NodeChange['change'], { r, slot }: { r: NodeRecord; slot: string }) =>
+  private reportNodes(before: Map<string, Placement>, after: Map<string, Placement>): void {
+    const ev = (change: NodeChange['change'], { r, slot }: Placement) =>
       this.emit('node', { change, service: r.service, id: r.id, address: r.address, port: r.port, weight: r.weight, state: r.state, slot });
     for (const [k, v] of before) if (!after.has(k)) ev('left', v);
     for (const [k, v] of after) {
@@ -703,7 +707,3 @@ export class Renderer extends EventEmitter<RendererEvents> {
     }
   }
 }
-
-type NodeTimeout = NodeJS.Timeout;
-
-const serverKey = (d: DesiredServer) => `${d.backend}/${d.server}`;

@@ -42,7 +42,10 @@ export function parseVar(text: string): string | undefined {
   return /value=<([^>]*)>/.exec(text)?.[1];
 }
 
-/** An IP literal as HAProxy prints it, so `10.0.0.1` and `::FFFF:a00:1`-style spellings compare. */
+/**
+ * One spelling per IP address, so the store's and HAProxy's compare: IPv6 compressed and
+ * lower-case (an IPv4 tail, which HAProxy prints dotted, becomes hex on both sides).
+ */
 export function canonicalIp(address: string): string {
   if (isIP(address) !== 6) return address;
   try {

@@ -18,9 +18,12 @@ export function carryServerState(dump: string, desired: DesiredServer[]): string
     // be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight ... srv_port (19th)
     const f = line.split(' ');
     const d = f.length >= 19 ? keep.get(`${f[1]}/${f[3]}`) : undefined;
-    if (!d || canonicalIp(d.address!) !== f[4] || String(d.port) !== f[18]) continue;
+    if (!d || canonicalIp(d.address!) !== canonicalIp(f[4]!) || String(d.port) !== f[18]) continue;
     f[6] = d.admin === 'drain' ? '8' : '0';
     f[7] = String(d.weight);
+    // The initial weight is the config's, which renders a draining server with weight 0:
+    // HAProxy ignores a carried weight whose initial weight differs.
+    f[8] = String(d.admin === 'drain' ? 0 : d.weight);
     out.push(f.join(' '));
   }
   return out.join('\n') + '\n';

@@ -1,4 +1,5 @@
 import type { NodeRecord } from '../common/record.js';
+import { canonicalIp } from './runtime-state.js';
 
 /**
  * - `ready`: a node sits here and takes traffic.
@@ -37,8 +38,12 @@ export interface Structure {
 export interface SlotOptions {
   /** Service whose backend exists even with no node. */
   defaultService: string;
+  /** More services whose backends always exist (the ROUTES targets). */
+  services?: string[];
   /** Smallest pool. */
   minSlots: number;
+  /** Largest pool: HAProxy takes a file descriptor per slot. Nodes beyond it wait, counted in `unplaced`. */
+  maxSlots?: number;
   /** A pool at most a quarter used for this long shrinks (and an empty service goes) at the next pass. */
   shrinkAfterMs: number;
 }
@@ -69,6 +74,8 @@ const grown = (size: number) => (size < 1024 ? size * 4 : size * 2);
  */
 export class SlotTable {
   private readonly pools = new Map<string, Pool>();
+  /** Nodes the last plan could not place (their pool is at `maxSlots`). */
+  unplaced = 0;
 
   constructor(private readonly o: SlotOptions) {}
 
@@ -91,9 +98,9 @@ export class SlotTable {
    * and port are a registered node's keeps that node. Pool sizes are kept when they follow the
    * slot naming, so an unchanged structure needs no reload.
    */
-  adopt(actual: ActualServer[], records: NodeRecord[]): void {
+  adopt(actual: ActualServer[], records: NodeRecord[], now: number): void {
     const byAddr = new Map<string, NodeRecord>();
-    for (const r of records) byAddr.set(`${r.service}|${r.address}|${r.port}`, r);
+    for (const r of records) byAddr.set(`${r.service}|${canonicalIp(r.address)}|${r.port}`, r);
     const servers = new Map<string, ActualServer[]>();
     for (const s of actual) servers.set(s.backend, [...(servers.get(s.backend) ?? []), s]);
     const taken = new Set<string>();
@@ -102,14 +109,20 @@ export class SlotTable {
       if (indexes.some((i) => i < 0) || new Set(indexes).size !== indexes.length) continue;
       const size = Math.max(...indexes) + 1;
       const pool = this.ensure(backend, size);
+      pool.live = true;
       // Servers in rotation first, so a stale copy in maintenance never wins.
       for (const s of [...list].sort((a, b) => Number(inMaint(a.admin)) - Number(inMaint(b.admin)))) {
-        const r = byAddr.get(`${backend}|${s.address}|${s.port}`);
-        if (!r || taken.has(`${r.service}/${r.id}`)) continue;
-        taken.add(`${r.service}/${r.id}`);
         const slot = pool.slots[slotIndex(s.server)]!;
-        slot.node = r;
-        slot.state = r.state === 'draining' ? 'drain' : 'ready';
+        const r = byAddr.get(`${backend}|${canonicalIp(s.address)}|${s.port}`);
+        if (r && !taken.has(`${r.service}/${r.id}`)) {
+          taken.add(`${r.service}/${r.id}`);
+          slot.node = r;
+          slot.state = r.state === 'draining' ? 'drain' : 'ready';
+        } else if ((s.admin & 0x01) === 0) {
+          // In rotation for a node that is gone: it leaves, its sessions counted like any other.
+          slot.state = 'leaving';
+          slot.leavingSince = now;
+        }
       }
     }
   }
@@ -120,7 +133,8 @@ export class SlotTable {
    */
   plan(records: NodeRecord[], now: number): boolean {
     const before = JSON.stringify(this.structure());
-    const byService = new Map<string, Map<string, NodeRecord>>([[this.o.defaultService, new Map()]]);
+    const byService = new Map<string, Map<string, NodeRecord>>([this.o.defaultService, ...(this.o.services ?? [])].map((x) => [x, new Map()]));
+    this.unplaced = 0;
     for (const r of records) {
       const m = byService.get(r.service) ?? new Map<string, NodeRecord>();
       m.set(r.id, r);
@@ -184,14 +198,25 @@ export class SlotTable {
       }
     }
     const waiting = [...nodes.values()].filter((r) => !placed.has(r.id)).sort((a, b) => cmp(a.id, b.id));
-    const free = () => pool.slots.filter((s) => s.state === 'free').length;
-    if (waiting.length > free()) {
-      const needed = pool.slots.length - free() + waiting.length;
-      this.resize(pool, Math.max(grown(pool.slots.length), nextPow2(needed)));
+    let free = pool.slots.filter((s) => s.state === 'free').length;
+    if (waiting.length > free) {
+      // A rolling replacement must not grow the pool: the oldest leavers give up their slots
+      // first (their sessions go on; only new requests go to the newcomer).
+      const leavers = pool.slots.filter((s) => s.state === 'leaving').sort((a, b) => (a.leavingSince ?? 0) - (b.leavingSince ?? 0));
+      for (const s of leavers.slice(0, waiting.length - free)) this.free(pool.service, s.name);
+      free = pool.slots.filter((s) => s.state === 'free').length;
+    }
+    if (waiting.length > free) {
+      const size = Math.max(grown(pool.slots.length), nextPow2(placed.size + waiting.length));
+      this.resize(pool, Math.min(size, Math.max(this.o.maxSlots ?? Infinity, pool.slots.length)));
     }
     let i = 0;
     for (const r of waiting) {
-      while (pool.slots[i]!.state !== 'free') i++;
+      while (i < pool.slots.length && pool.slots[i]!.state !== 'free') i++;
+      if (i === pool.slots.length) {
+        this.unplaced++;
+        continue;
+      }
       const s = pool.slots[i]!;
       s.node = r;
       s.state = r.state === 'draining' ? 'drain' : 'ready';
@@ -203,7 +228,7 @@ export class SlotTable {
     for (const p of [...this.pools.values()]) {
       const used = p.slots.filter((s) => s.state !== 'free').length;
       const shrinkable = p.slots.length > this.o.minSlots && used * 4 <= p.slots.length;
-      const empty = used === 0 && p.service !== this.o.defaultService;
+      const empty = used === 0 && p.service !== this.o.defaultService && !this.o.services?.includes(p.service);
       if (!shrinkable && !empty) {
         p.lowSince = undefined;
         continue;

@@ -4,15 +4,19 @@ import { StoreError } from '../common/errors.js';
 export interface KV {
   key: string;
   value: string;
+  /** The lease the key is attached to, `0` or unset for none. */
+  lease?: string;
 }
 
 /** Everything under a prefix at one revision. */
 export interface Snapshot {
   revision: bigint;
+  /** The cluster that answered: another id means another (possibly emptied) etcd. */
+  clusterId?: string;
   kvs: KV[];
 }
 
-export type WatchEvent = { type: 'put'; key: string; value: string } | { type: 'delete'; key: string };
+export type WatchEvent = ({ type: 'put' } & KV) | { type: 'delete'; key: string };
 
 export interface WatchHandlers {
   /** Changes in revision order. */
@@ -39,7 +43,8 @@ export class EtcdStore implements NodeStore {
       const res = await this.etcd.getAll().prefix(prefix).exec();
       return {
         revision: BigInt(res.header.revision),
-        kvs: res.kvs.map((kv) => ({ key: kv.key.toString(), value: kv.value.toString() })),
+        clusterId: String(res.header.cluster_id),
+        kvs: res.kvs.map((kv) => ({ key: kv.key.toString(), value: kv.value.toString(), lease: String(kv.lease) })),
       };
     } catch (err) {
       throw new StoreError(`listing ${prefix} failed: ${(err as Error).message}`, { cause: err });
@@ -71,7 +76,7 @@ export class EtcdStore implements NodeStore {
       if (done || res.events.length === 0) return;
       h.events(
         res.events.map((e) =>
-          e.type === 'Put' ? { type: 'put', key: e.kv.key.toString(), value: e.kv.value.toString() } : { type: 'delete', key: e.kv.key.toString() },
+          e.type === 'Put' ? { type: 'put', key: e.kv.key.toString(), value: e.kv.value.toString(), lease: String(e.kv.lease) } : { type: 'delete', key: e.kv.key.toString() },
         ),
       );
     });

@@ -1,49 +1,69 @@
+import { type AdmissionRules, admit } from '../common/admission.js';
 import { RecordError } from '../common/errors.js';
-import { type NodeRecord, parseRecord } from '../common/record.js';
+import type { NodeRecord } from '../common/record.js';
 import type { KV, WatchEvent } from './store.js';
 
 export interface Evaluation {
-  records: NodeRecord[];
+  /** Admitted records by key: what the load balancer should serve. */
+  records: Map<string, NodeRecord>;
+  /** Keys refused now (an invalid overwrite of a live key keeps its last valid record, and is here too). */
   rejected: RecordError[];
+  /** Unknown fields seen, by key (tolerated: a newer registrar's). */
+  unknownFields: Map<string, string[]>;
+}
+
+interface Entry {
+  record?: NodeRecord;
+  error?: RecordError;
+  unknown?: string[];
 }
 
 /**
- * The renderer's picture of the prefix: each key's value, validated once when it arrives, so a
- * pass over 10,000 nodes parses only what changed.
+ * The renderer's picture of the prefix: each key admitted once when it arrives (so a pass over
+ * 10,000 nodes parses only what changed), never its raw value (a 1 MB junk value is not kept).
  */
 export class NodeView {
-  private readonly entries = new Map<string, NodeRecord | RecordError>();
+  private readonly entries = new Map<string, Entry>();
 
-  constructor(private readonly prefix: string) {}
+  constructor(
+    private readonly prefix: string,
+    private readonly rules: AdmissionRules,
+  ) {}
 
   reset(kvs: KV[]): void {
     this.entries.clear();
-    for (const { key, value } of kvs) this.set(key, value);
+    for (const kv of kvs) this.set(kv);
   }
 
   apply(events: WatchEvent[]): void {
     for (const e of events) {
-      if (e.type === 'put') this.set(e.key, e.value);
+      if (e.type === 'put') this.set(e);
       else this.entries.delete(e.key);
     }
   }
 
   evaluate(): Evaluation {
-    const records: NodeRecord[] = [];
+    const records = new Map<string, NodeRecord>();
     const rejected: RecordError[] = [];
-    for (const v of this.entries.values()) {
-      if (v instanceof RecordError) rejected.push(v);
-      else records.push(v);
+    const unknownFields = new Map<string, string[]>();
+    for (const [key, e] of this.entries) {
+      if (e.record) records.set(key, e.record);
+      if (e.error) rejected.push(e.error);
+      if (e.unknown?.length) unknownFields.set(key, e.unknown);
     }
-    return { records, rejected };
+    return { records, rejected, unknownFields };
   }
 
-  private set(key: string, value: string): void {
+  private set(kv: KV): void {
     try {
-      this.entries.set(key, parseRecord(this.prefix, key, value));
+      const { record, unknownFields } = admit(this.prefix, kv, this.rules);
+      this.entries.set(kv.key, { record, unknown: unknownFields });
     } catch (err) {
       if (!(err instanceof RecordError)) throw err;
-      this.entries.set(key, err);
+      // An invalid overwrite of a live key keeps its last valid record serving.
+      const kept = this.entries.get(kv.key)?.record;
+      const error = kept ? new RecordError(err.key, `${err.reason} (invalid overwrite: the last valid record keeps serving)`) : err;
+      this.entries.set(kv.key, { record: kept, error });
     }
   }
 }

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Etcd3 } from 'etcd3';
+import type { Etcd3, Lease } from 'etcd3';
 import { createEtcdClient } from '../../common/etcd.js';
 import { requireBinary } from './bins.js';
 import { freePort } from './ports.js';
@@ -13,6 +13,7 @@ export class TestEtcd {
   proc?: Proc;
   dataDir: string;
   readonly client: Etcd3;
+  private lease?: Lease;
 
   private constructor(readonly clientPort: number, private readonly peerPort: number) {
     this.dataDir = mkdtempSync(join(tmpdir(), 'leasehold-etcd-'));
@@ -47,6 +48,18 @@ export class TestEtcd {
     await waitFor(async () => (await this.client.get('probe').exec(), true), 'etcd to answer', 15000, 100);
   }
 
+  /**
+   * Puts `value` at `key` on a long lease kept alive for the test, as a registrar would (the
+   * renderer ignores keys without a lease).
+   */
+  async putLeased(key: string, value: string): Promise<void> {
+    if (!this.lease) {
+      this.lease = this.client.lease(60);
+      this.lease.on('lost', () => (this.lease = undefined));
+    }
+    await this.lease.put(key).value(value).exec();
+  }
+
   /** Stops etcd (the data dir stays). */
   async pause(): Promise<void> {
     await this.proc?.stop();
@@ -58,6 +71,7 @@ export class TestEtcd {
   }
 
   async stop(): Promise<void> {
+    this.lease?.release();
     await this.pause();
     this.client.close();
     this.wipe();

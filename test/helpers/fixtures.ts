@@ -2,6 +2,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { KV } from '../../renderer/store.js';
 import type { RenderSettings } from '../../renderer/render.js';
+import { type AdmissionRules, DEFAULT_RULES } from '../../common/admission.js';
 
 /** test/ in the source tree (tests run from dist/test/). */
 export const TEST_SRC = fileURLToPath(new URL('../../../test/', import.meta.url));
@@ -18,7 +19,12 @@ export const FIXTURE_SETTINGS: RenderSettings = {
   hardStopAfter: '5m',
   maxconn: 4096,
   connectTimeout: '100ms',
+  routesMap: '/etc/haproxy/routes.map',
+  routes: [{ host: 'api.example.com', service: 'api' }],
 };
+
+/** Admission as the renderer applies it, but fixtures carry no leases. */
+export const FIXTURE_RULES: AdmissionRules = { ...DEFAULT_RULES, requireLease: false };
 
 /** A fixture is a list of etcd keys and values; object values are stored as their JSON. */
 export function loadFixture(name: string): KV[] {

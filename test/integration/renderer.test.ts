@@ -29,7 +29,8 @@ async function stack(t: ExecutionContext, appTags: string[], env: Record<string,
   const etcd = await TestEtcd.start();
   const ha = await TestHaproxy.start();
   const healthPort = await freePort();
-  const full = { ETCD_ENDPOINTS: etcd.endpoint, ...ha.rendererEnv(), RENDERER_HEALTH_PORT: String(healthPort), RECONCILE_INTERVAL_MS: '1000', ...env };
+  // Everything runs on 127.0.0.1 here: local nodes allowed (never in a container deployment).
+  const full = { ETCD_ENDPOINTS: etcd.endpoint, ...ha.rendererEnv(), RENDERER_HEALTH_PORT: String(healthPort), RECONCILE_INTERVAL_MS: '1000', ALLOW_LOCAL_NODES: '1', ROUTES: 'api.test=api', ...env };
   const s: Stack = { etcd, ha, renderer: node('renderer', 'renderer/main.js', full), healthPort, env: full, apps: [] };
   s.apps = await Promise.all(appTags.map((tag) => startApp(tag, etcd.endpoint)));
   t.teardown(async () => {
@@ -112,7 +113,7 @@ test.serial('drift repros converge within one reconcile interval: put+delete 10 
   await waitForNodes(s, ['w1']);
   const ghost = s.apps[0]!.port;
   // A ghost record of w1's address under another id: put, and deleted 10 ms later.
-  await s.etcd.client.put('/nodes/webapp/ghost').value(record('ghost', ghost, { address: '127.0.0.2' }));
+  await s.etcd.putLeased('/nodes/webapp/ghost', record('ghost', ghost, { address: '127.0.0.2' }));
   await sleep(10);
   await s.etcd.client.delete().key('/nodes/webapp/ghost');
   // w1: deleted and put back before anything else happens.
@@ -136,10 +137,10 @@ test.serial('a server put in MAINT (or drained, or re-weighted) by hand on the a
   const used = parseServersState(state!).filter((x) => (x.admin & 0x01) === 0).map((x) => x.server);
   t.is(used.length, 2);
   await admin.run([`set server webapp/${used[0]} state maint`, `set server webapp/${used[1]} weight 3`, 'set server webapp/s9 state ready']);
-  await waitFor(async () => (await s.ha.servers()).some((r) => r.status === 'MAINT' && r.server === used[0]) === false, 'MAINT undone', 5000);
+  await waitFor(async () => (await s.ha.servers()).some((r) => r.backend === 'webapp' && r.server === used[0] && r.status === 'MAINT') === false, 'MAINT undone', 5000);
   await waitForNodes(s, ['w1', 'w2']);
   await waitFor(async () => /leasehold_drift_repaired_total 3/.test(await metrics(s)), 'three servers repaired and counted', 5000);
-  t.is((await s.ha.servers()).find((r) => r.server === used[1])?.weight, 100, 'the registrar\'s weight');
+  t.is((await s.ha.servers()).find((r) => r.backend === 'webapp' && r.server === used[1])?.weight, 100, 'the registrar\'s weight');
   t.true(s.renderer.events().some((e) => e.event === 'drift' && e.server === used[0] && e.fields.includes('admin')));
   t.is(reloads(s.renderer).length, 1);
 });
@@ -164,8 +165,8 @@ test.serial('a restarted renderer attaches to the running HAProxy: no reload, sa
 test.serial('a malformed record is skipped and reported by key; the good ones keep serving', async (t) => {
   const s = await stack(t, ['w1']);
   await waitForNodes(s, ['w1']);
-  await s.etcd.client.put('/nodes/webapp/evil').value('{"id":"evil\\n    server x 6.6.6.6:80","service":"webapp"}');
-  await s.etcd.client.put('/nodes/webapp/notjson').value('nope');
+  await s.etcd.putLeased('/nodes/webapp/evil', '{"id":"evil\\n    server x 6.6.6.6:80","service":"webapp"}');
+  await s.etcd.putLeased('/nodes/webapp/notjson', 'nope');
   const rejected = await s.renderer.waitForEvent((e) => e.event === 'rejected' && e.key === '/nodes/webapp/evil', 'rejection logged');
   t.regex(rejected.reason, /id/);
   await s.renderer.waitForEvent((e) => e.event === 'rejected' && e.key === '/nodes/webapp/notjson', 'rejection logged');
@@ -176,29 +177,47 @@ test.serial('a malformed record is skipped and reported by key; the good ones ke
 });
 
 test.serial('a structure that fails haproxy -c is refused; membership goes on; the live config is untouched', async (t) => {
-  // A user template that is broken for any service but the default one.
+  // A user template that is broken once a pool grows past 16 slots.
   const templatePath = join(tmpdir(), `leasehold-template-${process.pid}.hbs`);
-  writeFileSync(templatePath, readFileSync(DEFAULT_TEMPLATE, 'utf8').replace('    balance roundrobin\n', '    balance roundrobin\n{{#unless isDefault}}    no-such-keyword\n{{/unless}}'));
+  writeFileSync(templatePath, readFileSync(DEFAULT_TEMPLATE, 'utf8').replace('    balance roundrobin\n', '    balance roundrobin\n{{#if (lookup slots 16)}}    no-such-keyword\n{{/if}}'));
   t.teardown(() => rmSync(templatePath, { force: true }));
   const s = await stack(t, ['w1'], { TEMPLATE_PATH: templatePath });
   await waitForNodes(s, ['w1']);
   const before = readFileSync(s.ha.configPath, 'utf8');
   const proc = await s.ha.control.showProc();
-  const api = await freePort();
-  await s.etcd.client.put('/nodes/api/a1').value(record('a1', api, { service: 'api' }));
+  // 16 more nodes: the pool must grow, and the grown structure is refused.
+  const extra: Record<string, number> = {};
+  for (let i = 0; i < 16; i++) {
+    extra[`x${i}`] = 31000 + i;
+    await s.etcd.putLeased(`/nodes/webapp/x${i}`, record(`x${i}`, 31000 + i));
+  }
   const refused = await s.renderer.waitForEvent((e) => e.event === 'refused', 'refusal reported');
   t.is(refused.stage, 'check');
   t.regex(refused.err, /no-such-keyword/);
-  t.is(readFileSync(s.ha.configPath, 'utf8'), before, 'the live file is untouched');
   t.is((await s.ha.control.showProc()).reloads, proc.reloads, 'no reload was attempted');
   t.is((await get(`http://127.0.0.1:${s.healthPort}/health`)).status, 503, 'unhealthy: the store asks for what cannot be applied');
-  // Membership of the services the worker has still moves.
+  t.false(readFileSync(s.ha.configPath, 'utf8').includes('no-such-keyword'), 'the refused config never reached the disk');
+  // The 15 that fit are in rotation; w1 serves on.
+  await waitFor(async () => Object.keys(await inHaproxy(s, 'webapp', extra)).length === 16, '16 nodes in rotation', 10000);
+  t.deepEqual([...new Set(await tags(s.ha.url, 10))], ['w1']);
+  t.regex(await metrics(s), /leasehold_renderer_refused_total\{stage="check"\} [1-9]/);
+  t.is(readFileSync(s.ha.configPath, 'utf8'), before, 'the live file is what HAProxy runs');
+});
+
+test.serial('a record whose server line haproxy -c refuses is quarantined; everything else is applied', async (t) => {
+  // A user template that puts each node's weight where 0 is refused (`rise 0`).
+  const templatePath = join(tmpdir(), `leasehold-template-q-${process.pid}.hbs`);
+  writeFileSync(templatePath, readFileSync(DEFAULT_TEMPLATE, 'utf8').replace('weight {{weight}}{{#if disabled}}', 'weight {{weight}} rise {{weight}}{{#if disabled}}'));
+  t.teardown(() => rmSync(templatePath, { force: true }));
+  const s = await stack(t, ['w1'], { TEMPLATE_PATH: templatePath });
+  await waitForNodes(s, ['w1']);
+  await s.etcd.putLeased('/nodes/webapp/poison', record('poison', 32000, { weight: 0 }));
+  const q = await s.renderer.waitForEvent((e) => e.event === 'rejected' && e.key === '/nodes/webapp/poison' && /quarantined/.test(e.reason), 'poison quarantined', 20000);
+  t.regex(q.reason, /haproxy -c/);
   s.apps.push(await startApp('w2', s.etcd.endpoint));
   await waitForNodes(s, ['w1', 'w2']);
-  t.regex(await metrics(s), /leasehold_renderer_refused_total\{stage="check"\} 1/);
-  // The bad service goes: the renderer is healthy again, with no reload needed.
-  await s.etcd.client.delete().key('/nodes/api/a1');
-  await waitFor(async () => (await get(`http://127.0.0.1:${s.healthPort}/health`)).status === 200, 'healthy again');
+  await waitFor(() => !/poison|32000/.test(readFileSync(s.ha.configPath, 'utf8')) && readFileSync(s.ha.configPath, 'utf8').includes('# webapp/w2'), 'the mirror carries w2, not the poison');
+  await waitFor(async () => (await get(`http://127.0.0.1:${s.healthPort}/health`)).status === 200, 'healthy: everything else applied');
 });
 
 test.serial('etcd down: HAProxy keeps serving; etcd back: the renderer converges on the new truth', async (t) => {
@@ -231,7 +250,7 @@ test.serial('a burst of 100 puts within 1 s: no reload when the pool fits, and e
   const started = Date.now();
   for (let i = 0; i < 100; i++) {
     extra[`b${i}`] = 30000 + i;
-    await s.etcd.client.put(`/nodes/webapp/b${i}`).value(record(`b${i}`, 30000 + i));
+    await s.etcd.putLeased(`/nodes/webapp/b${i}`, record(`b${i}`, 30000 + i));
     await sleep(Math.max(0, started + i * 9 - Date.now()));
   }
   t.true(Date.now() - started < 1500, `burst took ${Date.now() - started} ms`);
@@ -246,7 +265,7 @@ test.serial('10,000 joins in a burst: the pool grows in a few reloads and every 
   const s = await stack(t, [], { LOG_LEVEL: 'warn', HAPROXY_MAXCONN: '1000' });
   await waitFor(async () => (await get(`http://127.0.0.1:${s.healthPort}/health`)).status === 200, 'first structure', 15000);
   const N = 10000;
-  const put = (i: number) => s.etcd.client.put(`/nodes/webapp/n${i}`).value(record(`n${i}`, 20000 + (i % 10000), { address: `127.1.${i >> 8}.${i & 255}` }));
+  const put = (i: number) => s.etcd.putLeased(`/nodes/webapp/n${i}`, record(`n${i}`, 20000 + (i % 10000), { address: `127.1.${i >> 8}.${i & 255}` }));
   for (let i = 0; i < N; i += 200) await Promise.all(Array.from({ length: Math.min(200, N - i) }, (_, k) => put(i + k)));
   const admin = new RuntimeChannel({ socket: s.ha.adminSocket, batchSize: 100, timeoutMs: 5000 });
   await waitFor(async () => {
@@ -274,12 +293,13 @@ test.serial('a server HAProxy found dead stays down across a structural reload (
   t.teardown(() => {
     hole.close();
   });
-  await s.etcd.client.put('/nodes/webapp/hole').value(record('hole', holePort));
+  await s.etcd.putLeased('/nodes/webapp/hole', record('hole', holePort));
   const holeRow = async () => (await s.ha.servers()).find((r) => r.addr === `127.0.0.1:${holePort}` && inRotation(r));
   await waitFor(async () => (await holeRow())?.status === 'DOWN', 'black hole marked DOWN', 20000);
   // A new service is a structural change: one reload.
-  await s.etcd.client.put('/nodes/api/a1').value(record('a1', s.apps[0]!.port, { service: 'api' }));
-  await waitFor(() => reloads(s.renderer).length === 2, 'reload for the new service');
+  // A structural change: the pool grows (16 slots → 64), one reload.
+  for (let i = 0; i < 16; i++) await s.etcd.putLeased(`/nodes/webapp/g${i}`, record(`g${i}`, 33000 + i));
+  await waitFor(() => reloads(s.renderer).length === 2, 'reload for the grown pool');
   // The new worker's first check of the black hole cannot have ended yet: only the carried state says DOWN.
   t.is((await holeRow())?.status, 'DOWN');
 });

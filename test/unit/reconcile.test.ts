@@ -1,5 +1,5 @@
 import test from 'ava';
-import { type DesiredServer, diff, fingerprint } from '../../renderer/reconcile.js';
+import { type DesiredServer, diff, fingerprint, refusedAnswer } from '../../renderer/reconcile.js';
 import { splitAnswers } from '../../renderer/runtime.js';
 import { canonicalIp, parseServersState, parseStatSessions, parseVar } from '../../renderer/runtime-state.js';
 import type { ActualServer } from '../../renderer/slots.js';
@@ -8,10 +8,16 @@ const want = (server: string, admin: DesiredServer['admin'], address = '10.0.0.1
   admin === 'maint' ? { backend: 'webapp', server, admin } : { backend: 'webapp', server, admin, node: server, address, port, weight };
 const have = (server: string, admin: number, address = '10.0.0.1', port = 3000, weight = 100): ActualServer => ({ backend: 'webapp', server, address, port, admin, weight });
 
-test('a free slot being assigned: address and weight first, then ready', (t) => {
-  const d = diff([want('s1', 'ready', '10.0.0.9', 4000, 7)], [have('s1', 5, '127.0.0.1', 1, 1)]);
-  t.deepEqual(d.differences[0]!.commands, ['set server webapp/s1 addr 10.0.0.9 port 4000', 'set server webapp/s1 weight 7', 'set server webapp/s1 state ready']);
-  t.deepEqual(d.differences[0]!.fields, ['addr', 'weight', 'admin']);
+test('a free slot being assigned: its address alone first, then weight and ready once HAProxy took it', (t) => {
+  const first = diff([want('s1', 'ready', '10.0.0.9', 4000, 7)], [have('s1', 5, '127.0.0.1', 1, 1)]);
+  t.deepEqual(first.differences[0]!.commands, ['set server webapp/s1 addr 10.0.0.9 port 4000']);
+  const second = diff([want('s1', 'ready', '10.0.0.9', 4000, 7)], [have('s1', 5, '10.0.0.9', 4000, 1)]);
+  t.deepEqual(second.differences[0]!.commands, ['set server webapp/s1 weight 7', 'set server webapp/s1 state ready']);
+});
+
+test('a node in rotation that moves goes out of rotation while its address changes', (t) => {
+  const d = diff([want('s1', 'ready', '10.0.0.9')], [have('s1', 0, '10.0.0.1')]);
+  t.deepEqual(d.differences[0]!.commands, ['set server webapp/s1 state maint', 'set server webapp/s1 addr 10.0.0.9 port 3000']);
 });
 
 test('leaving is one command; a server already in forced maintenance needs none, config-disabled alone does', (t) => {
@@ -34,10 +40,19 @@ test('servers the worker has and no pool wants go to maintenance; wanted ones it
   t.deepEqual(diff([want('s9', 'ready')], []).missing.map((x) => x.server), ['s9']);
 });
 
-test('IPv6 spellings compare as HAProxy prints them', (t) => {
+test('IPv6 spellings compare equal, IPv4-mapped ones as HAProxy prints them included', (t) => {
   t.is(canonicalIp('FD00:0:0::0012'), 'fd00::12');
   t.is(canonicalIp('10.0.0.1'), '10.0.0.1');
   t.deepEqual(diff([want('s1', 'ready', 'FD00::12')], [have('s1', 0, 'fd00::12')]).differences, []);
+  t.deepEqual(diff([want('s1', 'ready', '::FFFF:127.0.0.1')], [have('s1', 0, '::ffff:127.0.0.1')]).differences, []);
+});
+
+test('answers: empty or a notice is success; anything else is a refusal', (t) => {
+  t.false(refusedAnswer(''));
+  t.false(refusedAnswer("IP changed from '127.0.0.1' to '::1', no need to change the port by 'stats socket command'"));
+  t.false(refusedAnswer("no need to change the addr, port changed from '1' to '3000' by 'stats socket command'"));
+  t.true(refusedAnswer("Invalid addr 'fe80::1%lo' by 'stats socket command'"));
+  t.true(refusedAnswer('No such server.'));
 });
 
 test('fingerprints change with what HAProxy is asked for, and only with that', (t) => {

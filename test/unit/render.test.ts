@@ -4,17 +4,17 @@ import { DEFAULT_TEMPLATE } from '../../renderer/options.js';
 import { compileTemplate, hostport, render, structureId } from '../../renderer/render.js';
 import { SlotTable } from '../../renderer/slots.js';
 import { NodeView } from '../../renderer/view.js';
-import { FIXTURE_SETTINGS, TEST_SRC, fixtureNames, loadFixture } from '../helpers/fixtures.js';
+import { FIXTURE_RULES, FIXTURE_SETTINGS, TEST_SRC, fixtureNames, loadFixture } from '../helpers/fixtures.js';
 
 const template = compileTemplate(readFileSync(DEFAULT_TEMPLATE, 'utf8'));
 
 /** Renders a fixture the way the renderer does: raw etcd values → validation → slots → template. */
 export function renderFixture(name: string, minSlots = 4): { text: string; rejected: string[] } {
-  const view = new NodeView('/nodes/');
+  const view = new NodeView('/nodes/', FIXTURE_RULES);
   view.reset(loadFixture(name));
   const { records, rejected } = view.evaluate();
   const slots = new SlotTable({ defaultService: 'webapp', minSlots, shrinkAfterMs: 60000 });
-  slots.plan(records, 0);
+  slots.plan([...records.values()], 0);
   const id = structureId(template, FIXTURE_SETTINGS, slots.structure());
   return { text: render(template, slots.all(), FIXTURE_SETTINGS, id), rejected: rejected.map((e) => e.key).sort() };
 }

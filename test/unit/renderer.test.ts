@@ -5,6 +5,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
+import { DEFAULT_RULES } from '../../common/admission.js';
 import { DEFAULT_TEMPLATE } from '../../renderer/options.js';
 import { compileTemplate } from '../../renderer/render.js';
 import { Renderer, type RendererConfig } from '../../renderer/renderer.js';
@@ -16,13 +17,14 @@ import { sleep, waitFor } from '../helpers/wait.js';
 class MemoryStore implements NodeStore {
   kvs = new Map<string, string>();
   revision = 1n;
+  clusterId = 'c1';
   lists = 0;
   down = false;
   watchers: WatchHandlers[] = [];
   async list(): Promise<Snapshot> {
     if (this.down) throw new Error('store down');
     this.lists++;
-    return { revision: this.revision, kvs: [...this.kvs].map(([key, value]): KV => ({ key, value })) };
+    return { revision: this.revision, clusterId: this.clusterId, kvs: [...this.kvs].map(([key, value]): KV => ({ key, value, lease: '7' })) };
   }
   async watch(_p: string, _r: bigint, h: WatchHandlers) {
     this.watchers.push(h);
@@ -37,7 +39,7 @@ class MemoryStore implements NodeStore {
     const value = JSON.stringify({ id, service, address: o.address ?? `10.0.0.${(id.length * 7 + id.charCodeAt(0)) % 250}`, port: o.port ?? 3000, tag: id, weight: o.weight ?? 100, state: o.state ?? 'up', registeredAt: '2026-01-01T00:00:00Z' });
     const key = `/nodes/${service}/${id}`;
     this.kvs.set(key, value);
-    this.emit({ type: 'put', key, value }, o.notify ?? true);
+    this.emit({ type: 'put', key, value, lease: '7' }, o.notify ?? true);
   }
   del(id: string, service = 'webapp'): void {
     const key = `/nodes/${service}/${id}`;
@@ -67,6 +69,9 @@ function setup(t: ExecutionContext, over: Partial<RendererConfig> = {}) {
     shrinkAfterMs: 60000,
     leaveMaxMs: 60000,
     mirrorDelayMs: 20,
+    holdMs: 500,
+    services: [],
+    admission: { ...DEFAULT_RULES, services: undefined },
     ...over,
   };
   const renderers: Renderer[] = [];
@@ -184,19 +189,75 @@ test('a refused structural change keeps membership moving on the servers the wor
   const { r, events } = make();
   r.start();
   await serving(haproxy, ['10.0.0.1:3000']);
-  haproxy.refuse = /backend api/;
+  const before = disk();
+  haproxy.failReload = true;
   store.put('api-1', { service: 'api', address: '10.3.0.1' });
-  await waitFor(() => events.includes('refused:check'), 'the new service refused');
+  await waitFor(() => events.includes('refused:reload'), 'the new service refused');
   store.put('b', { address: '10.0.0.2' });
   store.del('a');
   await serving(haproxy, ['10.0.0.2:3000']);
   t.is(haproxy.reloads, 1);
   t.false(r.healthy, 'unhealthy while the store asks for what cannot be applied');
-  t.false(disk().includes('backend api'), 'the refused config never reached the disk');
-  haproxy.refuse = undefined;
-  store.put('api-1', { service: 'api', address: '10.3.0.2' });
-  await serving(haproxy, ['10.0.0.2:3000', '10.3.0.2:3000']);
+  t.false(disk().includes('backend api'), 'the refused config is not left on disk');
+  t.is(disk(), before, 'the disk keeps what HAProxy runs (the mirror waits for the structure)');
+  haproxy.failReload = false;
+  await serving(haproxy, ['10.0.0.2:3000', '10.3.0.1:3000']);
   await waitFor(() => r.healthy, 'healthy again');
+});
+
+test('a record whose server line haproxy -c refuses is quarantined; everything else is applied', async (t) => {
+  const { store, haproxy, make, disk } = setup(t);
+  haproxy.refuse = /10\.6\.6\.6/;
+  for (const [id, address] of [['a', '10.0.0.1'], ['poison', '10.6.6.6'], ['b', '10.0.0.2']]) store.put(id!, { address, notify: false });
+  const rejected: string[] = [];
+  const { r, events } = make();
+  r.on('rejected', (e) => rejected.push(`${e.key}: ${e.reason}`));
+  r.start();
+  await serving(haproxy, ['10.0.0.1:3000', '10.0.0.2:3000']);
+  t.true(events.includes('refused:check'));
+  t.true(rejected.some((x) => x.startsWith('/nodes/webapp/poison: quarantined')), rejected.join('\n'));
+  t.is(r.status.quarantined, 1);
+  t.false(disk().includes('10.6.6.6'));
+  await waitFor(() => r.healthy, 'healthy: everything else applied');
+  // Changed, it is judged again.
+  store.put('poison', { address: '10.0.0.3' });
+  await serving(haproxy, ['10.0.0.1:3000', '10.0.0.2:3000', '10.0.0.3:3000']);
+  t.is(r.status.quarantined, 0);
+});
+
+test('etcd emptied (another cluster id): the previous nodes are held while registrars come back', async (t) => {
+  const { store, haproxy, make } = setup(t, { holdMs: 1500 });
+  for (const [id, address] of [['a', '10.0.0.1'], ['b', '10.0.0.2']]) store.put(id!, { address, notify: false });
+  const { r, events } = make();
+  r.start();
+  await serving(haproxy, ['10.0.0.1:3000', '10.0.0.2:3000']);
+  store.kvs.clear();
+  store.clusterId = 'c2';
+  store.revision = 1n;
+  store.watchers[0]!.broken(new Error('etcd restarted'));
+  await waitFor(() => events.includes('store:held'), 'held');
+  await sleep(500);
+  t.deepEqual(haproxy.live().length, 2, 'still serving both');
+  t.true(r.healthy);
+  store.put('a', { address: '10.0.0.1' }); // a came back; b never does
+  await serving(haproxy, ['10.0.0.1:3000']);
+  t.true(r.status.holds >= 1);
+});
+
+test('most nodes gone in one list (same etcd) is held too; a node leaving on its own is not', async (t) => {
+  const { store, haproxy, make } = setup(t, { holdMs: 60000 });
+  for (const id of ['a', 'b', 'c']) store.put(id, { address: `10.0.0.${id.charCodeAt(0) - 96}`, notify: false });
+  const { r, events } = make();
+  r.start();
+  await serving(haproxy, ['10.0.0.1:3000', '10.0.0.2:3000', '10.0.0.3:3000']);
+  store.del('c');
+  await serving(haproxy, ['10.0.0.1:3000', '10.0.0.2:3000']);
+  t.false(events.includes('store:held'), 'a watched delete is applied at once');
+  store.kvs.clear();
+  store.watchers[0]!.broken(new Error('stream reset'));
+  await waitFor(() => events.includes('store:held'), 'held');
+  await sleep(300);
+  t.is(haproxy.live().length, 2);
 });
 
 test('a server changed by hand is put back and counted as drift', async (t) => {

@@ -26,6 +26,20 @@ test('a node back while its slot is leaving gets the same slot; a freed slot tak
   t.deepEqual(view(s), ['s1:ready:x', 's2:ready:b', 's3:free', 's4:free']);
 });
 
+test('a rolling replacement takes the leavers\' slots instead of growing the pool', (t) => {
+  const s = table(4);
+  s.plan(['a', 'b', 'c', 'd'].map((x) => rec(x)), 0);
+  t.false(s.plan(['e', 'f', 'g', 'h'].map((x) => rec(x)), 1), 'no structural change');
+  t.deepEqual(view(s), ['s1:ready:e', 's2:ready:f', 's3:ready:g', 's4:ready:h']);
+});
+
+test('a pool never grows past maxSlots: the rest wait, counted', (t) => {
+  const s = new SlotTable({ defaultService: 'webapp', minSlots: 4, maxSlots: 8, shrinkAfterMs: 1000 });
+  s.plan(Array.from({ length: 11 }, (_, i) => rec(`n${i}`)), 0);
+  t.is(s.pool('webapp')!.slots.length, 8);
+  t.is(s.unplaced, 3);
+});
+
 test('draining records sit in drain; a changed record updates its slot in place', (t) => {
   const s = table();
   s.plan([rec('a')], 0);
@@ -43,7 +57,7 @@ test('a full pool grows geometrically (a structural change); a reload frees leav
   t.true(s.plan(Array.from({ length: 3000 }, (_, i) => rec(`n${i}`)), 0));
   t.is(s.pool('webapp')!.slots.length, 4096, 'a burst jumps to the power of two that fits');
   s.plan([], 1);
-  t.is(s.pool('webapp')!.slots.filter((x) => x.state === 'leaving').length, 3005, 'a to e left before, the 3,000 now');
+  t.is(s.pool('webapp')!.slots.filter((x) => x.state === 'leaving').length, 3000, 'a to e left, and newcomers took their slots');
   s.reloaded();
   t.is(s.pool('webapp')!.slots.filter((x) => x.state === 'leaving').length, 0);
 });
@@ -84,14 +98,14 @@ test('adopt takes what HAProxy runs: matching addresses keep their slots and the
   const srv = (server: string, address: string, admin = 0): ActualServer => ({ backend: 'webapp', server, address, port: 3000, admin, weight: 100 });
   const actual = [srv('s1', '10.0.0.7', 5), srv('s2', '10.0.0.1'), srv('s3', '10.0.0.7'), ...Array.from({ length: 5 }, (_, i) => srv(`s${i + 4}`, '127.0.0.1', 5))];
   const records = [rec('a', { address: '10.0.0.1' }), rec('seven', { address: '10.0.0.7' }), rec('new', { address: '10.0.0.3' })];
-  s.adopt(actual, records);
+  s.adopt(actual, records, 0);
   t.false(s.plan(records, 0), 'same structure: 8 slots');
   t.deepEqual(view(s).slice(0, 4), ['s1:ready:new', 's2:ready:a', 's3:ready:seven', 's4:free'], 'the copy in maintenance does not win; the new node takes s1');
 });
 
 test('adopt ignores backends whose servers are not slots (a hand-written config)', (t) => {
   const s = table(4);
-  s.adopt([{ backend: 'webapp', server: 'web1', address: '10.0.0.1', port: 3000, admin: 0, weight: 1 }], [rec('a', { address: '10.0.0.1' })]);
+  s.adopt([{ backend: 'webapp', server: 'web1', address: '10.0.0.1', port: 3000, admin: 0, weight: 1 }], [rec('a', { address: '10.0.0.1' })], 0);
   s.plan([rec('a', { address: '10.0.0.1' })], 0);
   t.deepEqual(view(s), ['s1:ready:a', 's2:free', 's3:free', 's4:free']);
 });

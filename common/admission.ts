@@ -1,0 +1,128 @@
+import { BlockList, isIP } from 'node:net';
+import { RecordError } from './errors.js';
+import { NAME_PATTERN, type NodeRecord, NodeRecordSchema, normalizePrefix } from './record.js';
+
+/**
+ * What the renderer lets into HAProxy. A webapp container can write records of its own service
+ * (DESIGN.md, Trust): these rules keep such a record from pointing the load balancer at itself,
+ * at etcd, at loopback or at anything but a unicast node.
+ */
+export interface AdmissionRules {
+  /** Largest value, bytes. DESIGN.md: 4 KiB. */
+  maxValueBytes: number;
+  /** A key must be attached to a lease (a plain `etcdctl put` would be served forever). */
+  requireLease: boolean;
+  /** Services that may have nodes (the default one and the ROUTES targets); undefined: any. */
+  services?: ReadonlySet<string>;
+  /** This host's (the load balancer's) own addresses. Canonical literals. */
+  ownHosts: ReadonlySet<string>;
+  /** Ports the load balancer listens on (traffic, stats, the renderer's endpoints). */
+  lbPorts: ReadonlySet<number>;
+  /** etcd's addresses (canonical) and `address:port` client endpoints. */
+  etcdHosts: ReadonlySet<string>;
+  etcdEndpoints: ReadonlySet<string>;
+  /**
+   * Loopback and this host's own addresses may be nodes, except on the load balancer's ports
+   * and etcd's endpoints (everything on one host without containers: development, the
+   * integration suite). Never in a container deployment.
+   */
+  allowLocal: boolean;
+  /** When set, a node's address must be inside one of these networks (ALLOWED_NETWORKS). */
+  allowed?: BlockList;
+}
+
+export const DEFAULT_RULES: AdmissionRules = {
+  maxValueBytes: 4096,
+  requireLease: true,
+  ownHosts: new Set(),
+  lbPorts: new Set(),
+  etcdHosts: new Set(),
+  etcdEndpoints: new Set(),
+  allowLocal: false,
+};
+
+export interface Admitted {
+  record: NodeRecord;
+  /** Fields this version does not know (a newer registrar's): ignored. */
+  unknownFields: string[];
+}
+
+/** Never unicast nodes: unspecified, multicast, reserved, link-local. (IPv4-mapped addresses are
+ * refused by spelling: BlockList matches IPv4 addresses against `::ffff:0:0/96`.) */
+const NEVER = new BlockList();
+NEVER.addSubnet('0.0.0.0', 8, 'ipv4');
+NEVER.addSubnet('169.254.0.0', 16, 'ipv4');
+NEVER.addSubnet('224.0.0.0', 4, 'ipv4');
+NEVER.addSubnet('240.0.0.0', 4, 'ipv4');
+NEVER.addAddress('::', 'ipv6');
+NEVER.addSubnet('fe80::', 10, 'ipv6');
+NEVER.addSubnet('ff00::', 8, 'ipv6');
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+
+/** Why `address` cannot be a node, whatever the deployment, or undefined. */
+export function addressProblem(address: string): string | undefined {
+  if (address.includes('%')) return 'address has a zone id (%): not a node address';
+  const v = isIP(address);
+  if (v === 0) return 'address must be an IPv4 or IPv6 literal';
+  const type = v === 4 ? 'ipv4' : 'ipv6';
+  if (v === 6 && /^::ffff:/i.test(address)) return 'address is IPv4-mapped: register the IPv4 address itself';
+  if (NEVER.check(address, type)) return 'address is not a unicast node address (unspecified, multicast, link-local or reserved)';
+  return undefined;
+}
+
+/** One spelling per address (IPv6 compressed, lower case), to compare with rule sets. */
+export function canonicalAddress(address: string): string {
+  if (isIP(address) !== 6) return address;
+  try {
+    return new URL(`http://[${address}]/`).hostname.slice(1, -1);
+  } catch {
+    return address;
+  }
+}
+
+const clip = (s: string, n = 200) => (s.length > n ? `${s.slice(0, n)}... (${s.length} characters)` : s);
+
+/**
+ * Parses and admits the value at `key`. Unknown fields are tolerated (a newer registrar never
+ * drops out of an older renderer); a wrong type or range is not.
+ * @throws RecordError naming the key and one short reason.
+ */
+export function admit(prefix: string, kv: { key: string; value: string; lease?: string }, rules: AdmissionRules): Admitted {
+  const p = normalizePrefix(prefix);
+  const { key, value } = kv;
+  const fail = (reason: string): never => {
+    throw new RecordError(clip(key), clip(reason));
+  };
+  if (!key.startsWith(p)) fail(`key is outside ${p}`);
+  const parts = key.slice(p.length).split('/');
+  if (parts.length !== 2 || !NAME_PATTERN.test(parts[0]!) || !NAME_PATTERN.test(parts[1]!)) fail(`key must be ${p}<service>/<id> with names matching ${NAME_PATTERN.source}`);
+  const [service, id] = parts as [string, string];
+  const bytes = Buffer.byteLength(value);
+  if (bytes > rules.maxValueBytes) fail(`value is ${bytes} bytes, over ${rules.maxValueBytes}`);
+  if (rules.requireLease && (!kv.lease || kv.lease === '0')) fail('no lease: a record lives on its registrar\'s lease (a plain put would be served forever)');
+  if (rules.services && !rules.services.has(service)) fail(`service "${service}" is not routed by this load balancer (ROUTES)`);
+  let json: unknown;
+  try {
+    json = JSON.parse(value);
+  } catch {
+    fail('value is not JSON');
+  }
+  const parsed = NodeRecordSchema.strip().safeParse(json);
+  if (!parsed.success) fail(parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.') || 'value'} ${i.message}`).join('; '));
+  const record = parsed.data!;
+  if (record.service !== service) fail(`service "${record.service}" does not match the key`);
+  if (record.id !== id) fail(`id "${record.id}" does not match the key`);
+  const why = addressProblem(record.address);
+  if (why) fail(why);
+  const address = canonicalAddress(record.address);
+  const type = isIP(address) === 4 ? 'ipv4' : 'ipv6';
+  const local = LOOPBACK.check(address, type) || rules.ownHosts.has(address);
+  if (local && !rules.allowLocal) fail('address is loopback or the load balancer\'s own: it would send traffic to itself');
+  if (local && rules.lbPorts.has(record.port)) fail(`${address}:${record.port} is a listener of the load balancer itself`);
+  if ((rules.etcdHosts.has(address) && !rules.allowLocal) || rules.etcdEndpoints.has(`${address}:${record.port}`)) fail('address is etcd\'s: the load balancer would be a gateway to it');
+  if (rules.allowed && !rules.allowed.check(address, type)) fail('address is outside ALLOWED_NETWORKS');
+  const unknownFields = json && typeof json === 'object' ? Object.keys(json).filter((k) => !(k in NodeRecordSchema.shape)).map((k) => clip(k, 40)) : [];
+  return { record, unknownFields: unknownFields.slice(0, 10) };
+}

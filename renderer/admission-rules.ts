@@ -1,0 +1,59 @@
+import { lookup } from 'node:dns/promises';
+import { BlockList, isIP } from 'node:net';
+import { networkInterfaces } from 'node:os';
+import { type AdmissionRules, DEFAULT_RULES, canonicalAddress } from '../common/admission.js';
+import type { RendererOptions } from './options.js';
+
+/** The port a bind line listens on (`*:80`, `127.0.0.1:8080`, `[::]:80 ssl ...`). */
+function bindPort(bind: string): number | undefined {
+  const m = /:(\d+)$/.exec(bind.split(' ')[0]!);
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * The admission rules of this load balancer: its own addresses and ports, etcd's, the routed
+ * services, ALLOWED_NETWORKS. etcd's host names are looked up again by `refresh()` (a container
+ * may come back at another address).
+ */
+export async function admissionRules(o: RendererOptions): Promise<{ rules: AdmissionRules; refresh: () => Promise<void> }> {
+  const ownHosts = new Set<string>();
+  for (const i of Object.values(networkInterfaces()).flat()) if (i) ownHosts.add(canonicalAddress(i.address.split('%')[0]!));
+  const lbPorts = new Set([bindPort(o.frontendBind), bindPort(o.statsBind), o.healthPort || undefined].filter((p): p is number => p !== undefined));
+  let allowed: BlockList | undefined;
+  if (o.allowedNetworks.length) {
+    allowed = new BlockList();
+    for (const cidr of o.allowedNetworks) {
+      const [ip, bits] = cidr.split('/') as [string, string];
+      allowed.addSubnet(ip, Number(bits), isIP(ip) === 4 ? 'ipv4' : 'ipv6');
+    }
+  }
+  const etcdHosts = new Set<string>();
+  const etcdEndpoints = new Set<string>();
+  const refresh = async () => {
+    const hosts = new Set<string>();
+    const endpoints = new Set<string>();
+    for (const e of o.etcd.endpoints) {
+      const url = new URL(e);
+      const name = url.hostname.replace(/^\[|\]$/g, '');
+      const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
+      const ips = isIP(name) ? [name] : (await lookup(name, { all: true }).catch(() => [])).map((a) => a.address);
+      for (const ip of ips.map(canonicalAddress)) {
+        hosts.add(ip);
+        endpoints.add(`${ip}:${port}`);
+      }
+    }
+    // Replace in place: the view holds these sets.
+    etcdHosts.clear();
+    for (const h of hosts) etcdHosts.add(h);
+    etcdEndpoints.clear();
+    for (const x of endpoints) etcdEndpoints.add(x);
+  };
+  await refresh();
+  const services = new Set([o.defaultService, ...o.routes.map((r) => r.service)]);
+  return { rules: { ...DEFAULT_RULES, services, ownHosts, lbPorts, etcdHosts, etcdEndpoints, allowLocal: o.allowLocalNodes, allowed }, refresh };
+}
+
+/** The map file HAProxy looks Host names up in: `host service` per line. */
+export function routesMapText(routes: RendererOptions['routes']): string {
+  return routes.map((r) => `${r.host} ${r.service}\n`).join('');
+}

@@ -1,0 +1,62 @@
+import { type DesiredServer, type Difference, diff, fingerprint, refusedAnswer } from './reconcile.js';
+import type { RuntimeChannel } from './runtime.js';
+import type { Actual } from './worker.js';
+
+/** What one reconcile did. */
+export interface ReconcileOutcome {
+  /** Servers that differed at the start. */
+  differed: Difference[];
+  /** Of those, the ones whose desired state had not changed since last verified: drift. */
+  drift: Difference[];
+  commands: number;
+  /** Commands HAProxy answered with an error, and its answer. */
+  refused: { command: string; answer: string }[];
+  /** Servers still different after the last re-read. */
+  unconverged: Difference[];
+  /** Desired servers the worker does not have (a structural change still to come). */
+  missing: DesiredServer[];
+  /** The worker as last read. */
+  actual: Actual;
+}
+
+/** Rounds of commands and re-reads per reconcile: an address, then weight and state, then a last look. */
+const ROUNDS = 3;
+
+/**
+ * Membership, level-triggered: desired servers against the worker's, commands for what differs,
+ * a re-read, and again, until nothing differs or the rounds run out. Nothing is assumed applied
+ * until a re-read shows it.
+ */
+export class Membership {
+  /** Fingerprint of each server's desired state when a re-read last showed it live. */
+  private verified = new Map<string, string>();
+
+  constructor(
+    private readonly runtime: Pick<RuntimeChannel, 'run'>,
+    private readonly observe: () => Promise<Actual>,
+  ) {}
+
+  /** @throws RuntimeError when the worker cannot be reached. */
+  async reconcile(desired: DesiredServer[], start: Actual): Promise<ReconcileOutcome> {
+    let actual = start;
+    let d = diff(desired, actual.servers);
+    const differed = d.differences;
+    const drift = differed.filter((x) => this.verified.get(key(x.desired)) === fingerprint(x.desired));
+    const refused: ReconcileOutcome['refused'] = [];
+    let commands = 0;
+    for (let round = 0; round < ROUNDS && d.differences.length; round++) {
+      const batch = d.differences.flatMap((x) => x.commands);
+      const answers = await this.runtime.run(batch);
+      commands += batch.length;
+      answers.forEach((a, i) => refusedAnswer(a) && refused.push({ command: batch[i]!, answer: a }));
+      actual = await this.observe();
+      d = diff(desired, actual.servers);
+    }
+    const bad = new Set(d.differences.map((x) => key(x.desired)));
+    const have = new Set(actual.servers.map((a) => `${a.backend}/${a.server}`));
+    this.verified = new Map(desired.filter((x) => have.has(key(x)) && !bad.has(key(x))).map((x) => [key(x), fingerprint(x)]));
+    return { differed, drift, commands, refused, unconverged: d.differences, missing: d.missing, actual };
+  }
+}
+
+const key = (d: DesiredServer) => `${d.backend}/${d.server}`;
