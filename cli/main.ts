@@ -1,0 +1,93 @@
+#!/usr/bin/env node
+// `leasehold`: wires the command line, the environment, etcd, output and signals to a subcommand.
+import { hostname, userInfo } from 'node:os';
+import type { Etcd3 } from 'etcd3';
+import { createEtcdClient } from '../common/etcd.js';
+import { type CliOptions, type Command, cliOptionsFromEnv, parseArgs, usage } from './args.js';
+import type { Context } from './context.js';
+import { drain, undrain } from './drain.js';
+import { UsageError, exitCodeOf } from './errors.js';
+import { status } from './status.js';
+import { CliStore } from './store.js';
+import { watch } from './watch.js';
+import { weight } from './weight.js';
+
+const write = (stream: NodeJS.WriteStream, text: string) => stream.write(text.endsWith('\n') ? text : `${text}\n`);
+
+// `leasehold status | head`: a closed pipe ends the command quietly.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
+function run(cmd: Command, ctx: Context): Promise<number> {
+  switch (cmd.name) {
+    case 'help':
+      ctx.out(usage(cmd.topic));
+      return Promise.resolve(0);
+    case 'status':
+      return status(cmd, ctx);
+    case 'drain':
+      return drain(cmd, ctx);
+    case 'undrain':
+      return undrain(cmd, ctx);
+    case 'weight':
+      return weight(cmd, ctx);
+    case 'watch':
+      return watch(cmd, ctx);
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  let cmd: Command;
+  let options: CliOptions;
+  try {
+    cmd = parseArgs(argv);
+    let user = 'unknown';
+    try {
+      user = userInfo().username;
+    } catch {
+      // no passwd entry (an arbitrary container uid): LEASEHOLD_USER or USER names the operator
+      user = process.env.USER ?? user;
+    }
+    options = cliOptionsFromEnv(process.env, user, hostname());
+  } catch (err) {
+    write(process.stderr, `leasehold: ${(err as Error).message}`);
+    if (err instanceof UsageError) write(process.stderr, `\n${usage(err.command)}`);
+    return exitCodeOf(err);
+  }
+
+  const interrupt = new AbortController();
+  process.on('SIGINT', () => {
+    // The first Ctrl-C ends `watch` (exit 0) or stops `drain --wait`; a second one ends it all.
+    if (interrupt.signal.aborted) process.exit(130);
+    interrupt.abort();
+  });
+  let etcd: Etcd3 | undefined;
+  let store: CliStore | undefined;
+  const tty = process.stdout.isTTY === true;
+  const ctx: Context = {
+    options,
+    etcd: () => (etcd ??= createEtcdClient(options.etcd)),
+    store: () => (store ??= new CliStore(ctx.etcd(), { endpoints: options.etcd.endpoints, nodesPrefix: options.nodesPrefix, operatorPrefix: options.operatorPrefix })),
+    look: { tty, color: tty && !options.noColor },
+    out: (text) => write(process.stdout, text),
+    err: (text) => write(process.stderr, text),
+    now: Date.now,
+    interrupted: interrupt.signal,
+  };
+  try {
+    return await run(cmd, ctx);
+  } catch (err) {
+    write(process.stderr, `leasehold: ${(err as Error).message}`);
+    if (exitCodeOf(err) === 1 && !(err as { retryable?: boolean }).retryable && process.env.LEASEHOLD_DEBUG) write(process.stderr, String((err as Error).stack));
+    return exitCodeOf(err);
+  } finally {
+    etcd?.close();
+  }
+}
+
+const code = await main(process.argv.slice(2));
+process.exitCode = code;
+// gRPC may keep a timer or two alive for a moment after close(): nothing is left to do.
+setTimeout(() => process.exit(code), 500).unref();
