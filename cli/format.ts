@@ -157,7 +157,8 @@ const CHANGE_STYLE: Record<string, Style> = { joined: 'ok', left: 'warn', change
  * `[LB2]` when several load balancers speak.
  */
 export function formatEvent(e: WatchEvent, o: { label?: string; color: boolean; now: number }): string {
-  const time = (typeof e.time === 'string' && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d/.test(e.time) ? e.time : new Date(o.now).toISOString()).slice(11, 23).padEnd(12, '0');
+  const at = typeof e.time === 'string' ? Date.parse(e.time) : NaN;
+  const time = new Date(Number.isNaN(at) ? o.now : at).toISOString().slice(11, 23);
   const node = e.service && e.id ? `${e.service}/${e.id}` : '';
   const where = e.address !== undefined ? `${String(e.address).includes(':') ? `[${e.address}]` : e.address}:${e.port}` : '';
   let what: string;

@@ -1,0 +1,168 @@
+import test from 'ava';
+import { formatAge, formatEvent, formatStatus, formatStatusJson, table, visibleLength } from '../../cli/format.js';
+import { type RendererReply, type SlotInfo, buildStatus, readNode, readOperator } from '../../cli/report.js';
+
+const NOW = Date.parse('2026-11-23T10:00:00.000Z');
+const TTY = { tty: true, color: false };
+const TTY_COLOR = { tty: true, color: true };
+const PIPE = { tty: false, color: false };
+// eslint-disable-next-line no-control-regex
+const ANSI = /\x1b\[/;
+
+const node = (id: string, address: string, over: Record<string, unknown> = {}) =>
+  readNode(
+    '/nodes/',
+    {
+      key: `/nodes/webapp/${id}`,
+      value: JSON.stringify({ id, service: 'webapp', address, port: 3000, tag: id, weight: 100, state: 'up', registeredAt: '2026-11-23T09:57:48.000Z', ...over }),
+      lease: '7587869658328741900',
+    },
+    4,
+  )!;
+const slot = (s: string, id: string, status: string, sessions: number): SlotInfo => ({ slot: s, state: 'ready', node: id, address: '172.18.0.4', port: 3000, weight: 100, haproxy: { status, sessions, weight: 100 } });
+const lb = (url: string, slots: SlotInfo[]): RendererReply => ({ url, status: { haproxyVersion: '3.0.11', etcd: 'connected', haproxy: 'reachable', backends: { webapp: slots }, slots: [{ service: 'webapp', used: slots.length, total: 16 }] } });
+
+const report = (renderers: RendererReply[]) =>
+  buildStatus({
+    nodes: [node('3f2c9a1b7d10', '172.18.0.4'), node('8a04c1e2f3d9', '172.18.0.5')],
+    operator: readOperator('/leasehold/', [
+      { key: '/leasehold/drain/webapp/8a04c1e2f3d9', value: '{"at":"2026-11-23T09:59:00.000Z","by":"ops@box"}' },
+      { key: '/leasehold/weight/webapp/8a04c1e2f3d9', value: '{"weight":0}' },
+    ]),
+    renderers,
+    now: NOW,
+  });
+
+test('a table on a terminal: columns padded to the widest cell, two spaces apart, no trailing blanks', (t) => {
+  const text = table(['A', 'LONGER'], [[{ text: 'wide cell' }, { text: 'x' }], [{ text: 'b' }, { text: 'yy' }]], TTY);
+  t.is(text, ['A          LONGER', 'wide cell  x', 'b          yy'].join('\n'));
+});
+
+test('a table on a pipe: tab-separated, no padding, no colour even if asked', (t) => {
+  const text = table(['A', 'B'], [[{ text: 'wide\tcell', style: 'bad' }, { text: 'x' }]], { tty: false, color: true });
+  t.is(text, 'A\tB\nwide cell\tx', 'a tab inside a cell never splits it');
+});
+
+test('colour does not change alignment: widths count visible characters', (t) => {
+  const text = table(['STATE', 'N'], [[{ text: 'UP', style: 'ok' }, { text: '1' }], [{ text: 'DRAIN', style: 'warn' }, { text: '2' }]], TTY_COLOR);
+  t.regex(text, ANSI);
+  const lines = text.split('\n');
+  // eslint-disable-next-line no-control-regex
+  const plain = lines.map((l) => l.replace(/\x1b\[[0-9;]*m/g, ''));
+  t.deepEqual(plain, ['STATE  N', 'UP     1', 'DRAIN  2']);
+  t.is(visibleLength(lines[1]!), 8);
+  t.true(lines[1]!.startsWith('\x1b[32mUP\x1b[39m'), 'UP is green');
+});
+
+test('status on a terminal, one renderer: every column, aligned, with totals', (t) => {
+  const text = formatStatus(report([lb('http://127.0.0.1:8405', [slot('s1', '3f2c9a1b7d10', 'UP', 4), slot('s2', '8a04c1e2f3d9', 'DRAIN', 1)])]), TTY);
+  t.is(
+    text,
+    [
+      'SERVICE  NODE          ADDRESS          SLOT  ETCD     HAPROXY  SESS  WEIGHT        TTL  AGE',
+      'webapp   3f2c9a1b7d10  172.18.0.4:3000  s1    up       UP       4     100           4s   2m12s',
+      'webapp   8a04c1e2f3d9  172.18.0.5:3000  s2    drained  DRAIN    1     0 (override)  4s   2m12s',
+      '',
+      'webapp: 2 nodes (1 up, 1 drained), 5 sessions, slots 2/16 used',
+    ].join('\n'),
+  );
+  t.notRegex(text, ANSI, 'no colour unless asked');
+});
+
+test('status on a pipe: the same cells, tab-separated, and no colour', (t) => {
+  const text = formatStatus(report([lb('http://127.0.0.1:8405', [slot('s1', '3f2c9a1b7d10', 'UP', 4), slot('s2', '8a04c1e2f3d9', 'DRAIN', 1)])]), PIPE);
+  const lines = text.split('\n');
+  t.is(lines[0], 'SERVICE\tNODE\tADDRESS\tSLOT\tETCD\tHAPROXY\tSESS\tWEIGHT\tTTL\tAGE');
+  t.is(lines[2], 'webapp\t8a04c1e2f3d9\t172.18.0.5:3000\ts2\tdrained\tDRAIN\t1\t0 (override)\t4s\t2m12s');
+  t.notRegex(text, ANSI);
+});
+
+test('status in colour: states coloured, the rest plain', (t) => {
+  const text = formatStatus(report([lb('http://lb', [slot('s1', '3f2c9a1b7d10', 'DOWN', 0), slot('s2', '8a04c1e2f3d9', 'DRAIN', 1)])]), TTY_COLOR);
+  t.true(text.includes('\x1b[31mDOWN\x1b[39m'), 'DOWN is red');
+  t.true(text.includes('\x1b[33mDRAIN\x1b[39m'), 'DRAIN is yellow');
+  t.true(text.includes('\x1b[33mdrained\x1b[39m'));
+  t.true(text.includes('\x1b[1mSERVICE\x1b[22m'), 'bold header');
+});
+
+test('several renderers: one HAProxy column per LB, "LBs differ" where they disagree, a legend', (t) => {
+  const text = formatStatus(
+    report([lb('http://lb1:8405', [slot('s1', '3f2c9a1b7d10', 'UP', 4), slot('s2', '8a04c1e2f3d9', 'DRAIN', 0)]), lb('http://lb2:8405', [slot('s2', '3f2c9a1b7d10', 'UP', 1), slot('s1', '8a04c1e2f3d9', 'UP', 2)])]),
+    TTY,
+  );
+  const lines = text.split('\n');
+  t.is(lines[0], 'SERVICE  NODE          ADDRESS          SLOT   ETCD     LB1    LB2  SESS  WEIGHT        TTL  AGE    NOTE');
+  t.is(lines[1], 'webapp   3f2c9a1b7d10  172.18.0.4:3000  s1|s2  up       UP     UP   5     100           4s   2m12s');
+  t.is(lines[2], 'webapp   8a04c1e2f3d9  172.18.0.5:3000  s2|s1  drained  DRAIN  UP   2     0 (override)  4s   2m12s  LBs differ');
+  t.true(lines.includes('webapp: 2 nodes (1 up, 1 drained), 7 sessions, slots LB1 2/16, LB2 2/16'));
+  t.true(lines.includes('LB1: http://lb1:8405 (HAProxy 3.0.11)'));
+  t.true(lines.includes('LB2: http://lb2:8405 (HAProxy 3.0.11)'));
+});
+
+test('no renderer: etcd columns only, and the note', (t) => {
+  const text = formatStatus(report([{ url: 'http://127.0.0.1:8405', error: 'connect ECONNREFUSED 127.0.0.1:8405' }]), TTY);
+  const lines = text.split('\n');
+  t.is(lines[0], 'SERVICE  NODE          ADDRESS          ETCD     WEIGHT        TTL  AGE');
+  t.is(lines.at(-2), 'webapp: 2 nodes (1 up, 1 drained)');
+  t.is(lines.at(-1), 'note: no renderer reachable (http://127.0.0.1:8405: connect ECONNREFUSED 127.0.0.1:8405): what etcd says only, no slots, HAProxy states or sessions');
+});
+
+test('no nodes at all says so', (t) => {
+  const r = buildStatus({ nodes: [], operator: new Map(), renderers: [{ url: 'http://x', error: 'down' }], service: 'api', now: NOW });
+  t.is(formatStatus(r, TTY).split('\n')[0], 'no nodes in service api');
+});
+
+test('--json: one document with renderers, nodes (stable field order) and backends', (t) => {
+  const r = report([lb('http://lb1', [slot('s1', '3f2c9a1b7d10', 'UP', 4)])]);
+  const json = JSON.parse(formatStatusJson(r));
+  t.deepEqual(Object.keys(json), ['at', 'etcd', 'renderers', 'nodes', 'backends', 'notes']);
+  t.deepEqual(Object.keys(json.nodes[0]), ['service', 'id', 'address', 'port', 'etcd', 'operator', 'weight', 'lbs', 'sessions', 'disagree', 'notes']);
+  t.deepEqual(json.nodes[0], {
+    service: 'webapp',
+    id: '3f2c9a1b7d10',
+    address: '172.18.0.4',
+    port: 3000,
+    etcd: { registered: true, lease: '694d874082a6380c', ttl: 4, state: 'up', registeredAt: '2026-11-23T09:57:48.000Z', ageSeconds: 132 },
+    operator: { drained: false, invalid: [] },
+    weight: { registrar: 100, effective: 100 },
+    lbs: [{ lb: 'LB1', renderer: 'http://lb1', slot: 's1', state: 'ready', haproxy: { status: 'UP', sessions: 4, weight: 100 } }],
+    sessions: 4,
+    disagree: false,
+    notes: [],
+  });
+  t.like(json.nodes[1], { id: '8a04c1e2f3d9', operator: { drained: true, drainedBy: 'ops@box' }, weight: { registrar: 100, override: 0, effective: 0 }, lbs: [{ lb: 'LB1' }] });
+  t.deepEqual(json.renderers, [{ lb: 'LB1', url: 'http://lb1', reachable: true, haproxyVersion: '3.0.11', etcd: 'connected' }]);
+});
+
+test('ages', (t) => {
+  t.is(formatAge(0), '0s');
+  t.is(formatAge(59.9), '59s');
+  t.is(formatAge(60), '1m00s');
+  t.is(formatAge(3599), '59m59s');
+  t.is(formatAge(3600 * 2 + 5 * 60), '2h05m');
+  t.is(formatAge(86400 * 4 + 3 * 3600), '4d03h');
+  t.is(formatAge(-5), '0s');
+});
+
+test('watch lines: one per event, time from the event, LB label when several', (t) => {
+  const o = { color: false, now: NOW };
+  const time = '2026-11-23T10:01:02.345Z';
+  t.is(
+    formatEvent({ time, event: 'node', change: 'joined', service: 'webapp', id: 'a', address: '172.18.0.4', port: 3000, weight: 100, state: 'up', slot: 's3' }, o),
+    '10:01:02.345  joined     webapp/a  172.18.0.4:3000  slot s3  weight 100',
+  );
+  t.is(formatEvent({ time, event: 'node', change: 'left', service: 'webapp', id: 'a', address: 'fd00::4', port: 3000, weight: 100, state: 'up', slot: 's3' }, o), '10:01:02.345  left       webapp/a  [fd00::4]:3000  slot s3');
+  t.is(formatEvent({ time, event: 'node', change: 'changed', service: 'webapp', id: 'a', address: '172.18.0.4', port: 3000, weight: 5, state: 'draining', slot: 's3' }, o), '10:01:02.345  changed    webapp/a  172.18.0.4:3000  slot s3  weight 5  draining');
+  t.is(formatEvent({ time, event: 'operator', change: 'drained', service: 'webapp', id: 'a' }, o), '10:01:02.345  drained    webapp/a');
+  t.is(formatEvent({ time, event: 'operator', change: 'undrained', service: 'webapp', id: 'a' }, o), '10:01:02.345  undrained  webapp/a');
+  t.is(formatEvent({ time, event: 'operator', change: 'weight', service: 'webapp', id: 'a', weight: 0 }, o), '10:01:02.345  weight     webapp/a  0');
+  t.is(formatEvent({ time, event: 'operator', change: 'weight-reset', service: 'webapp', id: 'a' }, o), "10:01:02.345  weight     webapp/a  reset (the registrar's weight applies)");
+  t.is(formatEvent({ time, event: 'drift', backend: 'webapp', server: 's3', node: 'webapp/a', fields: ['weight', 'state'] }, o), '10:01:02.345  drift      webapp/s3 (webapp/a)  repaired: weight, state');
+  t.is(formatEvent({ time, event: 'reload', cause: 'pool', workerPid: 42, slots: 64, durationMs: 35 }, o), '10:01:02.345  reload     cause pool  worker 42  64 slots  35 ms');
+  t.is(formatEvent({ time, event: 'reload', cause: 'config' }, { ...o, label: 'LB2' }), '10:01:02.345  reload     cause config  [LB2]');
+  t.is(formatEvent({ time, event: 'something-new', x: 1 }, o), '10:01:02.345  something-new  {"x":1}', 'a newer renderer\'s event is shown, not dropped');
+  t.is(formatEvent({ event: 'operator', change: 'drained', service: 'webapp', id: 'a' }, o), '10:00:00.000  drained    webapp/a', 'no time: now');
+  t.is(formatEvent({ time: '2026-11-23T10:01:02Z', event: 'operator', change: 'drained', service: 'webapp', id: 'a' }, o), '10:01:02.000  drained    webapp/a', 'a time without ms');
+  const coloured = formatEvent({ time, event: 'node', change: 'joined', service: 'webapp', id: 'a', address: '172.18.0.4', port: 3000 }, { ...o, color: true });
+  t.true(coloured.includes('\x1b[32mjoined   \x1b[39m'));
+});
