@@ -38,7 +38,7 @@ export async function lifecycle(stack: ComposeStack, reps: number, logs: LogBook
 
     const others = (await stack.containers('webapp')).filter((c) => c.Id !== victim.id);
     const killed = await nodeOf(stack, others[rep % others.length]!.Id, true);
-    const c = await underLoads(stack.url, RPS, FRESH_RPS, () => crash(stack, killed, ttlSeconds));
+    const c = await underLoads(stack.url, RPS, FRESH_RPS, () => crash(stack, killed, ttlSeconds, logs));
     loads.crash.keepalive.add(rep, c.keepalive);
     loads.crash.fresh.add(rep, c.fresh);
     // SIGKILL by `docker kill` is a manual stop to Docker: no restart policy brings it back.
