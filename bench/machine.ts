@@ -53,7 +53,8 @@ export function machine(): Record<string, unknown> {
     haproxy: run('haproxy', ['-v'])?.split('\n')[0],
     etcd: run('etcd', ['--version'])?.split('\n')[0],
     commit: run('git', ['rev-parse', '--short', 'HEAD']),
-    dirty: Boolean(run('git', ['status', '--porcelain', '--untracked-files=no'])),
+    // Uncommitted changes besides the results a run writes.
+    dirty: Boolean(run('git', ['status', '--porcelain', '--untracked-files=no', '--', '.', ':!bench/results'])),
   };
 }
 

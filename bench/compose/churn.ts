@@ -17,6 +17,7 @@ export async function churn(stack: ComposeStack) {
   await stack.scale(2);
   await stack.converged(60000);
   const base = (await stack.containers('webapp')).map((c) => c.Id);
+  const baseHosts = new Set(await Promise.all(base.map(async (id) => (await stack.webapp(id)).hostname)));
   const before = await stack.haProc();
   const loads = startLoads(stack.url, RPS, FRESH_RPS, SECONDS);
   const c0 = clock();
@@ -60,6 +61,8 @@ export async function churn(stack: ComposeStack) {
     sameWorker: after.workerPid === before.workerPid,
     events,
     timeline: timeline(ka.samples, SECONDS),
+    /** Requests over 100 ms, and whether a webapp the churn started answered them. */
+    slow: ka.samples.filter((s) => s.latencyMs > 100).map((s) => ({ at: s.at, ms: s.latencyMs, host: s.host, newNode: s.host !== undefined && !baseHosts.has(s.host) })),
     endState: end,
   };
 }
