@@ -35,9 +35,10 @@ export async function joinLeave(reps: number) {
         const joined = firstAnswer(await joining.done, t0, isExtra);
         if (joined === undefined) throw new Error(`join rep ${i}: the node never answered`);
         r.join.push(joined);
+        await sleep(300);
+        // Read after the pause: the renderer logs only once it re-read the worker's servers.
         const jr = firstEventAfter(rig, 'reconciled', t0);
         if (jr) r.joinLogged.push(jr.ms);
-        await sleep(300);
 
         // Leaving: poll until no answer from the node for 300 ms.
         let lastSeen = clock();
@@ -55,9 +56,9 @@ export async function joinLeave(reps: number) {
         const left = lastReached(await leaving.done, t1, isExtra);
         if (left === undefined) throw new Error(`leave rep ${i}: the node kept answering`);
         r.leave.push(left);
+        await sleep(300);
         const lr = firstEventAfter(rig, 'reconciled', t1);
         if (lr) r.leaveLogged.push(lr.ms);
-        await sleep(300);
       }
       log(`join/leave (${mode}): join median ${summary(r.join).median.toFixed(1)} ms, leave median ${summary(r.leave).median.toFixed(1)} ms`);
     }
