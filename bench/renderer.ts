@@ -1,130 +1,97 @@
 #!/usr/bin/env node
-// The renderer alone against a real etcd and HAProxy on 127.0.0.1:
-// - join: record put → first request served by that node through HAProxy;
-// - leave: key deleted → no more requests reach the node;
-// - one pass (render + check + swap + reload + verify) with 10, 100 and 1,000 nodes;
-// - reloads per burst of 100 puts within 1 s;
-// - renderer and registrar resident memory.
-import { readFileSync } from 'node:fs';
-import { TestEtcd } from '../test/helpers/etcd.js';
-import { TestHaproxy } from '../test/helpers/haproxy.js';
-import { get } from '../test/helpers/http.js';
-import { freePort } from '../test/helpers/ports.js';
-import { type Proc, node } from '../test/helpers/process.js';
-import { startApp, stopApp } from '../test/helpers/stack.js';
-import { sleep, waitFor } from '../test/helpers/wait.js';
-import { rssMb, summary, table, writeResults } from './stats.js';
+// The renderer alone, against a real etcd and the host's HAProxy on 127.0.0.1 (no Docker):
+// 1. join / leave of one real node, seen by a keep-alive polling client (and a fresh-connection
+//    one, for comparison with the old figures); reloads per membership change;
+// 2. bursts of 100 changes within 1 s on a pool that fits (MIN_SLOTS=128);
+// 3. resident memory at 100 nodes;
+// 4. 1,000 and 10,000 nodes: first full sync, one change at a time, memory at 10,000.
+// Writes bench/results/renderer.json. BENCH_REPS sets repetitions (default 20); BENCH_ONLY runs
+// some parts only (join-leave,burst,memory-100,1000-nodes,10000-nodes).
+import { bursts } from './alone/burst.js';
+import { firstSync } from './alone/full-sync.js';
+import { joinLeave } from './alone/join-leave.js';
+import { settledMemory } from './alone/memory.js';
+import { oneChange } from './alone/one-change.js';
+import { putSynthetic } from './alone/records.js';
+import { Rig } from './alone/rig.js';
+import { machine } from './machine.js';
+import { Parts, log } from './parts.js';
+import { type Summary, table, writeResults } from './stats.js';
 
 const REPS = Number(process.env.BENCH_REPS ?? 20);
-
-const record = (id: string, port: number, weight = 1) =>
-  JSON.stringify({ id, service: 'webapp', address: '127.0.0.1', port, tag: id, weight, state: 'up', registeredAt: new Date().toISOString() });
-
-const reloads = (r: Proc) => r.events().filter((e) => e.event === 'reload');
+/** Burst cycles (join, weight, leave: 3 bursts each). */
+const CYCLES = Number(process.env.BENCH_BURST_CYCLES ?? Math.min(REPS, 5));
+/** HAProxy needs ~2 x maxconn + one descriptor per slot: 10,000 nodes (16,384 slots) fit 20,000 with 1,000. */
+const LARGE = { HAPROXY_MAXCONN: '1000' };
 
 async function main(): Promise<void> {
-  const etcd = await TestEtcd.start();
-  const ha = await TestHaproxy.start();
-  const renderer = node('renderer', 'renderer/main.js', { ETCD_ENDPOINTS: etcd.endpoint, ...ha.rendererEnv(), RENDERER_HEALTH_PORT: String(await freePort()) });
-  const base = await startApp('base', etcd.endpoint);
-  const extra = await startApp('extra', etcd.endpoint, { REGISTRAR_HEALTH_PORT: '0' });
-  // The extra app's registrar is not wanted: the benchmark puts and deletes its record itself.
-  await extra.registrar.stop();
-  const results: Record<string, unknown> = {};
+  const parts = new Parts(process.env.BENCH_ONLY?.split(',').filter(Boolean));
+  const results: Record<string, any> = { machine: machine(), reps: REPS, parts: parts.records };
+
+  results.joinLeave = await parts.run('join-leave', () => joinLeave(REPS));
+  results.burst = await parts.run('burst', () => bursts(CYCLES));
+  results.memory100 = await parts.run('memory-100', async () => {
+    const rig = await Rig.start();
+    try {
+      await putSynthetic(rig.etcd.client, 0, 100);
+      await rig.startRenderer();
+      await rig.waitHealthy(30000);
+      return await settledMemory(rig, 100);
+    } finally {
+      await rig.stop();
+    }
+  });
+
+  // One etcd and HAProxy for both sizes; started by whichever part runs first.
+  let shared: Rig | undefined;
+  const large = async () => (shared ??= await Rig.start());
   try {
-    await waitFor(async () => (await get(ha.url)).body?.tag === 'base', 'base node served', 15000);
-
-    // join and leave, one node at a time, through the real frontend
-    const join: number[] = [];
-    const leave: number[] = [];
-    for (let i = 0; i < REPS; i++) {
-      const t0 = performance.now();
-      await etcd.client.put('/nodes/webapp/extra').value(record('extra', extra.port, 100));
-      await waitFor(async () => (await get(ha.url)).body?.tag === 'extra', 'extra served', 10000, 1);
-      join.push(performance.now() - t0);
-      await sleep(300);
-      const t1 = performance.now();
-      await etcd.client.delete().key('/nodes/webapp/extra');
-      // Out of rotation: 20 requests in a row all answered by base.
-      await waitFor(async () => {
-        for (let k = 0; k < 20; k++) if ((await get(ha.url)).body?.tag !== 'base') return false;
-        return true;
-      }, 'extra out of rotation', 10000, 1);
-      leave.push(performance.now() - t1);
-      await sleep(300);
-    }
-    results.join = summary(join);
-    results.leave = summary(leave);
-    table('join / leave (renderer + HAProxy, ms)', ['what', 'n', 'min', 'median', 'p99', 'max'], [
-      ['put → first request served', ...Object.values(results.join as object)],
-      ['delete → out of rotation', ...Object.values(results.leave as object)],
-    ]);
-
-    // one pass at 10 / 100 / 1,000 nodes: change one record's weight, time the pass the renderer reports
-    const passes: Record<string, unknown> = {};
-    const rows: (string | number)[][] = [];
-    let have = 0;
-    for (const n of [10, 100, 1000]) {
-      for (; have < n; have += 100) {
-        const ops = [];
-        for (let i = have; i < Math.min(n, have + 100); i++) ops.push(etcd.client.put(`/nodes/webapp/n${i}`).value(record(`n${i}`, 9)));
-        await Promise.all(ops);
-      }
-      have = n;
-      await waitFor(() => reloads(renderer).at(-1)?.servers === n + 1, `${n} nodes live`, 60000);
-      const pass: number[] = [];
-      const check: number[] = [];
-      const reload: number[] = [];
-      const reps = n === 1000 ? Math.min(REPS, 10) : REPS;
-      for (let i = 0; i < reps; i++) {
-        const before = reloads(renderer).length;
-        await etcd.client.put('/nodes/webapp/n0').value(record('n0', 9, 1 + ((i + 1) % 2)));
-        const e = await waitFor(() => reloads(renderer)[before], 'pass', 30000, 5);
-        pass.push(e.passMs);
-        check.push(e.checkMs);
-        reload.push(e.durationMs);
-        await sleep(200);
-      }
-      passes[n] = { pass: summary(pass), check: summary(check), reload: summary(reload), bytes: reloads(renderer).at(-1)!.bytes };
-      rows.push([n, summary(pass).median, summary(check).median, summary(reload).median, summary(pass).max]);
-    }
-    results.pass = passes;
-    table('one pass: render + check + swap + reload + verify (ms)', ['nodes', 'pass median', 'haproxy -c median', 'reload+verify median', 'pass max'], rows);
-    await etcd.client.delete().prefix('/nodes/webapp/n').exec();
-    await waitFor(() => reloads(renderer).at(-1)?.servers === 1, 'back to 1 node', 60000);
-
-    // bursts of 100 puts within one second
-    const perBurst: number[] = [];
-    for (let b = 0; b < 5; b++) {
-      await sleep(1500);
-      const before = reloads(renderer).length;
-      const t0 = Date.now();
-      for (let i = 0; i < 100; i++) {
-        await etcd.client.put(`/nodes/webapp/burst${i}`).value(record(`burst${i}`, 9, 1 + (b % 2)));
-        await sleep(Math.max(0, t0 + i * 9 - Date.now()));
-      }
-      await waitFor(() => reloads(renderer).at(-1)?.servers === 101 && reloads(renderer).length > before, 'burst applied', 30000);
-      await sleep(1500);
-      perBurst.push(reloads(renderer).length - before);
-    }
-    results.burst = { reloadsPerBurst: perBurst, ...summary(perBurst) };
-    table('burst of 100 puts in 1 s', ['bursts', 'reloads each'], [[perBurst.length, perBurst.join(', ')]]);
-
-    // memory
-    const rss = {
-      renderer: rssMb(readFileSync(`/proc/${renderer.child.pid}/status`, 'utf8')),
-      registrar: rssMb(readFileSync(`/proc/${base.registrar.child.pid}/status`, 'utf8')),
-    };
-    results.rssMb = rss;
-    table('resident memory (MB)', ['renderer (101 nodes)', 'registrar'], [[rss.renderer, rss.registrar]]);
-    console.log(`\nwrote ${writeResults('renderer', { reps: REPS, ...results })}`);
+    results.nodes1000 = await parts.run('1000-nodes', async () => {
+      const rig = await large();
+      await putSynthetic(rig.etcd.client, 0, 1000);
+      const sync = await firstSync(rig, 1000, LARGE);
+      return { firstSync: sync, oneChange: await oneChange(rig, 1000, REPS, 1000) };
+    });
+    results.nodes10000 = await parts.run('10000-nodes', async () => {
+      const rig = await large();
+      await rig.stopRenderer();
+      await putSynthetic(rig.etcd.client, 0, 10000);
+      await rig.freshHaproxy();
+      const sync = await firstSync(rig, 10000, LARGE);
+      const change = await oneChange(rig, 10000, REPS, 10000);
+      return { firstSync: sync, oneChange: change, memory: await settledMemory(rig, 10000) };
+    });
   } finally {
-    await stopApp(base);
-    await stopApp(extra);
-    await renderer.stop();
-    await ha.stop();
-    await etcd.stop();
+    await shared?.stop();
   }
+
+  print(results);
+  if (process.env.BENCH_ONLY) results.only = process.env.BENCH_ONLY;
+  log(`wrote ${writeResults('renderer', results)}`);
+}
+
+const cells = (s: Summary) => [s.n, s.median, s.p99, s.max];
+
+function print(r: Record<string, any>): void {
+  const jl = r.joinLeave;
+  if (jl) table('join / leave of one node (ms)', ['what', 'n', 'median', 'p99', 'max'], [
+    ['put → first answer from it (keep-alive poller)', ...cells(jl.join.keepalive)],
+    ['put → first answer from it (fresh connections)', ...cells(jl.join.fresh)],
+    ['delete → no request reaches it (keep-alive)', ...cells(jl.leave.keepalive)],
+    ['delete → no request reaches it (fresh)', ...cells(jl.leave.fresh)],
+  ]);
+  if (jl) console.log(`reloads over ${jl.membershipChanges} membership changes: ${jl.reloads}; background keep-alive load: ${jl.backgroundLoad.failed} failed of ${jl.backgroundLoad.requests}`);
+  const b = r.burst;
+  if (b) table(`bursts of ${b.size} changes in ~1 s (MIN_SLOTS ${b.minSlots}): last change → converged (ms)`, ['kind', 'n', 'median', 'p99', 'max'], Object.entries(b.byKind as Record<string, Summary>).map(([k, s]) => [k, ...cells(s)]));
+  if (b) console.log(`reloads over ${b.bursts} bursts: ${b.reloads}`);
+  const large = [r.nodes1000, r.nodes10000].filter(Boolean);
+  const rows = large.map((x) => [x.oneChange.nodes, ...cells(x.oneChange.changes), x.oneChange.withoutMirror.p99, x.oneChange.duringMirror, x.oneChange.logged.median, x.oneChange.reconcile.median]);
+  table('one change, put → live in the worker (ms)', ['nodes', 'n', 'median', 'p99', 'max', 'p99 w/o mirror', 'waited for a mirror', 'logged median', 'reconcile median'], rows);
+  table('first full sync', ['nodes', 'every node live (ms)', 'healthy (ms)', 'reloads', 'haproxy -c (ms)', 'reload (ms)'], large.map((x) => {
+    const s = x.firstSync;
+    return [s.nodes, s.liveMs, s.healthyMs, s.reloads, s.steps.reloads.map((e: { checkMs: number }) => e.checkMs).join('+'), s.steps.reloads.map((e: { reloadMs: number }) => e.reloadMs).join('+')];
+  }));
+  table('renderer resident memory (MB)', ['nodes', 'rss', 'peak'], [r.memory100, r.nodes10000?.memory].filter(Boolean).map((m) => [m.nodes, m.rss, m.peak]));
 }
 
 await main();

@@ -9,7 +9,12 @@ export interface HealthServerExtras {
   /** Address to listen on. Default `127.0.0.1`: a daemon's internals are not for the network. */
   host?: string;
   /** JSON for `/status`. */
-  status?: () => unknown;
+  status?: () => unknown | Promise<unknown>;
+  /**
+   * `/events`: a never-ending NDJSON stream. Called once per client with a sender; returns the
+   * unsubscribe to call when the client goes.
+   */
+  events?: (send: (event: unknown) => void) => () => void;
   /** A listen error (port taken...). The daemon goes on without its endpoint. */
   onError?: (err: Error) => void;
 }
@@ -32,7 +37,15 @@ export function startHealthServer(port: number, report: () => HealthReport, metr
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
       res.end(metrics());
     } else if (path === '/status' && extras.status) {
-      json(res, 200, extras.status());
+      Promise.resolve(extras.status()).then(
+        (body) => json(res, 200, body),
+        (err: Error) => json(res, 500, { error: err.message }),
+      );
+    } else if (path === '/events' && extras.events) {
+      res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
+      res.flushHeaders();
+      const unsubscribe = extras.events((e) => res.write(`${JSON.stringify(e)}\n`));
+      res.on('close', unsubscribe);
     } else {
       res.writeHead(404).end();
     }

@@ -52,11 +52,13 @@ const { rules, refresh } = await admissionRules(o);
 setInterval(() => void refresh(), 60000).unref();
 // The routes are structure: written once, before the first config that names the map.
 await writeAtomically(o.routesMap, routesMapText(o.routes));
-const renderer = new Renderer(
+const renderer: Renderer = new Renderer(
   { ...o, cookieKey: key, services: [...new Set(o.routes.map((r) => r.service))], admission: rules },
   { store: new EtcdStore(etcd), haproxy, runtime, template },
 );
 
+// Each /events client listens to four events.
+renderer.setMaxListeners(400);
 renderer.on('store', (e) => {
   const line = { event: 'store', state: e.state, reason: e.reason, revision: e.revision, keys: e.keys, err: e.error?.message };
   if (e.state === 'synced') log.info(line, `listed ${e.keys} keys at revision ${e.revision}`);
@@ -67,6 +69,7 @@ renderer.on('node', (e) => log.info({ event: 'node', ...e }, `node ${e.change}: 
 renderer.on('reconciled', (e) => (e.unconverged ? log.warn : log.info).call(log, { event: 'reconciled', ...e }, `runtime: ${e.changed} server(s) set, ${e.commands} command(s), ${e.drift} drift repaired, ${e.unconverged} still different, ${e.durationMs} ms`));
 renderer.on('drift', (e) => log.warn({ event: 'drift', ...e }, `drift repaired: ${e.backend}/${e.server}${e.node ? ` (${e.node})` : ''} differed in ${e.fields.join(', ')}`));
 renderer.on('reload', (e) => log.info({ event: 'reload', ...e }, `reload (${e.cause}): worker ${e.workerPid}, ${e.slots} slots, ${e.durationMs} ms`));
+renderer.on('operator', (e) => log.info({ event: 'operator', ...e }, `operator: ${e.service}/${e.id} ${e.change}${e.weight !== undefined ? ` ${e.weight}` : ''}`));
 renderer.on('mirror', (e) => log.debug({ event: 'mirror', ...e }, 'config on disk follows the slots'));
 renderer.on('refused', (e) =>
   log.error({ event: 'refused', stage: e.stage, err: e.error.message, output: 'output' in e.error ? e.error.output : undefined }, `${e.stage} refused: what HAProxy runs keeps serving`),
@@ -81,7 +84,15 @@ if (o.healthPort > 0) {
     () => metricsText(renderer.status),
     {
       host: o.healthBind,
-      status: () => ({ haproxyVersion: version, ...renderer.status, backends: renderer.slotViews() }),
+      status: async () => ({ haproxyVersion: version, ...renderer.status, backends: await renderer.slotViewsLive() }),
+      events: (send) => {
+        const forward = (event: string) => (e: object) => send({ time: new Date().toISOString(), event, ...e });
+        const subs = (['node', 'drift', 'operator', 'reload'] as const).map((name) => [name, forward(name)] as const);
+        for (const [name, fn] of subs) renderer.on(name, fn);
+        return () => {
+          for (const [name, fn] of subs) renderer.off(name, fn);
+        };
+      },
       onError: (err) => log.error({ event: 'health-server', err: err.message }, '/health cannot listen'),
     },
   );

@@ -14,6 +14,8 @@ export interface RendererOptions {
   etcd: EtcdOptions;
   /** Key prefix watched. Env `NODES_PREFIX`. Default `/nodes/`. */
   prefix: string;
+  /** Where operator keys live (drains, weights: `leasehold drain`). Env `OPERATOR_PREFIX`. Default `/leasehold/`. */
+  operatorPrefix: string;
   /** Handlebars template. Env `TEMPLATE_PATH`. Default: the shipped `templates/haproxy.cfg.hbs`. */
   templatePath: string;
   /** The live config the renderer replaces. Env `HAPROXY_CONFIG`. Default `/etc/haproxy/haproxy.cfg`. */
@@ -113,6 +115,7 @@ export function rendererOptionsFromEnv(env: Env): RendererOptions {
   const o: RendererOptions = {
     etcd: etcdOptionsFromEnv(env),
     prefix: normalizePrefix(str(env, 'NODES_PREFIX', '/nodes/')),
+    operatorPrefix: normalizePrefix(str(env, 'OPERATOR_PREFIX', '/leasehold/')),
     templatePath: str(env, 'TEMPLATE_PATH', DEFAULT_TEMPLATE),
     configPath: str(env, 'HAPROXY_CONFIG', '/etc/haproxy/haproxy.cfg'),
     haproxyBin: str(env, 'HAPROXY_BIN', 'haproxy'),
@@ -169,6 +172,7 @@ export function rendererOptionsFromEnv(env: Env): RendererOptions {
     if (!v || !/^\d+$/.test(bits ?? '') || Number(bits) > (v === 4 ? 32 : 128)) throw new OptionError(`ALLOWED_NETWORKS: ${JSON.stringify(cidr)} is not a CIDR such as 10.0.0.0/8`);
   }
   if (!/^\/[\x21-\x7e]+$/.test(o.routesMap)) throw new OptionError(`ROUTES_MAP=${JSON.stringify(o.routesMap)}: must be an absolute path without spaces`);
+  if (o.operatorPrefix.startsWith(o.prefix) || o.prefix.startsWith(o.operatorPrefix)) throw new OptionError('OPERATOR_PREFIX and NODES_PREFIX must not contain one another: operator keys are never node records');
   if (o.minSlots > o.maxSlots) throw new OptionError('MIN_SLOTS must be at most MAX_SLOTS');
   if (o.coalesceMaxMs < o.coalesceMinMs) throw new OptionError('COALESCE_MAX_MS must be at least COALESCE_MIN_MS');
   return o;

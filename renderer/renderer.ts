@@ -14,8 +14,10 @@ import { type SlotOptions, type SlotState, SlotTable, type Structure } from './s
 import type { NodeStore, Snapshot } from './store.js';
 import { type StoreEvent, StoreSync } from './store-sync.js';
 import { StructureFiles, type StructureStage } from './structure.js';
+import { OperatorView, type Override } from './operator-view.js';
 import { NodeView } from './view.js';
 import { type Actual, EMPTY_WORKER, observeWorker } from './worker.js';
+import { parseStatRows } from './runtime-state.js';
 
 export type { StoreEvent } from './store-sync.js';
 
@@ -68,6 +70,14 @@ export interface DriftEvent {
   fields: string[];
 }
 
+/** An operator key (drain, weight) that came, changed or went. */
+export interface OperatorEvent {
+  change: 'drained' | 'undrained' | 'weight' | 'weight-reset';
+  service: string;
+  id: string;
+  weight?: number;
+}
+
 export interface MirrorEvent {
   bytes: number;
   checkMs: number;
@@ -82,10 +92,13 @@ export interface RendererEvents {
   reconciled: [ReconciledEvent];
   drift: [DriftEvent];
   mirror: [MirrorEvent];
+  operator: [OperatorEvent];
 }
 
 export interface RendererConfig extends RenderSettings, Omit<SlotOptions, 'services'> {
   prefix: string;
+  /** Where operator keys live (drains, weights). */
+  operatorPrefix: string;
   configPath: string;
   coalesceMinMs: number;
   coalesceMaxMs: number;
@@ -119,6 +132,10 @@ export interface SlotView {
   address?: string;
   port?: number;
   weight?: number;
+  /** An operator's drain or weight on this node. */
+  operator?: Override;
+  /** HAProxy's own view, read when asked. */
+  haproxy?: { status: string; sessions: number; weight: number };
 }
 
 /** What /health, /status and /metrics show. */
@@ -165,6 +182,10 @@ export class Renderer extends EventEmitter<RendererEvents> {
   private readonly view: NodeView;
   private readonly slots: SlotTable;
   private readonly sync: StoreSync;
+  private readonly operators: OperatorView;
+  private readonly operatorSync: StoreSync;
+  /** Operator overrides as last applied, by `service/id`, to report what changed. */
+  private lastOverrides = new Map<string, string>();
   private readonly membership: Membership;
   private readonly files: StructureFiles;
   private readonly coalescer: Coalescer;
@@ -242,6 +263,19 @@ export class Renderer extends EventEmitter<RendererEvents> {
         this.emit('store', e);
       },
     });
+    this.operators = new OperatorView(c.operatorPrefix);
+    this.operatorSync = new StoreSync(deps.store, c.operatorPrefix, {
+      snapshot: (snap) => {
+        this.operators.reset(snap.kvs);
+        this.coalescer.trigger();
+      },
+      events: (events) => {
+        this.operators.apply(events);
+        this.coalescer.trigger();
+      },
+      // The node watch reports etcd's state; this one only its own troubles.
+      report: (e) => e.state !== 'synced' && this.emit('store', { ...e, reason: `operator keys: ${e.reason}` }),
+    });
   }
 
   get status(): RendererStatus {
@@ -272,7 +306,11 @@ export class Renderer extends EventEmitter<RendererEvents> {
   /** Lists, watches and applies until stopped; retries etcd and HAProxy in the background. */
   start(): void {
     this.sync.resync('start');
-    this.every(this.c.resyncIntervalMs, () => this.sync.resync('periodic'));
+    this.operatorSync.resync('start');
+    this.every(this.c.resyncIntervalMs, () => {
+      this.sync.resync('periodic');
+      this.operatorSync.resync('periodic');
+    });
     this.every(this.c.reconcileIntervalMs, () => void this.pass());
   }
 
@@ -285,7 +323,7 @@ export class Renderer extends EventEmitter<RendererEvents> {
     this.mirrorCoalescer.cancel();
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), timeoutMs)));
-    const finished = await Promise.race([(async () => (await this.sync.stop(), await this.passing, true))(), late]);
+    const finished = await Promise.race([(async () => (await this.sync.stop(), await this.operatorSync.stop(), await this.passing, true))(), late]);
     clearTimeout(timer);
     return finished;
   }
@@ -372,6 +410,48 @@ export class Renderer extends EventEmitter<RendererEvents> {
     return out;
   }
 
+  /** Operator drains and weights over the registrars' records; reports what changed. */
+  private withOverrides(records: NodeRecord[]): NodeRecord[] {
+    const now = new Map([...this.operators.all()].map(([k, o]) => [k, JSON.stringify(o)]));
+    for (const node of new Set([...now.keys(), ...this.lastOverrides.keys()])) {
+      const before: Override = JSON.parse(this.lastOverrides.get(node) ?? '{}');
+      const after: Override = JSON.parse(now.get(node) ?? '{}');
+      const [service, id] = node.split('/') as [string, string];
+      if (!before.drained && after.drained) this.emit('operator', { change: 'drained', service, id });
+      if (before.drained && !after.drained) this.emit('operator', { change: 'undrained', service, id });
+      if (after.weight !== undefined && after.weight !== before.weight) this.emit('operator', { change: 'weight', service, id, weight: after.weight });
+      if (before.weight !== undefined && after.weight === undefined) this.emit('operator', { change: 'weight-reset', service, id });
+    }
+    this.lastOverrides = now;
+    return records.map((r) => {
+      const o = this.operators.get(r.service, r.id);
+      return o ? { ...r, ...(o.drained && { state: 'draining' as const }), ...(o.weight !== undefined && { weight: o.weight }) } : r;
+    });
+  }
+
+  /** `/status`'s backends, with HAProxy's live status, sessions and weight of every slot. */
+  async slotViewsLive(): Promise<Record<string, SlotView[]>> {
+    const views = this.slotViews();
+    let rows: Map<string, { status: string; sessions: number; weight: number }> | undefined;
+    try {
+      const [stat] = await this.deps.runtime.run(['show stat -1 4 -1']);
+      rows = parseStatRows(stat!);
+    } catch {
+      // HAProxy unreachable: the renderer's own view only (status says so).
+    }
+    for (const [backend, slots] of Object.entries(views)) {
+      for (const v of slots) {
+        const h = rows?.get(`${backend}/${v.slot}`);
+        if (h) v.haproxy = h;
+        if (v.node) {
+          const o = this.operators.get(backend, v.node);
+          if (o) v.operator = o;
+        }
+      }
+    }
+    return views;
+  }
+
   // ---- passes ----
 
   /** One pass at a time; triggers that arrive meanwhile get one more pass. */
@@ -395,13 +475,13 @@ export class Renderer extends EventEmitter<RendererEvents> {
     // Nothing is decided before the first full list: an unreachable etcd changes nothing.
     if (!this.synced || this.abort.signal.aborted) return;
     const ev = this.view.evaluate();
-    this.reportRecords(ev.rejected, ev.unknownFields);
+    this.reportRecords([...ev.rejected, ...this.operators.rejected()], ev.unknownFields);
     this.st.records = ev.records.size;
 
     let actual = await this.observe();
     if (!actual) return;
     if (!this.adopted) this.adopt(actual, ev.records);
-    const records = [...this.recordsToServe(ev.records).values()];
+    const records = this.withOverrides([...this.recordsToServe(ev.records).values()]);
     // Slots whose leavers' sessions ended are free before new nodes look for one.
     this.freeLeavers(actual);
     const before = this.placements();

@@ -37,6 +37,22 @@ export function parseStatSessions(text: string): Map<string, number> {
   return out;
 }
 
+/** Status, sessions (current + queued) and weight per `backend/server`, from `show stat` CSV. */
+export function parseStatRows(text: string): Map<string, { status: string; sessions: number; weight: number }> {
+  const lines = text.split('\n');
+  const header = lines.find((l) => l.startsWith('# '))?.slice(2).split(',') ?? [];
+  const at = (name: string) => header.indexOf(name);
+  const [px, sv, scur, qcur, status, weight] = [at('pxname'), at('svname'), at('scur'), at('qcur'), at('status'), at('weight')];
+  const out = new Map<string, { status: string; sessions: number; weight: number }>();
+  for (const line of lines) {
+    if (!line || line.startsWith('#')) continue;
+    const f = line.split(',');
+    if (f[sv] === 'FRONTEND' || f[sv] === 'BACKEND') continue;
+    out.set(`${f[px]}/${f[sv]}`, { status: f[status] ?? '', sessions: Number(f[scur] || 0) + Number(f[qcur] || 0), weight: Number(f[weight] || 0) });
+  }
+  return out;
+}
+
 /** The value of `get var <name>` (`name: type=str value=<v>`), or undefined if not set. */
 export function parseVar(text: string): string | undefined {
   return /value=<([^>]*)>/.exec(text)?.[1];

@@ -75,8 +75,8 @@ export async function statsServers(statsUrl: string): Promise<ServerRow[]> {
     .map((r) => ({ backend: r[0]!, server: r[1]!, status: col(r, 'status'), addr: col(r, 'addr'), weight: Number(col(r, 'weight')), scur: Number(col(r, 'scur')) }));
 }
 
-/** A slot in rotation: HAProxy takes new requests to it (UP, or going up or down). */
-export const inRotation = (r: ServerRow) => /^(UP|DOWN)( \d+\/\d+)?$/.test(r.status) || r.status === 'no check';
+/** A slot with a node: anything but maintenance (UP, DOWN, DRAIN, going up or down). */
+export const inRotation = (r: ServerRow) => r.status !== '' && !r.status.startsWith('MAINT');
 
 /** The `name=value` parts of a reply's Set-Cookie headers, ready for a Cookie header. */
 export function cookies(r: Reply): string {

@@ -1,6 +1,7 @@
 // The renderer against a real etcd and a real HAProxy (the host's, 2.6 on Debian 12): membership
 // through the runtime API with no reload, drift repaired, restarts adopted, refusals contained.
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -302,4 +303,27 @@ test.serial('a server HAProxy found dead stays down across a structural reload (
   await waitFor(() => reloads(s.renderer).length === 2, 'reload for the grown pool');
   // The new worker's first check of the black hole cannot have ended yet: only the carried state says DOWN.
   t.is((await holeRow())?.status, 'DOWN');
+});
+
+test.serial('an operator drain (etcd key) drains the node through the runtime API; /status and /events show it', async (t) => {
+  const s = await stack(t, ['w1', 'w2']);
+  await waitForNodes(s, ['w1', 'w2']);
+  const events: Record<string, unknown>[] = [];
+  const stream = await new Promise<import('node:http').IncomingMessage>((resolve) => request(`http://127.0.0.1:${s.healthPort}/events`, resolve).end());
+  let buf = '';
+  stream.on('data', (d: Buffer) => {
+    buf += d.toString();
+    for (let i; (i = buf.indexOf('\n')) >= 0; buf = buf.slice(i + 1)) events.push(JSON.parse(buf.slice(0, i)));
+  });
+  t.teardown(() => stream.destroy());
+  await s.etcd.client.put('/leasehold/drain/webapp/w1').value(JSON.stringify({ at: new Date().toISOString(), by: 'test' }));
+  await waitFor(async () => (await inHaproxy(s)).w1 === 'DRAIN', 'w1 in DRAIN on the stats page');
+  t.false((await tags(s.ha.url, 20)).includes('w1'), 'no new request to w1');
+  const status = (await get(`http://127.0.0.1:${s.healthPort}/status`)).body;
+  const w1 = status.backends.webapp.find((x: { node?: string }) => x.node === 'w1');
+  t.like(w1, { state: 'drain', operator: { drained: true }, haproxy: { status: 'DRAIN', sessions: 0 } });
+  await waitFor(() => events.some((e) => e.event === 'operator' && e.change === 'drained' && e.id === 'w1'), 'the drain on /events');
+  await s.etcd.client.delete().key('/leasehold/drain/webapp/w1');
+  await waitForNodes(s, ['w1', 'w2']);
+  t.is(reloads(s.renderer).length, 1);
 });

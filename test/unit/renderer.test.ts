@@ -20,19 +20,29 @@ class MemoryStore implements NodeStore {
   clusterId = 'c1';
   lists = 0;
   down = false;
-  watchers: WatchHandlers[] = [];
-  async list(): Promise<Snapshot> {
+  watchers: { prefix: string; h: WatchHandlers }[] = [];
+  async list(prefix: string): Promise<Snapshot> {
     if (this.down) throw new Error('store down');
-    this.lists++;
-    return { revision: this.revision, clusterId: this.clusterId, kvs: [...this.kvs].map(([key, value]): KV => ({ key, value, lease: '7' })) };
+    if (prefix === '/nodes/') this.lists++;
+    return { revision: this.revision, clusterId: this.clusterId, kvs: [...this.kvs].filter(([key]) => key.startsWith(prefix)).map(([key, value]): KV => ({ key, value, lease: '7' })) };
   }
-  async watch(_p: string, _r: bigint, h: WatchHandlers) {
-    this.watchers.push(h);
-    return { cancel: async () => void (this.watchers = this.watchers.filter((w) => w !== h)) };
+  async watch(prefix: string, _r: bigint, h: WatchHandlers) {
+    const w = { prefix, h };
+    this.watchers.push(w);
+    return { cancel: async () => void (this.watchers = this.watchers.filter((x) => x !== w)) };
+  }
+  /** The watch on the node records. */
+  nodeWatch(): WatchHandlers {
+    return this.watchers.find((w) => w.prefix === '/nodes/')!.h;
+  }
+  raw(key: string, value: string | undefined): void {
+    if (value === undefined) this.kvs.delete(key);
+    else this.kvs.set(key, value);
+    this.emit(value === undefined ? { type: 'delete', key } : { type: 'put', key, value, lease: '7' }, true);
   }
   private emit(e: WatchEvent, notify: boolean): void {
     this.revision++;
-    if (notify) for (const w of this.watchers) w.events([e]);
+    if (notify) for (const w of this.watchers) if (e.key.startsWith(w.prefix)) w.h.events([e]);
   }
   put(id: string, o: { service?: string; address?: string; port?: number; weight?: number; state?: string; notify?: boolean } = {}): void {
     const service = o.service ?? 'webapp';
@@ -60,6 +70,7 @@ function setup(t: ExecutionContext, over: Partial<RendererConfig> = {}) {
     ...FIXTURE_SETTINGS,
     stateFile: join(dir, 'state'),
     prefix: '/nodes/',
+    operatorPrefix: '/leasehold/',
     configPath,
     coalesceMinMs: 5,
     coalesceMaxMs: 50,
@@ -234,7 +245,7 @@ test('etcd emptied (another cluster id): the previous nodes are held while regis
   store.kvs.clear();
   store.clusterId = 'c2';
   store.revision = 1n;
-  store.watchers[0]!.broken(new Error('etcd restarted'));
+  store.nodeWatch().broken(new Error('etcd restarted'));
   await waitFor(() => events.includes('store:held'), 'held');
   await sleep(500);
   t.deepEqual(haproxy.live().length, 2, 'still serving both');
@@ -254,7 +265,7 @@ test('most nodes gone in one list (same etcd) is held too; a node leaving on its
   await serving(haproxy, ['10.0.0.1:3000', '10.0.0.2:3000']);
   t.false(events.includes('store:held'), 'a watched delete is applied at once');
   store.kvs.clear();
-  store.watchers[0]!.broken(new Error('stream reset'));
+  store.nodeWatch().broken(new Error('stream reset'));
   await waitFor(() => events.includes('store:held'), 'held');
   await sleep(300);
   t.is(haproxy.live().length, 2);
@@ -330,7 +341,7 @@ test('a broken watch re-lists everything, catching what it missed', async (t) =>
   await serving(haproxy, ['10.0.0.1:3000']);
   store.put('missed', { address: '10.0.0.5', notify: false });
   const lists = store.lists;
-  store.watchers[0]!.broken(new Error('stream reset'));
+  store.nodeWatch().broken(new Error('stream reset'));
   await serving(haproxy, ['10.0.0.1:3000', '10.0.0.5:3000']);
   t.true(store.lists > lists);
   t.true(events.includes('store:broken'));
@@ -379,4 +390,40 @@ test('HAProxy gone: unhealthy and retried; back: reconciled', async (t) => {
   haproxy.down = false;
   await serving(haproxy, ['10.0.0.1:3000', '10.0.0.2:3000']);
   await waitFor(() => r.healthy, 'healthy again');
+});
+
+test('an operator drain puts the node in drain (no reload) until undrained, and outlives a re-registration', async (t) => {
+  const { store, haproxy, make } = setup(t);
+  for (const [id, address] of [['a', '10.0.0.1'], ['b', '10.0.0.2']]) store.put(id!, { address, notify: false });
+  const { r } = make();
+  const ops: string[] = [];
+  r.on('operator', (e) => ops.push(`${e.change} ${e.service}/${e.id}${e.weight !== undefined ? ` ${e.weight}` : ''}`));
+  r.start();
+  await serving(haproxy, ['10.0.0.1:3000', '10.0.0.2:3000']);
+  store.raw('/leasehold/drain/webapp/a', JSON.stringify({ at: '2026-11-23T00:00:00Z', by: 'test' }));
+  await waitFor(() => haproxy.live().includes('webapp/s1=10.0.0.1:3000 drain'), 'a drained');
+  store.del('a');
+  store.put('a', { address: '10.0.0.1' }); // it registers again: still drained
+  await sleep(300);
+  t.true(haproxy.live().includes('webapp/s1=10.0.0.1:3000 drain'));
+  store.raw('/leasehold/weight/webapp/b', JSON.stringify({ weight: 5 }));
+  await waitFor(() => haproxy.servers.get('webapp/s2')?.weight === 5, 'b weighted 5');
+  store.raw('/leasehold/drain/webapp/a', undefined);
+  store.raw('/leasehold/weight/webapp/b', undefined);
+  await waitFor(() => haproxy.live().includes('webapp/s1=10.0.0.1:3000') && haproxy.servers.get('webapp/s2')?.weight === 100, 'undrained, weight back');
+  t.is(haproxy.reloads, 1);
+  t.deepEqual(ops, ['drained webapp/a', 'weight webapp/b 5', 'undrained webapp/a', 'weight-reset webapp/b']);
+});
+
+test('a bad operator value is reported and ignored', async (t) => {
+  const { store, haproxy, make } = setup(t);
+  store.put('a', { address: '10.0.0.1', notify: false });
+  const { r } = make();
+  const rejected: string[] = [];
+  r.on('rejected', (e) => rejected.push(e.key));
+  r.start();
+  await serving(haproxy, ['10.0.0.1:3000']);
+  store.raw('/leasehold/weight/webapp/a', JSON.stringify({ weight: 999 }));
+  await waitFor(() => rejected.includes('/leasehold/weight/webapp/a'), 'reported');
+  t.is(haproxy.servers.get('webapp/s1')?.weight, 100);
 });
