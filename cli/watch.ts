@@ -20,6 +20,7 @@ export async function watch(cmd: Extract<Command, { name: 'watch' }>, ctx: Conte
     ctx.err(`note: no renderer reachable (${why}): watching etcd directly (${ctx.options.nodesPrefix}, ${ctx.options.operatorPrefix}); HAProxy's side (slots, drift repaired, reloads) is not shown`);
     return watchEtcd(ctx, print);
   }
+  ctx.err(`following events from ${first.filter((_, i) => opened[i]!.ok).map((f) => `${f.label ? `${f.label} ` : ''}${f.url}`).join(', ')}`);
   first.forEach((f, i) => {
     if (!opened[i]!.ok) ctx.err(`note: ${f.label ?? ''} ${f.url} unreachable (${(opened[i] as { error: string }).error}): retrying in the background`.replace('  ', ' '));
     void follow(f, ctx, print, opened[i]!.ok ? f.stream : undefined);

@@ -8,12 +8,16 @@ import { PermissionError } from '../../cli/errors.js';
 import { CliStore } from '../../cli/store.js';
 import { leasehold, leaseholdProc } from '../helpers/cli.js';
 import { TestEtcd } from '../helpers/etcd.js';
+import { TestHaproxy } from '../helpers/haproxy.js';
+import { tags } from '../helpers/http.js';
 import { freePort } from '../helpers/ports.js';
+import { node as nodeProc } from '../helpers/process.js';
+import { startApp, stopApp } from '../helpers/stack.js';
 import { waitFor } from '../helpers/wait.js';
 
 // The CLI against a real etcd on 127.0.0.1: what it writes and deletes, what it refuses, and
-// how it fails. No renderer runs here (the e2e suite has them): every renderer URL points at a
-// port nobody listens on.
+// how it fails. Most tests run no renderer (their renderer URL points at a port nobody listens
+// on); the last one runs a real renderer and HAProxy beside two apps.
 let etcd: TestEtcd;
 let env: Record<string, string>;
 
@@ -200,4 +204,46 @@ test.serial('no permission: etcd refuses the write, the CLI says so (a Permissio
   const badPassword = await attempt({ username: 'viewer', password: 'wrong' });
   t.true(badPassword instanceof PermissionError, String(badPassword));
   t.regex((badPassword as Error).message, /authentication failed/);
+});
+
+test.serial('with a real renderer and HAProxy: drain --wait returns once DRAIN with 0 sessions; status and watch show it', async (t) => {
+  const e = await TestEtcd.start();
+  const ha = await TestHaproxy.start();
+  const healthPort = await freePort();
+  const renderer = nodeProc('renderer', 'renderer/main.js', { ETCD_ENDPOINTS: e.endpoint, ...ha.rendererEnv(), RENDERER_HEALTH_PORT: String(healthPort), RECONCILE_INTERVAL_MS: '1000', ALLOW_LOCAL_NODES: '1' });
+  const apps = await Promise.all(['w1', 'w2'].map((tag) => startApp(tag, e.endpoint)));
+  t.teardown(async () => {
+    await Promise.all(apps.map(stopApp));
+    await renderer.stop();
+    await ha.stop();
+    await e.stop();
+  });
+  const cli = { ETCD_ENDPOINTS: e.endpoint, LEASEHOLD_RENDERERS: `http://127.0.0.1:${healthPort}`, LEASEHOLD_USER: 'tester' };
+  const status = async () => JSON.parse((await leasehold(['status', '--json'], cli)).stdout);
+  const haproxyOf = (s: { nodes: { id: string; lbs: { haproxy?: { status: string } }[] }[] }, id: string) => s.nodes.find((n) => n.id === id)?.lbs[0]?.haproxy?.status;
+  await waitFor(async () => {
+    const s = await status();
+    return haproxyOf(s, 'w1') === 'UP' && haproxyOf(s, 'w2') === 'UP';
+  }, 'both nodes UP in leasehold status', 20000, 200);
+
+  const w = leaseholdProc(['watch'], cli);
+  t.teardown(() => w.stop());
+  await waitFor(() => w.lines.find((l) => l === `following events from http://127.0.0.1:${healthPort}`), 'watch following the renderer', 10000);
+  const d = await leasehold(['drain', 'webapp/w1', '--wait', '--timeout', '20s'], cli);
+  t.is(d.code, 0, d.stderr);
+  t.regex(d.stdout, /^drained webapp\/w1: no new sessions; sticky sessions finish \(\/leasehold\/drain\/webapp\/w1\)\nwebapp\/w1 drained: DRAIN, 0 sessions after \d+s\n$/);
+  t.regex(d.stderr, /^waiting: s\d+ /);
+  t.false((await tags(ha.url, 10)).includes('w1'), 'no new request to w1');
+  const s = await status();
+  const w1 = s.nodes.find((n: { id: string }) => n.id === 'w1');
+  t.like(w1, { etcd: { registered: true, state: 'up' }, operator: { drained: true, drainedBy: 'tester' }, sessions: 0 });
+  t.like(w1.lbs[0], { lb: 'LB1', state: 'drain', haproxy: { status: 'DRAIN', sessions: 0 } });
+  t.like(s.renderers[0], { reachable: true, etcd: 'connected' });
+  t.regex(s.renderers[0].haproxyVersion, /^2\.6\./);
+
+  await waitFor(() => w.lines.find((l) => / drained {4}webapp\/w1$/.test(l)), 'the drain in leasehold watch', 10000);
+  t.is((await leasehold(['undrain', 'webapp/w1'], cli)).code, 0);
+  await waitFor(async () => haproxyOf(await status(), 'w1') === 'UP', 'w1 UP again', 10000, 200);
+  await waitFor(() => w.lines.find((l) => / undrained  webapp\/w1$/.test(l)), 'the undrain in leasehold watch', 10000);
+  t.false(w.lines.some((l) => l.startsWith('note:')), `no fallback, no reconnect: ${w.lines.join(' | ')}`);
 });
