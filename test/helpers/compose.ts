@@ -200,6 +200,18 @@ export class ComposeStack {
     };
   }
 
+  /**
+   * `docker compose exec -T <service> <args...>` as an operator types it: the exit code and both
+   * outputs; never throws on a non-zero exit.
+   */
+  exec(service: string, args: string[], timeoutMs = 120000): Promise<{ code: number; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+      execFile('bash', ['scripts/compose.sh', '-f', 'compose.yml', '-p', this.project, 'exec', '-T', service, ...args], { cwd: REPO, env: this.env, timeout: timeoutMs, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
+      });
+    });
+  }
+
   /** Runs a command in the ha container and returns its output. */
   async haExec(cmd: string): Promise<string> {
     return this.compose(['exec', '-T', 'ha', 'sh', '-c', cmd]);
