@@ -163,7 +163,8 @@ export function readOperator(prefix: string, kvs: { key: string; value: string }
   return out;
 }
 
-const first = (status: string | undefined) => status?.split(' ')[0] ?? '-';
+/** `UP 1/3` (a check on its way down) is still UP. */
+const first = (status: string) => status.split(' ')[0];
 
 /**
  * Joins etcd's records, the operator keys and each renderer's view into one row per node, plus
@@ -244,7 +245,9 @@ export function buildStatus(input: {
   for (const r of rows) {
     r.lbs = reachable.map((lb) => r.lbs.find((v) => v.lb === lb.lb) ?? { lb: lb.lb, renderer: lb.url });
     r.sessions = r.lbs.reduce((n, v) => n + (v.haproxy?.sessions ?? 0), 0);
-    r.disagree = new Set(r.lbs.map((v) => first(v.haproxy?.status ?? (v.slot ? v.state : undefined)))).size > 1;
+    // Placed by some LBs and not others, or different HAProxy states (slots may differ: each LB places on its own).
+    const placedBy = r.lbs.filter((v) => v.slot).length;
+    r.disagree = (placedBy > 0 && placedBy < r.lbs.length) || new Set(r.lbs.filter((v) => v.haproxy).map((v) => first(v.haproxy!.status))).size > 1;
     r.weight.override = r.operator.weight;
     r.weight.effective = r.operator.weight ?? r.weight.registrar;
     const placed = r.lbs.some((v) => v.slot);

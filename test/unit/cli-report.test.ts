@@ -95,6 +95,7 @@ test('status: nodes only one side knows are rows too, with a note saying which s
   t.deepEqual(note('waiting'), ['in no slot (pending, refused or held: see the renderer log)']);
   t.deepEqual(note('gone'), ['not registered: an operator key is left (undrain / weight --reset)']);
   t.is(r.backends[0]!.nodes, 2, 'only registered nodes count');
+  t.is(r.backends[0]!.drained, 0, 'a drain left by a gone node is not a drained node');
   t.is(r.backends[0]!.sessions, 2);
 });
 
@@ -121,9 +122,13 @@ test('several renderers: one view per LB in order; a difference in HAProxy state
   t.deepEqual(r.backends[0]!.slots.map((s) => s.lb), ['LB1', 'LB3']);
 });
 
-test('a node placed by one LB and in no slot of the other disagrees', (t) => {
+test('a node placed by one LB and in no slot of the other disagrees; an LB that cannot read its HAProxy does not', (t) => {
   const r = buildStatus({ nodes: [node('a')], operator: new Map(), renderers: [lb('http://lb1', [slot('s1', 'a', 'UP')]), lb('http://lb2', [])], now: NOW });
   t.true(r.nodes[0]!.disagree);
+  const blind = slot('s4', 'a', 'UP');
+  delete blind.haproxy;
+  const r2 = buildStatus({ nodes: [node('a')], operator: new Map(), renderers: [lb('http://lb1', [slot('s1', 'a', 'UP')]), lb('http://lb2', [blind])], now: NOW });
+  t.false(r2.nodes[0]!.disagree, 'no HAProxy state to compare is no disagreement');
 });
 
 test('no renderer reachable: etcd columns only, and a note naming every renderer tried', (t) => {
