@@ -43,7 +43,7 @@ async function waitDrained(cmd: Extract<Command, { name: 'drain' }>, ctx: Contex
     const replies = await fetchAll(urls, 2000);
     reached ||= replies.some((r) => r.status);
     const { done, progress } = drainDone(replies, cmd.node.service, cmd.node.id);
-    if (progress !== last) {
+    if (progress !== last && !done) {
       ctx.err(`waiting: ${progress}`);
       last = progress;
     }
