@@ -16,7 +16,7 @@ import { type StoreEvent, StoreSync } from './store-sync.js';
 import { StructureFiles, type StructureStage } from './structure.js';
 import { OperatorView, type Override } from './operator-view.js';
 import { NodeView } from './view.js';
-import { type Actual, EMPTY_WORKER, observeWorker } from './worker.js';
+import { type Actual, EMPTY_WORKER, type SessionQuery, observeWorker } from './worker.js';
 import { parseStatRows } from './runtime-state.js';
 
 export type { StoreEvent } from './store-sync.js';
@@ -198,7 +198,13 @@ export class Renderer extends EventEmitter<RendererEvents> {
   private adopted = false;
   private passing?: Promise<void>;
   private passAgain = false;
-  private mirrorDue = false;
+  /** The worker as last read, and whether the next pass must read it whole again. */
+  private lastActual?: Actual;
+  private fullRead = true;
+  /** Config-file work (reloads, mirrors) one at a time, off the membership passes. */
+  private fileLane: Promise<unknown> = Promise.resolve();
+  private mirrorRunning = false;
+  private mirrorAgain = false;
   private followUp?: NodeJS.Timeout;
   /** The text last written as the live config, and the last one `haproxy -c` refused. */
   private written?: string;
@@ -209,6 +215,8 @@ export class Renderer extends EventEmitter<RendererEvents> {
   private reloadedId?: string;
   private liveStructure?: Structure;
   private lastCheckMs = 0;
+  /** The records the last pass served (the mirror's quarantine search starts from them). */
+  private lastRecords: NodeRecord[] = [];
   private lastSnapshot?: { clusterId?: string; revision: bigint };
   /** While a suspicious list is held: the nodes placed before it, by key. */
   private held?: { until: number; records: Map<string, NodeRecord> };
@@ -246,10 +254,9 @@ export class Renderer extends EventEmitter<RendererEvents> {
     this.membership = new Membership(deps.runtime, () => this.read());
     this.files = new StructureFiles(c, deps.haproxy, this.now);
     this.coalescer = new Coalescer(c.coalesceMinMs, c.coalesceMaxMs, () => void this.pass());
-    this.mirrorCoalescer = new Coalescer(c.mirrorDelayMs, c.mirrorDelayMs * 5, () => {
-      this.mirrorDue = true;
-      void this.pass();
-    });
+    // The mirror checks the whole config (seconds at 16,384 slots): it runs beside the passes,
+    // so membership never waits for it.
+    this.mirrorCoalescer = new Coalescer(c.mirrorDelayMs, c.mirrorDelayMs * 5, () => void this.mirror());
     this.sync = new StoreSync(deps.store, c.prefix, {
       snapshot: (snap) => this.onSnapshot(snap),
       events: (events) => {
@@ -311,7 +318,10 @@ export class Renderer extends EventEmitter<RendererEvents> {
       this.sync.resync('periodic');
       this.operatorSync.resync('periodic');
     });
-    this.every(this.c.reconcileIntervalMs, () => void this.pass());
+    this.every(this.c.reconcileIntervalMs, () => {
+      this.fullRead = true;
+      void this.pass();
+    });
   }
 
   /** Stops watching and timers, and waits for the pass under way, at most `timeoutMs`. */
@@ -323,7 +333,7 @@ export class Renderer extends EventEmitter<RendererEvents> {
     this.mirrorCoalescer.cancel();
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), timeoutMs)));
-    const finished = await Promise.race([(async () => (await this.sync.stop(), await this.operatorSync.stop(), await this.passing, true))(), late]);
+    const finished = await Promise.race([(async () => (await this.sync.stop(), await this.operatorSync.stop(), await this.passing, await this.fileLane, true))(), late]);
     clearTimeout(timer);
     return finished;
   }
@@ -349,6 +359,7 @@ export class Renderer extends EventEmitter<RendererEvents> {
   }
 
   private retrySoon(ms = 1000): void {
+    this.fullRead = true;
     if (this.followUp || this.abort.signal.aborted) return;
     this.followUp = this.later(ms, () => {
       this.followUp = undefined;
@@ -492,7 +503,7 @@ export class Renderer extends EventEmitter<RendererEvents> {
     this.st.structureId = id;
     if (!this.runs(actual, id)) this.st.structureLive = false;
     if (!this.runs(actual, id) && (await this.applyStructure(id, actual, records))) {
-      actual = await this.observe();
+      actual = await this.observe(true);
       if (!actual) return;
       if (!this.runs(actual, id)) {
         const why = actual.structureId === undefined ? 'the config sets no proc.leasehold_structure (a custom template without it?)' : `it runs ${actual.structureId}`;
@@ -508,11 +519,8 @@ export class Renderer extends EventEmitter<RendererEvents> {
     // Membership goes on while a structural change is refused: servers the worker has are set.
     await this.reconcile(actual);
     this.updateSlotStatus();
-    if (this.slots.all().some((p) => p.slots.some((x) => x.state === 'leaving'))) this.retrySoon(500);
-    if (this.mirrorDue && this.st.structureLive) {
-      this.mirrorDue = false;
-      await this.writeMirror(id, records);
-    }
+    if (this.slots.all().some((p) => p.slots.some((x) => x.state === 'leaving'))) this.later(500, () => void this.pass());
+    this.lastRecords = records;
   }
 
   /** A restarted renderer takes over what the running worker has: no reload, no flap. */
@@ -544,19 +552,36 @@ export class Renderer extends EventEmitter<RendererEvents> {
     return actual.structureId === id || (actual.structureId === undefined && this.reloadedId === id);
   }
 
-  /** Reads the worker for a reconcile's re-reads. @throws RuntimeError */
-  private read(): Promise<Actual> {
-    const leaving = this.slots.all().filter((p) => p.slots.some((s) => s.state === 'leaving')).map((p) => p.service);
-    return observeWorker(this.deps.runtime, leaving);
+  /** The leaving slots whose sessions decide when they are free. */
+  private leavingQueries(actual?: Actual): SessionQuery[] {
+    const ids = new Map(actual?.servers.map((a) => [`${a.backend}/${a.server}`, a.id]));
+    const out: SessionQuery[] = [];
+    for (const p of this.slots.all()) for (const s of p.slots) if (s.state === 'leaving') out.push({ backend: p.service, server: s.name, id: ids.get(`${p.service}/${s.name}`) });
+    return out;
+  }
+
+  /** Reads the whole worker (a reconcile's re-reads, every interval). @throws RuntimeError */
+  private async read(): Promise<Actual> {
+    this.lastActual = await observeWorker(this.deps.runtime, this.leavingQueries(this.lastActual));
+    return this.lastActual;
   }
 
   /**
-   * Reads the worker. Before any answer, a missing admin socket with a live master is a config
-   * without one (a bootstrap config): an empty worker, to be given a structure.
+   * Reads the worker at the start of a pass: whole on the interval and after any trouble; else
+   * the last read stands (HAProxy changes only by our commands, and each is verified by a re-read;
+   * drift is found by the interval's whole read), with fresh sessions of leaving slots. Before any
+   * answer, a missing admin socket with a live master is a config without one (a bootstrap
+   * config): an empty worker, to be given a structure.
    */
-  private async observe(): Promise<Actual | undefined> {
+  private async observe(whole = this.fullRead || !this.lastActual): Promise<Actual | undefined> {
     try {
-      const actual = await this.read();
+      let actual: Actual;
+      if (whole) actual = await this.read();
+      else {
+        const queries = this.leavingQueries(this.lastActual);
+        actual = queries.length ? await observeWorker(this.deps.runtime, queries, this.lastActual) : this.lastActual!;
+      }
+      this.fullRead = false;
       this.observedOnce = true;
       this.haproxyIs('reachable');
       return actual;
@@ -590,7 +615,11 @@ export class Renderer extends EventEmitter<RendererEvents> {
     // A refused structure is not tried again until it changes or a while passes, or every
     // membership change would repeat the refusal (and its log line).
     if (text === this.lastRefused || (id === this.refusedId && this.now() - this.refusedAt < 2 * this.c.reconcileIntervalMs)) return false;
-    const out = await this.files.reload(text, carryServerState(actual.raw, desiredServers(this.slots.all())));
+    const out = await this.inFileLane(async () => {
+      // The health the next worker inherits is what this one sees now, not at the last read.
+      const fresh = actual.raw ? await this.read().catch(() => actual) : actual;
+      return this.files.reload(text, carryServerState(fresh.raw, desiredServers(this.slots.all())));
+    });
     if (!out.ok) {
       [this.refusedId, this.refusedAt] = [id, this.now()];
       if (out.stage === 'check') this.lastRefused = text;
@@ -655,26 +684,47 @@ export class Renderer extends EventEmitter<RendererEvents> {
     return JSON.stringify(now) !== JSON.stringify(was) ? 'pool' : 'config';
   }
 
-  /** Brings the config on disk in line with the slots (no reload): a restart comes up the same. */
-  private async writeMirror(id: string, records: NodeRecord[]): Promise<void> {
-    const text = this.render(id);
-    if (text === undefined || text === this.written || text === this.lastRefused) return;
-    const actual = await this.observe();
-    if (!actual) return;
-    const out = await this.files.mirror(text, carryServerState(actual.raw, desiredServers(this.slots.all())));
-    if (!out.ok) {
-      this.refuse(out.stage, out.error);
-      if (out.stage === 'check') {
+  /** Config-file work one at a time: a reload waits for a mirror under way, and the reverse. */
+  private inFileLane<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.fileLane.then(fn);
+    this.fileLane = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * Brings the config on disk in line with the slots (no reload), beside the passes: a restart
+   * comes up the same. Renders the slots as they are when its turn comes.
+   */
+  private mirror(): Promise<void> {
+    if (this.abort.signal.aborted) return Promise.resolve();
+    if (this.mirrorRunning) {
+      this.mirrorAgain = true;
+      return Promise.resolve();
+    }
+    this.mirrorRunning = true;
+    return this.inFileLane(async () => {
+      if (!this.st.structureLive || !this.st.structureId || !this.lastActual) return;
+      const text = this.render(this.st.structureId);
+      if (text === undefined || text === this.written || text === this.lastRefused) return;
+      const fresh = await this.read().catch(() => this.lastActual!);
+      const out = await this.files.mirror(text, carryServerState(fresh.raw, desiredServers(this.slots.all())));
+      if (!out.ok) {
+        this.refuse(out.stage, out.error);
+        if (out.stage !== 'check') return this.mirrorCoalescer.trigger();
         this.lastRefused = text;
-        await this.quarantineFor(records);
-      } else {
+        await this.quarantineFor(this.lastRecords);
+        return void this.pass();
+      }
+      this.lastCheckMs = out.checkMs;
+      this.written = text;
+      this.emit('mirror', { bytes: out.bytes, checkMs: out.checkMs });
+    }).finally(() => {
+      this.mirrorRunning = false;
+      if (this.mirrorAgain) {
+        this.mirrorAgain = false;
         this.mirrorCoalescer.trigger();
       }
-      return;
-    }
-    this.lastCheckMs = out.checkMs;
-    this.written = text;
-    this.emit('mirror', { bytes: out.bytes, checkMs: out.checkMs });
+    });
   }
 
   // ---- membership: desired vs actual → commands → re-read → verify ----

@@ -52,6 +52,8 @@ export interface SlotOptions {
 export interface ActualServer {
   backend: string;
   server: string;
+  /** HAProxy's numeric server id (`show stat <backend> 4 <id>` asks about this one alone). */
+  id?: number;
   address: string;
   port: number;
   /** srv_admin_state bits. */
@@ -62,8 +64,16 @@ export interface ActualServer {
 export const slotName = (i: number) => `s${i + 1}`;
 const slotIndex = (name: string) => (/^s[1-9][0-9]*$/.test(name) ? Number(name.slice(1)) - 1 : -1);
 const nextPow2 = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
-/** Pools quadruple while small (2 → 1,000 nodes one by one is 3 reloads), then double (each slot costs HAProxy a file descriptor). */
-const grown = (size: number) => (size < 1024 ? size * 4 : size * 2);
+/**
+ * The size a full pool grows to. Small pools quadruple in powers of two (2 → 1,000 nodes one by
+ * one is 3 reloads); past 1,024 they grow by half, in steps of 1,024, with a quarter of headroom
+ * over what is needed: each slot costs HAProxy a file descriptor, and checking a config takes
+ * time that grows faster than its servers.
+ */
+export function grownSize(size: number, needed: number): number {
+  const want = Math.max(size < 1024 ? size * 4 : Math.ceil(size * 1.5), needed <= 1024 ? nextPow2(needed) : needed * 1.25);
+  return want <= 1024 ? nextPow2(want) : Math.ceil(want / 1024) * 1024;
+}
 
 /**
  * Which node sits in which server slot of which backend. Pure: records and time in, slots out.
@@ -207,7 +217,7 @@ export class SlotTable {
       free = pool.slots.filter((s) => s.state === 'free').length;
     }
     if (waiting.length > free) {
-      const size = Math.max(grown(pool.slots.length), nextPow2(placed.size + waiting.length));
+      const size = grownSize(pool.slots.length, placed.size + waiting.length);
       this.resize(pool, Math.min(size, Math.max(this.o.maxSlots ?? Infinity, pool.slots.length)));
     }
     let i = 0;

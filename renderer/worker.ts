@@ -16,14 +16,25 @@ export interface Actual {
 /** A worker with no config of ours (a bootstrap config without an admin socket). */
 export const EMPTY_WORKER: Actual = { servers: [], raw: '', sessions: new Map() };
 
+/** A server whose sessions are asked about (a leaving slot). */
+export interface SessionQuery {
+  backend: string;
+  server: string;
+  id?: number;
+}
+
 /**
- * Reads the running worker: its servers, its structure id and the sessions of the backends
- * asked about (those with leaving slots).
+ * Reads the running worker: its servers and structure id (unless `known` is given: a read of the
+ * same worker moments ago), and the sessions of the servers asked about, one `show stat` line
+ * each, so a leaving slot costs a line, not the whole table.
  * @throws RuntimeError when the admin socket cannot be reached.
  */
-export async function observeWorker(runtime: Pick<RuntimeChannel, 'run'>, sessionsOf: string[]): Promise<Actual> {
-  const [state, v, ...stats] = await runtime.run(['show servers state', `get var ${STRUCTURE_VAR}`, ...sessionsOf.map((b) => `show stat ${b} 4 -1`)]);
+export async function observeWorker(runtime: Pick<RuntimeChannel, 'run'>, sessionsOf: SessionQuery[], known?: Actual): Promise<Actual> {
+  const stat = sessionsOf.map((q) => (q.id !== undefined ? `show stat ${q.backend} 4 ${q.id}` : `show stat ${q.backend} 4 -1`));
+  const head = known ? [] : ['show servers state', `get var ${STRUCTURE_VAR}`];
+  const answers = await runtime.run([...head, ...stat]);
   const sessions = new Map<string, number>();
-  for (const s of stats) for (const [k, n] of parseStatSessions(s!)) sessions.set(k, n);
-  return { servers: parseServersState(state!), raw: state!, structureId: parseVar(v!), sessions };
+  for (const s of answers.slice(head.length)) for (const [k, n] of parseStatSessions(s!)) sessions.set(k, n);
+  if (known) return { ...known, sessions };
+  return { servers: parseServersState(answers[0]!), raw: answers[0]!, structureId: parseVar(answers[1]!), sessions };
 }

@@ -78,9 +78,10 @@ export class FakeHaproxy {
       return ['1', '# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight ...', ...lines].join('\n');
     }
     if (c === `get var ${STRUCTURE_VAR}`) return this.structure ? `${STRUCTURE_VAR}: type=str value=<${this.structure}>` : 'Variable not found.';
-    const stat = /^show stat (\S+) 4 -1$/.exec(c);
+    const stat = /^show stat (\S+) 4 (-1|\d+)$/.exec(c);
     if (stat) {
-      const rows = [...this.servers.values()].filter((s) => s.backend === stat[1]).map((s) => `${s.backend},${s.name},0,${s.sessions}`);
+      const list = [...this.servers.values()];
+      const rows = list.filter((s, i) => s.backend === stat[1] && (stat[2] === '-1' || String(i + 1) === stat[2])).map((s) => `${s.backend},${s.name},0,${s.sessions}`);
       return ['# pxname,svname,qcur,scur', ...rows].join('\n');
     }
     this.commands.push(c);

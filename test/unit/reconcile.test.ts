@@ -65,8 +65,8 @@ test('fingerprints change with what HAProxy is asked for, and only with that', (
 test('show servers state, show stat and get var are parsed as HAProxy 2.6 prints them', (t) => {
   const state = ['1', '# be_id be_name srv_id ...', '3 webapp 1 s1 127.0.0.1 2 4 1 1 64 15 3 2 6 0 0 0 - 19003 - 0 0 - - 0', '3 webapp 2 s2 ::1 0 5 7 1 1 1 0 0 14 0 0 0 - 1 - 0 0 - - 0', ''].join('\n');
   t.deepEqual(parseServersState(state), [
-    { backend: 'webapp', server: 's1', address: '127.0.0.1', admin: 4, weight: 1, port: 19003 },
-    { backend: 'webapp', server: 's2', address: '::1', admin: 5, weight: 7, port: 1 },
+    { backend: 'webapp', server: 's1', id: 1, address: '127.0.0.1', admin: 4, weight: 1, port: 19003 },
+    { backend: 'webapp', server: 's2', id: 2, address: '::1', admin: 5, weight: 7, port: 1 },
   ]);
   const stat = '# pxname,svname,qcur,qmax,scur,smax\nwebapp,s1,1,0,2,0\nwebapp,BACKEND,0,0,9,0\n';
   t.deepEqual([...parseStatSessions(stat)], [['webapp/s1', 3]]);

@@ -1,6 +1,6 @@
 import test from 'ava';
 import type { NodeRecord } from '../../common/record.js';
-import { type ActualServer, SlotTable } from '../../renderer/slots.js';
+import { type ActualServer, SlotTable, grownSize } from '../../renderer/slots.js';
 
 const rec = (id: string, o: Partial<NodeRecord> = {}): NodeRecord => ({ id, service: 'webapp', address: `10.0.0.${id.length}`, port: 3000, tag: id, weight: 100, state: 'up', registeredAt: '2026-01-01T00:00:00Z', ...o });
 const table = (minSlots = 4, shrinkAfterMs = 1000) => new SlotTable({ defaultService: 'webapp', minSlots, shrinkAfterMs });
@@ -24,6 +24,14 @@ test('a node back while its slot is leaving gets the same slot; a freed slot tak
   s.free('webapp', 's1');
   s.plan([rec('b'), rec('x')], 4);
   t.deepEqual(view(s), ['s1:ready:x', 's2:ready:b', 's3:free', 's4:free']);
+});
+
+test('pool sizes: quadrupling while small, then by half in steps of 1,024', (t) => {
+  t.deepEqual([16, 64, 256].map((n) => grownSize(n, n + 1)), [64, 256, 1024]);
+  t.is(grownSize(1024, 1025), 2048);
+  t.is(grownSize(2048, 2049), 3072);
+  t.is(grownSize(16, 10000), 13312, '10,000 at once: 12,500 rounded up');
+  t.is(grownSize(16, 17), 64);
 });
 
 test('a rolling replacement takes the leavers\' slots instead of growing the pool', (t) => {
@@ -55,7 +63,7 @@ test('a full pool grows geometrically (a structural change); a reload frees leav
   t.true(s.plan(['a', 'b', 'c', 'd', 'e'].map((x) => rec(x)), 0));
   t.is(s.pool('webapp')!.slots.length, 16, 'quadruples while small');
   t.true(s.plan(Array.from({ length: 3000 }, (_, i) => rec(`n${i}`)), 0));
-  t.is(s.pool('webapp')!.slots.length, 4096, 'a burst jumps to the power of two that fits');
+  t.is(s.pool('webapp')!.slots.length, 4096, 'a burst jumps to what fits with a quarter to spare, in steps of 1,024');
   s.plan([], 1);
   t.is(s.pool('webapp')!.slots.filter((x) => x.state === 'leaving').length, 3000, 'a to e left, and newcomers took their slots');
   s.reloaded();
