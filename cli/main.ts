@@ -58,11 +58,14 @@ async function main(argv: string[]): Promise<number> {
   }
 
   const interrupt = new AbortController();
-  process.on('SIGINT', () => {
+  if (cmd.name === 'watch' || (cmd.name === 'drain' && cmd.wait)) {
     // The first Ctrl-C ends `watch` (exit 0) or stops `drain --wait`; a second one ends it all.
-    if (interrupt.signal.aborted) process.exit(130);
-    interrupt.abort();
-  });
+    // Other commands keep Node's default: Ctrl-C ends them at once.
+    process.on('SIGINT', () => {
+      if (interrupt.signal.aborted) process.exit(130);
+      interrupt.abort();
+    });
+  }
   let etcd: Etcd3 | undefined;
   let store: CliStore | undefined;
   const tty = process.stdout.isTTY === true;
