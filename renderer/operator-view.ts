@@ -1,5 +1,6 @@
 import { RecordError } from '../common/errors.js';
-import { NAME_PATTERN, normalizePrefix } from '../common/record.js';
+import { type WeightValue, parseOperatorKey, parseOperatorValue } from '../common/operator.js';
+import { normalizePrefix } from '../common/record.js';
 import type { KV, WatchEvent } from './store.js';
 
 /** An operator's say on one node: drained (no new sessions), and/or a weight over the registrar's. */
@@ -9,8 +10,8 @@ export interface Override {
 }
 
 /**
- * The operator keys under `/leasehold/`: `drain/<service>/<id>` (any JSON object: present means
- * drained) and `weight/<service>/<id>` (`{"weight": 0..256}`). Independent of the node's own key
+ * The operator keys (common/operator.ts): `drain/<service>/<id>` (present means drained) and
+ * `weight/<service>/<id>` (`{"weight": 0..256}`). Independent of the node's own key
  * and lease, so a drain outlives a re-registration and goes only when an operator removes it.
  */
 export class OperatorView {
@@ -58,44 +59,26 @@ export class OperatorView {
     return [...this.errors.values()];
   }
 
-  private parse(key: string): { kind: 'drain' | 'weight'; node: string } | undefined {
-    const parts = key.slice(this.prefix.length).split('/');
-    if (!key.startsWith(this.prefix) || parts.length !== 3 || (parts[0] !== 'drain' && parts[0] !== 'weight')) return undefined;
-    if (!NAME_PATTERN.test(parts[1]!) || !NAME_PATTERN.test(parts[2]!)) return undefined;
-    return { kind: parts[0], node: `${parts[1]}/${parts[2]}` };
-  }
-
   private put(key: string, value: string): void {
-    const k = this.parse(key);
-    if (!k) return; // other keys under /leasehold/ are not ours to judge
+    const k = parseOperatorKey(this.prefix, key);
+    if (!k) return; // other keys under the prefix are not ours to judge
     this.remove(key);
-    let v: unknown;
-    try {
-      v = value.length <= 4096 ? JSON.parse(value) : undefined;
-    } catch {
-      v = undefined;
-    }
-    if (!v || typeof v !== 'object') {
-      this.errors.set(key, new RecordError(key.slice(0, 200), 'operator key: the value must be a JSON object of at most 4 KiB'));
+    const node = `${k.service}/${k.id}`;
+    const parsed = parseOperatorValue(k.kind, value);
+    if (!parsed.ok) {
+      this.errors.set(key, new RecordError(key.slice(0, 200), `operator ${k.kind}: ${parsed.reason}`));
       return;
     }
-    if (k.kind === 'drain') {
-      this.drains.add(k.node);
-      return;
-    }
-    const w = (v as { weight?: unknown }).weight;
-    if (typeof w !== 'number' || !Number.isInteger(w) || w < 0 || w > 256) {
-      this.errors.set(key, new RecordError(key.slice(0, 200), 'operator weight: "weight" must be an integer from 0 to 256'));
-      return;
-    }
-    this.weights.set(k.node, w);
+    if (k.kind === 'drain') this.drains.add(node);
+    else this.weights.set(node, (parsed.value as WeightValue).weight);
   }
 
   private remove(key: string): void {
-    const k = this.parse(key);
+    const k = parseOperatorKey(this.prefix, key);
     if (!k) return;
     this.errors.delete(key);
-    if (k.kind === 'drain') this.drains.delete(k.node);
-    else this.weights.delete(k.node);
+    const node = `${k.service}/${k.id}`;
+    if (k.kind === 'drain') this.drains.delete(node);
+    else this.weights.delete(node);
   }
 }
