@@ -1,28 +1,13 @@
 import { Etcd3 } from 'etcd3';
 import { noop } from 'cockatiel';
-import { type Env, int, list } from './env.js';
+import type { EtcdOptions } from './etcd-options.js';
 
-/** How registrar and renderer reach etcd. */
-export interface EtcdOptions {
-  /** etcd client URLs. Env `ETCD_ENDPOINTS`, comma-separated. Default `http://127.0.0.1:2379`. */
-  endpoints: string[];
-  /** Deadline of one unary call, ms. Env `ETCD_TIMEOUT_MS`. Default 2000. */
-  callTimeoutMs: number;
-  /** Connect timeout, ms. Env `ETCD_DIAL_TIMEOUT_MS`. Default 2000. */
-  dialTimeoutMs: number;
-}
-
-export function etcdOptionsFromEnv(env: Env): EtcdOptions {
-  return {
-    endpoints: list(env, 'ETCD_ENDPOINTS', ['http://127.0.0.1:2379']).map((e) => (/^https?:\/\//.test(e) ? e : `http://${e}`)),
-    callTimeoutMs: int(env, 'ETCD_TIMEOUT_MS', 2000, 100, 60000),
-    dialTimeoutMs: int(env, 'ETCD_DIAL_TIMEOUT_MS', 2000, 100, 60000),
-  };
-}
+export { type EtcdOptions, etcdOptionsFromEnv } from './etcd-options.js';
 
 /**
- * An etcd client whose calls fail fast: both daemons retry on their own schedule (p-retry,
- * re-list), so the library's own retries and circuit breaker would only add delay.
+ * The renderer's etcd client (gRPC; the registrar uses etcd-gateway.ts). Its calls fail fast:
+ * the renderer retries on its own schedule (p-retry, re-list), so the library's own retries and
+ * circuit breaker would only add delay. It does not use `tls` and `auth` yet.
  */
 export function createEtcdClient(o: EtcdOptions): Etcd3 {
   return new Etcd3({
