@@ -203,7 +203,7 @@ async function memory(stack: ComposeStack) {
   const apps: { container: string; rssMb: number }[] = [];
   for (const c of await stack.containers('webapp')) {
     const procs = await top(c.Id);
-    for (const p of procs.filter((x) => x.args.includes('dist/registrar/main.js'))) registrars.push({ container: c.Id.slice(0, 12), rssMb: mb(p.rssMb) });
+    for (const p of procs.filter((x) => /dist\/(cjs\/)?registrar\/main\.js/.test(x.args))) registrars.push({ container: c.Id.slice(0, 12), rssMb: mb(p.rssMb) });
     for (const p of procs.filter((x) => x.args.includes('dist/images/webapp/server.js'))) apps.push({ container: c.Id.slice(0, 12), rssMb: mb(p.rssMb) });
   }
   return {

@@ -6,7 +6,12 @@
 // - join: process spawned → record in etcd (the app answers from the start);
 // - resident memory (VmRSS, VmHWM from /proc/<pid>/status) after registering and BENCH_HOLD_MS
 //   of keepalives (LEASE_TTL 2: a keepalive every ~670 ms, a verify every 2 s).
+// With BENCH_IMAGE (e.g. leasehold/webapp:trixie) each registrar runs in a container of that
+// image instead (host network; the build's dist/ mounted on /app/dist; the image's node and
+// node_modules), and the results go to registrar-container.json; start-up and join are then on
+// its own clock: it starts when the container's shell execs node (`date +%s%N` just before).
 // Writes bench/results/registrar.json.
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { TestEtcd } from '../test/helpers/etcd.js';
@@ -23,10 +28,14 @@ const BASELINE = process.env.BENCH_REGISTRAR_BASELINE;
 const ETCD_HOST = process.env.BENCH_ETCD_HOST ?? '127.0.0.1';
 /** Builds to run: some of baseline, cjs, esm. */
 const BUILDS = (process.env.BENCH_BUILDS ?? 'baseline,cjs,esm').split(',');
+const IMAGE = process.env.BENCH_IMAGE;
+/** A node binary from the host to run in the container instead of the image's own (e.g. /usr/bin/node). */
+const IMAGE_NODE = process.env.BENCH_IMAGE_NODE;
 
 const FLAG_SETS: Record<string, string[]> = {
   none: [],
   semi1: ['--max-semi-space-size=1'],
+  lite: ['--lite-mode', '--no-expose-wasm'],
   'lite+semi1': ['--lite-mode', '--no-expose-wasm', '--max-semi-space-size=1'],
   'jitless+semi1': ['--jitless', '--no-expose-wasm', '--max-semi-space-size=1'],
   'lite+semi1+old16': ['--lite-mode', '--no-expose-wasm', '--max-semi-space-size=1', '--max-old-space-size=16'],
@@ -45,7 +54,7 @@ async function app() {
   const port = await freePort();
   let first: number | undefined;
   const server = createServer((_req, res) => {
-    first ??= performance.now();
+    first ??= Date.now();
     res.writeHead(200).end();
   }).listen(port, '127.0.0.1');
   return { port, first: () => first, close: () => new Promise<void>((r) => server.close(() => r())) };
@@ -56,28 +65,42 @@ const vm = (status: string, field: string) => Number(new RegExp(`${field}:\\s+(\
 async function once(etcd: TestEtcd, entry: string, flags: string[], id: string): Promise<Run> {
   const a = await app();
   const key = `/nodes/webapp/${id}`;
-  const t0 = performance.now();
-  const p = new Proc(id, process.execPath, [...flags, entry], {
+  const env: Record<string, string> = {
     ETCD_ENDPOINTS: etcd.endpoint.replace('127.0.0.1', ETCD_HOST),
     PORT: String(a.port),
     NODE_ID: id,
     ADVERTISE_ADDRESS: '127.0.0.1',
     REGISTRAR_HEALTH_PORT: '0',
     LEASE_TTL: '2',
-  });
+  };
+  let t0 = Date.now();
+  const p = IMAGE ? inContainer(id, entry, flags, env) : new Proc(id, process.execPath, [...flags, entry], env);
   try {
-    await waitFor(a.first, 'first health request', 10000, 2);
+    await waitFor(a.first, 'first health request', 30000, 2);
     await waitFor(async () => (await etcd.client.get(key).string()) !== null, 'record in etcd', 10000, 5);
-    const joinMs = performance.now() - t0;
+    const joinAt = Date.now();
+    if (IMAGE) t0 = Number(/^exec-at (\d+)$/m.exec(p.lines.join('\n'))?.[1]) / 1e6;
     await sleep(HOLD_MS);
-    const status = readFileSync(`/proc/${p.child.pid}/status`, 'utf8');
+    const pid = IMAGE ? execFileSync('docker', ['inspect', '-f', '{{.State.Pid}}', id], { encoding: 'utf8' }).trim() : p.child.pid;
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     if (!p.running) throw new Error(`${id} exited: ${p.lines.join('\n')}`);
-    return { startMs: a.first()! - t0, joinMs, rssMb: rssMb(status), hwmMb: vm(status, 'VmHWM') };
+    return { startMs: a.first()! - t0, joinMs: joinAt - t0, rssMb: rssMb(status), hwmMb: vm(status, 'VmHWM') };
   } finally {
     await p.stop();
     await a.close();
     await etcd.client.delete().key(key).exec();
   }
+}
+
+/** `docker run` of the registrar in IMAGE, with the dist/ folder holding `entry` mounted on /app/dist. */
+function inContainer(name: string, entry: string, flags: string[], env: Record<string, string>): Proc {
+  const at = entry.lastIndexOf('/dist/');
+  const dist = entry.slice(0, at + 5);
+  const args = ['run', '--rm', '--name', name, '--label', 'leasehold.bench=registrar', '--network', 'host', '-v', `${dist}:/app/dist:ro`];
+  if (IMAGE_NODE) args.push('-v', `${IMAGE_NODE}:/opt/host-node:ro`);
+  for (const [k, v] of Object.entries(env)) args.push('-e', `${k}=${v}`);
+  const cmd = [IMAGE_NODE ? '/opt/host-node' : 'node', ...flags, `/app/dist${entry.slice(at + 5)}`];
+  return new Proc(name, 'docker', [...args, IMAGE!, 'sh', '-c', 'echo "exec-at $(date +%s%N)"; exec "$@"', 'sh', ...cmd]);
 }
 
 async function main(): Promise<void> {
@@ -101,8 +124,9 @@ async function main(): Promise<void> {
   } finally {
     await etcd.stop();
   }
-  table(`registrar alone, Node ${process.version}, etcd at ${ETCD_HOST}, n = ${REPS}, held ${HOLD_MS} ms`, ['build', 'flags', 'start ms', 'join ms', 'RSS MB median', 'RSS MB max', 'HWM MB median'], rows);
-  console.log(`\nwrote ${writeResults('registrar', { reps: REPS, holdMs: HOLD_MS, node: process.version, etcdHost: ETCD_HOST, flags: FLAG_SETS, results })}`);
+  const where = IMAGE ? `in ${IMAGE}${IMAGE_NODE ? ` with the host's ${IMAGE_NODE}` : ''}` : `Node ${process.version} on the host`;
+  table(`registrar alone, ${where}, etcd at ${ETCD_HOST}, n = ${REPS}, held ${HOLD_MS} ms`, ['build', 'flags', 'start ms', 'join ms', 'RSS MB median', 'RSS MB max', 'HWM MB median'], rows);
+  console.log(`\nwrote ${writeResults(IMAGE ? (IMAGE_NODE ? 'registrar-container-host-node' : 'registrar-container') : 'registrar', { reps: REPS, holdMs: HOLD_MS, where, etcdHost: ETCD_HOST, flags: FLAG_SETS, results })}`);
 }
 
 await main();

@@ -7,7 +7,11 @@ import { OptionError } from './errors.js';
 export interface EtcdTlsOptions {
   /** CA that signed etcd's server certificate. Env `ETCD_CA`. Default: the system's CAs. */
   caFile?: string;
-  /** Client certificate, for etcd's `--client-cert-auth`. Env `ETCD_CERT`. Default: none. Needs `keyFile`. */
+  /**
+   * Client certificate, for etcd's `--client-cert-auth`. Env `ETCD_CERT`. Default: none. Needs
+   * `keyFile`. With auth on, etcd's gateway (etcd >= 3.4.10) refuses a client certificate that
+   * has a Common Name: the identity is `auth.username`, so the certificate should have none.
+   */
   certFile?: string;
   /** Private key of the client certificate. Env `ETCD_KEY`. Default: none. Needs `certFile`. */
   keyFile?: string;
