@@ -72,6 +72,7 @@ function once(send: typeof request, agent: Agent, url: URL, headers: Record<stri
     const deadline = setTimeout(() => req.destroy(Object.assign(new Error(`no answer within ${o.callTimeoutMs} ms`), { code: 'ETIMEDOUT' })), o.callTimeoutMs);
     let dial: NodeJS.Timeout | undefined;
     req = send(url, { method: 'POST', headers, agent, signal: o.signal }, (res: IncomingMessage) => {
+      clearTimeout(dial);
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => {
