@@ -36,3 +36,9 @@ export function writeResults(name: string, data: unknown): string {
   writeFileSync(path, JSON.stringify({ date: new Date().toISOString(), ...(data as object) }, null, 2) + '\n');
   return path;
 }
+
+/** Resident memory of a process, MB, from its /proc status text (Linux). */
+export function rssMb(status: string): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(status);
+  return m ? Number(m[1]) / 1024 : NaN;
+}

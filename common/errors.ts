@@ -22,9 +22,32 @@ export class StoreError extends LeaseholdError {
   override readonly retryable = true;
 }
 
-/** The app's health check did not answer 2xx. */
-export class AppUnhealthyError extends LeaseholdError {
-  override readonly retryable = true;
+/**
+ * etcd did not answer: refused or reset connection, timeout, TLS failure, 5xx or gRPC
+ * Unavailable. The call may succeed on another endpoint or later.
+ */
+export class EtcdUnavailableError extends StoreError {
+  constructor(message: string, readonly endpoint: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+/** The lease named in a call no longer exists (expired, revoked, etcd emptied): grant a new one. */
+export class LeaseNotFoundError extends StoreError {
+  constructor(readonly leaseId: string, options?: { cause?: unknown }) {
+    super(`lease ${leaseId} not found`, options);
+  }
+}
+
+/**
+ * etcd answered and refused: wrong credentials, permission denied, invalid argument. Trying
+ * again changes nothing until someone fixes the configuration or the roles.
+ */
+export class EtcdRefusedError extends LeaseholdError {
+  /** `grpcCode`: gRPC status code from the gateway's answer (7 permission denied, 3 invalid argument...). */
+  constructor(message: string, readonly httpStatus: number, readonly grpcCode?: number) {
+    super(message);
+  }
 }
 
 /** The template could not be rendered. The last good config stays live. */

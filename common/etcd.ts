@@ -1,23 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { Etcd3, type IOptions } from 'etcd3';
-import { type Env, int, list } from './env.js';
+import type { EtcdOptions } from './etcd-options.js';
 
-/** How registrar and renderer reach etcd. */
-export interface EtcdOptions {
-  /** etcd client URLs. Env `ETCD_ENDPOINTS`, comma-separated. Default `http://127.0.0.1:2379`. */
-  endpoints: string[];
-  /** Deadline of one unary call, ms. Env `ETCD_TIMEOUT_MS`. Default 2000. */
-  callTimeoutMs: number;
-  /** Connect timeout, ms. Env `ETCD_DIAL_TIMEOUT_MS`. Default 2000. */
-  dialTimeoutMs: number;
-}
-
-export function etcdOptionsFromEnv(env: Env): EtcdOptions {
-  return {
-    endpoints: list(env, 'ETCD_ENDPOINTS', ['http://127.0.0.1:2379']).map((e) => (/^https?:\/\//.test(e) ? e : `http://${e}`)),
-    callTimeoutMs: int(env, 'ETCD_TIMEOUT_MS', 2000, 100, 60000),
-    dialTimeoutMs: int(env, 'ETCD_DIAL_TIMEOUT_MS', 2000, 100, 60000),
-  };
-}
+export { type EtcdOptions, etcdOptionsFromEnv } from './etcd-options.js';
 
 type Policy = NonNullable<NonNullable<IOptions['faultHandling']>['global']>;
 
@@ -30,12 +15,17 @@ const once = {
 } as unknown as Policy;
 
 /**
- * An etcd client whose calls fail fast: both daemons retry on their own schedule (p-retry,
- * re-list), so the library's own retries and circuit breaker would only add delay.
+ * The renderer's etcd client (gRPC; the registrar uses etcd-gateway.ts). Its calls fail fast:
+ * the renderer retries on its own schedule (p-retry, re-list), so the library's own retries and
+ * circuit breaker would only add delay. TLS files are read once, here.
  */
 export function createEtcdClient(o: EtcdOptions): Etcd3 {
+  const read = (f?: string) => (f ? readFileSync(f) : undefined);
+  const credentials = o.tls && { rootCertificate: read(o.tls.caFile)!, privateKey: read(o.tls.keyFile), certChain: read(o.tls.certFile) };
   return new Etcd3({
     hosts: o.endpoints,
+    ...(credentials && { credentials }),
+    ...(o.auth && { auth: { username: o.auth.username, password: o.auth.password } }),
     dialTimeout: o.dialTimeoutMs,
     grpcOptions: {
       // gRPC's default reconnect backoff grows to two minutes: far longer than a lease TTL.

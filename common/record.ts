@@ -1,9 +1,9 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { RecordError } from './errors.js';
+import { NAME_PATTERN, type NodeRecord, formatRecord, normalizePrefix } from './record-format.js';
 
-/** Node ids, services and tags: safe as HAProxy names and cookie values, never config text. */
-export const NAME_PATTERN = /^[A-Za-z0-9_.-]{1,63}$/;
+export { NAME_PATTERN, type NodeRecord, normalizePrefix, recordKey } from './record-format.js';
 
 const name = z.string().regex(NAME_PATTERN, 'must match [A-Za-z0-9_.-]{1,63}');
 
@@ -19,19 +19,7 @@ export const NodeRecordSchema = z
     state: z.enum(['up', 'draining']),
     registeredAt: z.string().datetime({ offset: true }),
   })
-  .strict();
-
-export type NodeRecord = z.infer<typeof NodeRecordSchema>;
-
-/** Ensures a prefix ends with exactly one slash: `/nodes` and `/nodes/` mean the same. */
-export function normalizePrefix(prefix: string): string {
-  return prefix.replace(/\/+$/, '') + '/';
-}
-
-/** The key a record lives under. */
-export function recordKey(prefix: string, service: string, id: string): string {
-  return `${normalizePrefix(prefix)}${service}/${id}`;
-}
+  .strict() satisfies z.ZodType<NodeRecord>;
 
 /**
  * Parses and validates the value found at `key`. The key must be `<prefix><service>/<id>`
@@ -62,17 +50,7 @@ export function parseRecord(prefix: string, key: string, value: string): NodeRec
   return parsed.data;
 }
 
-/** The value a registrar writes: keys in a fixed order, so equal records are equal bytes. */
+/** The value a registrar writes (see formatRecord), after the renderer's own validation. */
 export function serializeRecord(record: NodeRecord): string {
-  const r = NodeRecordSchema.parse(record);
-  return JSON.stringify({
-    id: r.id,
-    service: r.service,
-    address: r.address,
-    port: r.port,
-    tag: r.tag,
-    weight: r.weight,
-    state: r.state,
-    registeredAt: r.registeredAt,
-  });
+  return formatRecord(NodeRecordSchema.parse(record));
 }

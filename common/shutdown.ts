@@ -1,10 +1,10 @@
-import type { Logger } from './log.js';
+import type { EventLog } from './line-log.js';
 
 /**
  * On SIGTERM or SIGINT: log, run `stop`, then exit 0 (1 if stop failed). Only a daemon's
  * main.ts calls this: it owns the process.
  */
-export function exitOnSignals(log: Logger, what: string, stop: () => Promise<void>): void {
+export function exitOnSignals(log: Pick<EventLog, 'info' | 'error'>, what: string, stop: () => Promise<void>): void {
   const shutdown = async (signal: string) => {
     log.info({ event: 'signal', signal }, what);
     try {

@@ -1,49 +1,64 @@
 #!/usr/bin/env node
-// Wires the registrar to the environment, etcd, signals and logs.
+// Wires the registrar to the environment, etcd, signals and logs. It loads no etcd3, gRPC,
+// pino or zod: the registrar runs in every webapp container, so its footprint counts N times.
+// Images run the CommonJS build of this file (dist/cjs/, see scripts/build-registrar-cjs.mjs):
+// no top-level await and no import.meta here.
 import { hostname } from 'node:os';
 import { ownAddress } from '../common/address.js';
-import { createEtcdClient } from '../common/etcd.js';
+import { type EtcdGateway, createEtcdGateway } from '../common/etcd-gateway.js';
 import { startHealthServer } from '../common/health-server.js';
 import { httpStatus } from '../common/http.js';
-import { createLogger } from '../common/log.js';
+import { createLineLog } from '../common/line-log.js';
 import { exitOnSignals } from '../common/shutdown.js';
-import { registrarOptionsFromEnv } from './options.js';
+import { type RegistrarOptions, registrarOptionsFromEnv } from './options.js';
 import { Registrar } from './registrar.js';
 
-let options;
-try {
-  options = registrarOptionsFromEnv(process.env, hostname());
-} catch (err) {
-  createLogger('registrar').fatal({ err }, 'bad options');
-  process.exit(2);
+async function main(): Promise<void> {
+  let o: RegistrarOptions;
+  let store: EtcdGateway;
+  try {
+    o = registrarOptionsFromEnv(process.env, hostname());
+    store = await createEtcdGateway(o.etcd);
+  } catch (err) {
+    createLineLog('registrar').fatal({ event: 'bad-options', err }, 'bad options');
+    process.exit(2);
+  }
+  const log = createLineLog('registrar', o.logLevel);
+  const timeout = Math.min(o.checkIntervalMs, 2000);
+  const registrar = new Registrar(o, {
+    store,
+    appHealthy: async () => {
+      const status = await httpStatus(o.healthUrl, timeout);
+      return status >= 200 && status < 300;
+    },
+    ownAddress,
+  });
+
+  registrar.on('state', (e) => log.info({ event: 'state', ...e }, `${e.previous} -> ${e.state}: ${e.reason}`));
+  registrar.on('retry', (e) =>
+    (e.retryable ? log.warn : log.error)({ event: 'retry', attempt: e.attempt, err: e.error, retryable: e.retryable, delayMs: e.delayMs }, 'registration attempt failed'),
+  );
+  registrar.on('keepaliveFailed', (e) => log.warn({ event: 'keepalive-failed', leaseId: e.leaseId, unconfirmedMs: e.unconfirmedMs, err: e.error }, 'keepalive got no answer'));
+  registrar.on('repaired', (e) => log.warn({ event: 'repaired', found: e.found, leaseId: e.leaseId }, `record rewritten: ${e.found}`));
+  registrar.on('revokeFailed', (e) => log.warn({ event: 'revoke-failed', leaseId: e.leaseId, err: e.error }, 'lease left to expire'));
+
+  if (o.healthPort > 0) {
+    startHealthServer(o.healthPort, () => ({
+      healthy: registrar.healthy,
+      body: { state: registrar.state, key: registrar.key, leaseId: registrar.leaseId ?? null },
+    }));
+  }
+
+  log.info(
+    { event: 'start', key: registrar.key, address: o.address ?? `auto (${ownAddress()})`, port: o.port, ttl: o.ttlSeconds, endpoints: o.etcd.endpoints, tls: !!o.etcd.tls, auth: !!o.etcd.auth },
+    'registrar starting',
+  );
+  registrar.start();
+
+  exitOnSignals(log, 'leaving', async () => {
+    await registrar.stop();
+    store.close();
+  });
 }
-const o = options;
-const log = createLogger('registrar', o.logLevel);
-const etcd = createEtcdClient(o.etcd);
-const timeout = Math.min(o.checkIntervalMs, 2000);
-const registrar = new Registrar(o, {
-  etcd,
-  appHealthy: async () => {
-    const status = await httpStatus(o.healthUrl, timeout);
-    return status >= 200 && status < 300;
-  },
-  ownAddress,
-});
 
-registrar.on('state', (e) => log.info({ event: 'state', ...e }, `${e.previous} -> ${e.state}: ${e.reason}`));
-registrar.on('retry', (e) => log.warn({ event: 'retry', attempt: e.attempt, err: e.error.message }, 'registration attempt failed'));
-
-if (o.healthPort > 0) {
-  startHealthServer(o.healthPort, () => ({
-    healthy: registrar.state === 'registered',
-    body: { state: registrar.state, key: registrar.key },
-  }));
-}
-
-log.info({ event: 'start', key: registrar.key, address: o.address ?? `auto (${ownAddress()})`, port: o.port, ttl: o.ttlSeconds, endpoints: o.etcd.endpoints }, 'registrar starting');
-registrar.start();
-
-exitOnSignals(log, 'leaving', async () => {
-  await registrar.stop();
-  etcd.close();
-});
+void main();

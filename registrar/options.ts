@@ -1,8 +1,9 @@
-import { type Env, int, str } from '../common/env.js';
-import { type EtcdOptions, etcdOptionsFromEnv } from '../common/etcd.js';
-import { OptionError } from '../common/errors.js';
-import { NAME_PATTERN, normalizePrefix } from '../common/record.js';
 import { isIP } from 'node:net';
+import { type Env, int, str } from '../common/env.js';
+import { type EtcdOptions, etcdOptionsFromEnv } from '../common/etcd-options.js';
+import { OptionError } from '../common/errors.js';
+import { type LogLevel, logLevel } from '../common/line-log.js';
+import { NAME_PATTERN, normalizePrefix } from '../common/record-format.js';
 
 /** Everything the registrar is told, read once from the environment in main.ts. */
 export interface RegistrarOptions {
@@ -29,12 +30,17 @@ export interface RegistrarOptions {
   ttlSeconds: number;
   /** The app's health URL; 2xx means serving. Env `HEALTH_URL`. Default `http://127.0.0.1:<PORT>/health`. */
   healthUrl: string;
-  /** How often the app's health is checked, ms. Env `CHECK_INTERVAL_MS`. Default 1000. */
+  /** How often the app's health is checked once it has answered, ms. Env `CHECK_INTERVAL_MS`. Default 1000. */
   checkIntervalMs: number;
+  /**
+   * How often the app's health is checked until it first answers, ms: a container's join
+   * waits on this. Env `WAIT_CHECK_INTERVAL_MS`. Default 25.
+   */
+  waitCheckIntervalMs: number;
   /** Port of the registrar's own `/health`; 0 turns it off. Env `REGISTRAR_HEALTH_PORT`. Default 3001. */
   healthPort: number;
-  /** Log level. Env `LOG_LEVEL`. Default `info`. */
-  logLevel: string;
+  /** Lowest level logged: `debug`, `info`, `warn`, `error`, `fatal` or `silent`. Env `LOG_LEVEL`. Default `info`. */
+  logLevel: LogLevel;
 }
 
 export function registrarOptionsFromEnv(env: Env, hostname: string): RegistrarOptions {
@@ -52,8 +58,9 @@ export function registrarOptionsFromEnv(env: Env, hostname: string): RegistrarOp
     ttlSeconds: int(env, 'LEASE_TTL', 5, 2, 3600),
     healthUrl: str(env, 'HEALTH_URL', `http://127.0.0.1:${port}/health`),
     checkIntervalMs: int(env, 'CHECK_INTERVAL_MS', 1000, 50, 600000),
+    waitCheckIntervalMs: int(env, 'WAIT_CHECK_INTERVAL_MS', 25, 5, 600000),
     healthPort: int(env, 'REGISTRAR_HEALTH_PORT', 3001, 0, 65535),
-    logLevel: str(env, 'LOG_LEVEL', 'info'),
+    logLevel: logLevel(str(env, 'LOG_LEVEL', 'info')),
   };
   for (const [k, v] of [['SERVICE', o.service], ['NODE_ID', o.nodeId], ['TAG', o.tag]] as const) {
     if (!NAME_PATTERN.test(v)) throw new OptionError(`${k}=${JSON.stringify(v)}: must match ${NAME_PATTERN.source}`);

@@ -1,16 +1,17 @@
 import { EventEmitter } from 'node:events';
-import type { Etcd3, Lease } from 'etcd3';
-import pRetry, { AbortError } from 'p-retry';
-import { StoreError } from '../common/errors.js';
-import { type NodeRecord, recordKey, serializeRecord } from '../common/record.js';
+import { LeaseNotFoundError } from '../common/errors.js';
+import { type NodeRecord, formatRecord, recordKey } from '../common/record-format.js';
+import { Backoff, isRetryable } from './backoff.js';
+import { type Clock, systemClock } from './clock.js';
+import type { LeaseStore } from './lease-store.js';
 import type { RegistrarOptions } from './options.js';
 
 /**
- * - `waiting`: the app has not answered its health check yet.
- * - `registering`: granting a lease and putting the record, retrying until it works.
- * - `registered`: the record is live on a kept-alive lease.
+ * - `waiting`: the app has not answered its health check yet (checked every `waitCheckIntervalMs`).
+ * - `registering`: granting a lease and putting the record, retried with backoff until it works.
+ * - `registered`: the record is on our lease, renewed every TTL/3 and verified every TTL.
  * - `deregistered`: the app turned unhealthy; the lease was revoked.
- * - `leaving` / `stopped`: SIGTERM; the lease is being / has been revoked.
+ * - `leaving` / `stopped`: stop() was called; the lease is being / has been revoked.
  */
 export type RegistrarState = 'waiting' | 'registering' | 'registered' | 'deregistered' | 'leaving' | 'stopped';
 
@@ -22,40 +23,80 @@ export interface StateChange {
   leaseId?: string;
 }
 
+/** A registration attempt failed; the next one comes after `delayMs`. */
 export interface RetryEvent {
   attempt: number;
   error: Error;
+  retryable: boolean;
+  delayMs: number;
+}
+
+/** A keepalive got no answer; the lease is kept, and renewed again at the next tick. */
+export interface KeepaliveFailed {
+  error: Error;
+  leaseId: string;
+  /** ms since etcd last confirmed the lease */
+  unconfirmedMs: number;
+}
+
+/** The stored record was not ours (missing, on another lease, another value) and was rewritten. */
+export interface Repaired {
+  found: 'missing' | 'other lease' | 'other value';
+  leaseId: string;
+}
+
+/** A lease could not be revoked; it expires after its TTL. */
+export interface RevokeFailed {
+  error: Error;
+  leaseId: string;
 }
 
 export interface RegistrarEvents {
   state: [StateChange];
   retry: [RetryEvent];
+  keepaliveFailed: [KeepaliveFailed];
+  repaired: [Repaired];
+  revokeFailed: [RevokeFailed];
 }
 
-/** What the registrar needs from outside, so tests can replace the app check or the clock. */
+/** What the registrar needs from outside, so tests can replace etcd, the app and the clock. */
 export interface RegistrarDeps {
-  etcd: Etcd3;
+  store: LeaseStore;
   /** Resolves true when the app answers its health check. */
   appHealthy: () => Promise<boolean>;
   /** This host's address, used when none is configured. */
   ownAddress: () => string;
-  now?: () => number;
+  /** Default: the system clock. */
+  clock?: Clock;
+  /** Jitter for the retry backoff, in [0, 1). Default Math.random. */
+  random?: () => number;
 }
 
+/** How long a revoke may take on the way out before the lease is left to expire. */
+const REVOKE_TIMEOUT_MS = 1000;
+
 /**
- * Keeps one node's record under a lease while its app is healthy. One loop drives it:
- * check health, then register, deregister or verify; lease loss just wakes the loop.
+ * Keeps one node's record under a lease while its app is healthy. One loop owns every etcd
+ * call, so no two calls race: each turn checks the app's health when due, then registers,
+ * renews or verifies when due, then sleeps until the next thing is due. stop() aborts the
+ * call in flight, waits for the loop to end, and revokes whatever lease the loop holds then.
  */
 export class Registrar extends EventEmitter<RegistrarEvents> {
   readonly key: string;
   private current: RegistrarState = 'waiting';
-  private lease?: Lease;
-  private leaseId?: string;
-  private lastVerified = 0;
-  private readonly abort = new AbortController();
-  private wake?: () => void;
+  private reason = '';
+  /** The lease we hold, from its grant on: whatever happens next, stop() revokes it. */
+  private lease?: string;
+  private registeredAt?: string;
+  private confirmedAt = 0;
+  private readonly due = { health: 0, attempt: 0, keepAlive: 0, verify: 0 };
+  private readonly stopping = new AbortController();
+  private nap?: AbortController;
   private loop?: Promise<void>;
-  private readonly now: () => number;
+  private stopped?: Promise<void>;
+  private readonly clock: Clock;
+  private readonly backoff: Backoff;
+  private readonly ttlMs: number;
 
   constructor(
     private readonly o: RegistrarOptions,
@@ -63,11 +104,23 @@ export class Registrar extends EventEmitter<RegistrarEvents> {
   ) {
     super();
     this.key = recordKey(o.prefix, o.service, o.nodeId);
-    this.now = deps.now ?? Date.now;
+    this.clock = deps.clock ?? systemClock;
+    this.backoff = new Backoff(deps.random ? { random: deps.random } : {});
+    this.ttlMs = o.ttlSeconds * 1000;
   }
 
   get state(): RegistrarState {
     return this.current;
+  }
+
+  /** The lease the record is on, while there is one. */
+  get leaseId(): string | undefined {
+    return this.lease;
+  }
+
+  /** Registered, and etcd confirmed the lease within the last TTL. */
+  get healthy(): boolean {
+    return this.current === 'registered' && this.clock.now() - this.confirmedAt <= this.ttlMs;
   }
 
   start(): void {
@@ -75,57 +128,149 @@ export class Registrar extends EventEmitter<RegistrarEvents> {
   }
 
   /** Revokes the lease so the node leaves at once, then stops. Safe to call twice. */
-  async stop(): Promise<void> {
-    if (this.current === 'leaving' || this.current === 'stopped') return this.loop;
-    this.abort.abort();
-    this.wake?.();
-    this.setState('leaving', 'stop requested');
-    await this.loop?.catch(() => undefined);
-    await this.dropLease();
-    this.setState('stopped', 'lease revoked');
+  stop(): Promise<void> {
+    this.stopped ??= (async () => {
+      this.setState('leaving', 'stop requested');
+      this.stopping.abort();
+      await this.loop;
+      await this.dropLease();
+      this.setState('stopped', 'lease revoked');
+    })();
+    return this.stopped;
+  }
+
+  private get isStopping(): boolean {
+    return this.stopping.signal.aborted;
   }
 
   private setState(state: RegistrarState, reason: string): void {
     if (state === this.current) return;
     const previous = this.current;
     this.current = state;
-    this.emit('state', { state, previous, reason, key: this.key, leaseId: this.leaseId });
-  }
-
-  private get stopping(): boolean {
-    return this.abort.signal.aborted;
+    this.reason = reason;
+    this.emit('state', { state, previous, reason, key: this.key, ...(this.lease ? { leaseId: this.lease } : {}) });
   }
 
   private async run(): Promise<void> {
-    while (!this.stopping) {
-      const healthy = await this.deps.appHealthy();
-      if (this.stopping) break;
-      if (healthy && this.current !== 'registered') {
-        await this.register(this.current === 'waiting' ? 'app healthy' : this.current === 'deregistered' ? 'app healthy again' : 'lease lost');
-      } else if (!healthy && (this.current === 'registered' || this.current === 'registering')) {
-        await this.dropLease();
-        this.setState('deregistered', 'app unhealthy');
-      } else if (healthy && this.now() - this.lastVerified >= this.o.ttlSeconds * 1000) {
-        await this.verify();
-      }
-      // Until the app first answers, look often: a container's join waits on this.
-      await this.sleep(this.current === 'waiting' ? Math.min(100, this.o.checkIntervalMs) : this.o.checkIntervalMs);
+    while (!this.isStopping) {
+      await this.turn();
+      if (this.isStopping) break;
+      const next = this.current === 'registering' ? Math.min(this.due.health, this.due.attempt)
+        : this.current === 'registered' ? Math.min(this.due.health, this.due.keepAlive, this.due.verify)
+        : this.due.health;
+      this.nap = new AbortController();
+      const wake = () => this.nap?.abort();
+      this.stopping.signal.addEventListener('abort', wake, { once: true });
+      await this.clock.sleep(next - this.clock.now(), this.nap.signal);
+      this.stopping.signal.removeEventListener('abort', wake);
     }
   }
 
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const t = setTimeout(done, ms);
-      function done() {
-        clearTimeout(t);
-        resolve();
-      }
-      this.wake = done;
-    });
+  /** One turn of the loop: whatever is due, in order. */
+  private async turn(): Promise<void> {
+    if (this.clock.now() >= this.due.health) await this.checkHealth();
+    if (this.isStopping) return;
+    if (this.current === 'registering' && this.clock.now() >= this.due.attempt) await this.attempt();
+    if (this.isStopping) return;
+    if (this.current === 'registered' && this.clock.now() >= this.due.keepAlive) await this.keepAlive();
+    if (this.isStopping) return;
+    if (this.current === 'registered' && this.clock.now() >= this.due.verify) await this.verify();
   }
 
-  private record(): NodeRecord {
-    return {
+  private async checkHealth(): Promise<void> {
+    const healthy = await this.deps.appHealthy().catch(() => false);
+    // Until the app first answers, look often: a container's join waits on this.
+    const every = this.current === 'waiting' && !healthy ? this.o.waitCheckIntervalMs : this.o.checkIntervalMs;
+    this.due.health = this.clock.now() + every;
+    if (this.isStopping) return;
+    if (healthy && (this.current === 'waiting' || this.current === 'deregistered')) {
+      this.enterRegistering(this.current === 'waiting' ? 'app healthy' : 'app healthy again');
+    } else if (!healthy && (this.current === 'registered' || this.current === 'registering')) {
+      await this.dropLease();
+      this.setState('deregistered', 'app unhealthy');
+    }
+  }
+
+  private enterRegistering(reason: string): void {
+    this.backoff.reset();
+    this.due.attempt = this.clock.now();
+    this.setState('registering', reason);
+  }
+
+  /** Grants a lease (unless we hold one already) and puts the record on it. */
+  private async attempt(): Promise<void> {
+    const signal = this.stopping.signal;
+    try {
+      if (this.lease === undefined) {
+        const id = await this.deps.store.grant(this.o.ttlSeconds, signal);
+        // Held from here on, even if stop() came meanwhile: stop() revokes it after the loop ends.
+        this.lease = id;
+        this.registeredAt = new Date(this.clock.now()).toISOString();
+        if (this.isStopping) return;
+      }
+      await this.deps.store.put(this.key, this.value(), this.lease, signal);
+      if (this.isStopping) return;
+      this.confirmed();
+      this.due.verify = this.clock.now() + this.ttlMs;
+      this.backoff.reset();
+      this.setState('registered', this.reason);
+    } catch (err) {
+      if (this.isStopping) return;
+      if (err instanceof LeaseNotFoundError) this.lease = undefined;
+      const delayMs = this.backoff.next(err);
+      this.due.attempt = this.clock.now() + delayMs;
+      this.emit('retry', { attempt: this.backoff.attempts, error: err as Error, retryable: isRetryable(err), delayMs });
+    }
+  }
+
+  private async keepAlive(): Promise<void> {
+    const lease = this.lease!;
+    try {
+      await this.deps.store.keepAlive(lease, this.stopping.signal);
+      this.confirmed();
+    } catch (err) {
+      if (this.isStopping) return;
+      if (err instanceof LeaseNotFoundError) return this.lost(`lease ${lease} lost (expired or revoked)`);
+      // No answer: keep the lease. etcd tells at the next answer whether it still exists.
+      this.due.keepAlive = this.clock.now() + this.ttlMs / 3;
+      this.emit('keepaliveFailed', { error: err as Error, leaseId: lease, unconfirmedMs: this.clock.now() - this.confirmedAt });
+    }
+  }
+
+  /** Reads the key back: missing, on another lease or with another value, it is rewritten on ours. */
+  private async verify(): Promise<void> {
+    const lease = this.lease!;
+    try {
+      const stored = await this.deps.store.get(this.key, this.stopping.signal);
+      this.due.verify = this.clock.now() + this.ttlMs;
+      if (this.isStopping) return;
+      const want = this.value();
+      const found = !stored ? 'missing' : stored.leaseId !== lease ? 'other lease' : stored.value !== want ? 'other value' : undefined;
+      if (!found) return;
+      await this.deps.store.put(this.key, want, lease, this.stopping.signal);
+      if (this.isStopping) return;
+      this.emit('repaired', { found, leaseId: lease });
+    } catch (err) {
+      if (this.isStopping) return;
+      if (err instanceof LeaseNotFoundError) return this.lost(`lease ${lease} lost (found while verifying)`);
+      // Unreachable or refused: the keepalive decides whether the lease is lost; verify again next TTL.
+      this.due.verify = this.clock.now() + this.ttlMs;
+    }
+  }
+
+  private confirmed(): void {
+    this.confirmedAt = this.clock.now();
+    this.due.keepAlive = this.confirmedAt + this.ttlMs / 3;
+  }
+
+  private lost(reason: string): void {
+    this.lease = undefined;
+    this.enterRegistering(reason);
+  }
+
+  /** The record as we would write it now (the address may have changed since the last write). */
+  private value(): string {
+    const r: NodeRecord = {
       id: this.o.nodeId,
       service: this.o.service,
       address: this.o.address ?? this.deps.ownAddress(),
@@ -133,82 +278,20 @@ export class Registrar extends EventEmitter<RegistrarEvents> {
       tag: this.o.tag,
       weight: this.o.weight,
       state: 'up',
-      registeredAt: new Date(this.now()).toISOString(),
+      registeredAt: this.registeredAt!,
     };
+    return formatRecord(r, this.key);
   }
 
-  /** Grants a fresh lease and puts the record on it, retrying with backoff until it works or we stop. */
-  private async register(reason: string): Promise<void> {
-    this.setState('registering', reason);
-    await this.dropLease();
-    try {
-      await pRetry(
-        async () => {
-          if (this.stopping) throw new AbortError('stopping');
-          const lease = this.deps.etcd.lease(this.o.ttlSeconds);
-          lease.on('lost', (err) => this.onLost(lease, err));
-          try {
-            const id = await lease.grant();
-            await lease.put(this.key).value(serializeRecord(this.record())).exec();
-            this.lease = lease;
-            this.leaseId = id;
-          } catch (err) {
-            lease.release();
-            throw new StoreError(`registering ${this.key} failed: ${(err as Error).message}`, { cause: err });
-          }
-        },
-        {
-          forever: true,
-          minTimeout: 200,
-          maxTimeout: 5000,
-          factor: 2,
-          randomize: true,
-          signal: this.abort.signal,
-          onFailedAttempt: (error) => {
-            this.emit('retry', { attempt: error.attemptNumber, error });
-          },
-        },
-      );
-    } catch (err) {
-      if (this.stopping) return;
-      throw err;
-    }
-    this.lastVerified = this.now();
-    this.setState('registered', reason);
-  }
-
-  private onLost(lease: Lease, err: Error): void {
-    if (lease !== this.lease || this.current !== 'registered') return;
-    this.lease = undefined;
-    this.setState('registering', `lease lost: ${err.message}`);
-    this.wake?.();
-  }
-
-  /** Catches a record removed behind our back (etcd restored empty, `etcdctl del`). */
-  private async verify(): Promise<void> {
-    try {
-      const value = await this.deps.etcd.get(this.key).string();
-      this.lastVerified = this.now();
-      if (value === null && this.current === 'registered') {
-        this.lease?.release();
-        this.lease = undefined;
-        this.setState('registering', 'record missing from etcd');
-      }
-    } catch {
-      // etcd unreachable: the lease's own keepalive decides whether we lost it.
-    }
-  }
-
-  /** Revokes the current lease; if etcd cannot be reached, stops renewing so it expires. */
+  /** Revokes the lease we hold, if any; if etcd cannot be reached it expires after its TTL. */
   private async dropLease(): Promise<void> {
     const lease = this.lease;
     this.lease = undefined;
-    this.leaseId = undefined;
-    if (!lease) return;
+    if (lease === undefined) return;
     try {
-      await lease.revoke({ deadline: Date.now() + 1000 });
-    } catch {
-      lease.release();
+      await this.deps.store.revoke(lease, AbortSignal.timeout(REVOKE_TIMEOUT_MS));
+    } catch (err) {
+      this.emit('revokeFailed', { error: err as Error, leaseId: lease });
     }
   }
 }

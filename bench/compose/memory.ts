@@ -32,7 +32,7 @@ export async function memory(stack: ComposeStack) {
   const apps: number[] = [];
   for (const c of await stack.containers('webapp')) {
     for (const p of await top(c.Id)) {
-      if (p.args.includes('dist/registrar/main.js')) registrars.push(p.rssMb);
+      if (/dist\/(cjs\/)?registrar\/main\.js/.test(p.args)) registrars.push(p.rssMb);
       if (p.args.includes('dist/images/webapp/server.js')) apps.push(p.rssMb);
     }
   }

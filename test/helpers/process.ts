@@ -72,6 +72,9 @@ export class Proc {
   }
 }
 
+/** The registrar's entry point as the images run it: the CommonJS build (see scripts/build-registrar-cjs.mjs). */
+export const REGISTRAR_MAIN = 'cjs/registrar/main.js';
+
 /** Runs one of leasehold's compiled entry points with node. */
 export function node(name: string, entry: string, env: Record<string, string>): Proc {
   return new Proc(name, process.execPath, [`${DIST}${entry}`], env);

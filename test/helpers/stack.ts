@@ -1,4 +1,4 @@
-import { type Proc, node } from './process.js';
+import { type Proc, REGISTRAR_MAIN, node } from './process.js';
 import { freePort } from './ports.js';
 
 export interface App {
@@ -12,7 +12,7 @@ export interface App {
 export async function startApp(tag: string, etcdEndpoint: string, env: Record<string, string> = {}): Promise<App> {
   const port = await freePort();
   const app = node(`app ${tag}`, 'images/webapp/server.js', { PORT: String(port), TAG: tag, DRAIN_MS: '500' });
-  const registrar = node(`registrar ${tag}`, 'registrar/main.js', {
+  const registrar = node(`registrar ${tag}`, REGISTRAR_MAIN, {
     ETCD_ENDPOINTS: etcdEndpoint,
     PORT: String(port),
     NODE_ID: tag,

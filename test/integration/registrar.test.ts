@@ -3,7 +3,9 @@ import test from 'ava';
 import { parseRecord } from '../../common/record.js';
 import { TestEtcd } from '../helpers/etcd.js';
 import { freePort } from '../helpers/ports.js';
-import { node } from '../helpers/process.js';
+import { REGISTRAR_MAIN, node } from '../helpers/process.js';
+import { TcpProxy } from '../helpers/tcp-proxy.js';
+import { TlsEtcd } from '../helpers/tls-etcd.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 
 /** A stand-in app whose health the test switches; the registrar polls it over real HTTP. */
@@ -14,11 +16,11 @@ async function fakeApp(healthy: boolean) {
   return app;
 }
 
-async function setup(t: import('ava').ExecutionContext, healthy = true) {
+async function setup(t: import('ava').ExecutionContext, healthy = true, endpoints?: (etcd: TestEtcd) => Promise<string>) {
   const etcd = await TestEtcd.start();
   const app = await fakeApp(healthy);
-  const registrar = node('registrar', 'registrar/main.js', {
-    ETCD_ENDPOINTS: etcd.endpoint,
+  const registrar = node('registrar', REGISTRAR_MAIN, {
+    ETCD_ENDPOINTS: endpoints ? await endpoints(etcd) : etcd.endpoint,
     PORT: String(app.port),
     NODE_ID: 'node-1',
     ADVERTISE_ADDRESS: '127.0.0.1',
@@ -33,7 +35,10 @@ async function setup(t: import('ava').ExecutionContext, healthy = true) {
   });
   const key = '/nodes/webapp/node-1';
   const value = () => etcd.client.get(key).string();
-  return { etcd, app, registrar, key, value };
+  /** The lease the key is attached to, as etcd reports it ('0' for none). */
+  const lease = async () => String((await etcd.client.get(key).exec()).kvs[0]?.lease ?? 'no key');
+  const registrations = () => registrar.events().filter((e) => e.event === 'state' && e.state === 'registered').length;
+  return { etcd, app, registrar, key, value, lease, registrations };
 }
 
 test.serial('registers a valid record on its own lease, kept alive past the TTL', async (t) => {
@@ -60,14 +65,20 @@ test.serial('SIGTERM revokes the lease: the key is gone within 500 ms and it exi
   t.is(await registrar.exited, 0);
 });
 
-test.serial('etcd restarted on the same data dir: still registered', async (t) => {
-  const { etcd, value } = await setup(t);
+test.serial('etcd restarted on the same data dir: still registered on the same lease, never re-registered', async (t) => {
+  const { etcd, registrar, value, lease, registrations } = await setup(t);
   await waitFor(value, 'record in etcd');
+  const before = await lease();
   await etcd.pause();
   await sleep(1000);
   await etcd.resume();
-  await sleep(5000); // well past the TTL: a lease that was not renewed would be gone
-  t.truthy(await waitFor(value, 'record after restart', 5000));
+  // Keepalives failed meanwhile; the first that etcd answers after the restart renews the same lease.
+  await registrar.waitForEvent((e) => e.event === 'keepalive-failed', 'a keepalive that failed while etcd was down');
+  const failed = registrar.events().filter((e) => e.event === 'keepalive-failed').length;
+  await sleep(5000); // well past the TTL (2 s): a lease that was not renewed would be gone
+  t.is(await lease(), before, 'the key is on the lease it had before the restart');
+  t.is(registrations(), 1, 'no second registration');
+  t.is(registrar.events().filter((e) => e.event === 'keepalive-failed').length, failed, 'keepalives answered again after the restart');
 });
 
 test.serial('etcd restarted empty: registers again within a few seconds', async (t) => {
@@ -100,4 +111,61 @@ test.serial('waits for the app to answer before registering', async (t) => {
   t.is(await value(), null, 'nothing registered while the app is not healthy');
   app.healthy = true;
   t.truthy(await waitFor(value, 'registered once the app answers', 5000));
+});
+
+test.serial('several endpoints: a dead one is skipped, and cutting the one in use moves the keepalives to the next on the same lease', async (t) => {
+  const proxies: TcpProxy[] = [];
+  const { registrar, value, lease, registrations } = await setup(t, true, async (etcd) => {
+    proxies.push(await TcpProxy.start(etcd.clientPort), await TcpProxy.start(etcd.clientPort));
+    return [`http://127.0.0.1:${await freePort()}`, ...proxies.map((p) => p.url)].join(',');
+  });
+  t.teardown(() => Promise.all(proxies.map((p) => p.cut())));
+  const [a, b] = proxies as [TcpProxy, TcpProxy];
+  await waitFor(value, 'record in etcd, through the second endpoint');
+  const first = await lease();
+  t.true(a.connections > 0, 'the second endpoint carried the registration');
+  t.is(b.connections, 0);
+  await a.cut();
+  await waitFor(() => b.connections > 0, 'calls moving to the third endpoint', 5000);
+  await sleep(3000); // past the TTL: the lease lives on keepalives through the third endpoint
+  t.is(await lease(), first);
+  t.is(registrations(), 1);
+  t.false(registrar.events().some((e) => e.event === 'keepalive-failed'), 'failover happened within each call');
+});
+
+test.serial('TLS with a client certificate and etcd auth: registers under its role, and its role cannot register another service', async (t) => {
+  const etcd = await TlsEtcd.start();
+  const app = await fakeApp(true);
+  const env = (service: string) => ({
+    ETCD_ENDPOINTS: etcd.endpoint,
+    ETCD_CA: etcd.certs.ca,
+    ETCD_CERT: etcd.certs.clientCert,
+    ETCD_KEY: etcd.certs.clientKey,
+    ETCD_USERNAME: TlsEtcd.USER,
+    ETCD_PASSWORD: TlsEtcd.PASSWORD,
+    SERVICE: service,
+    PORT: String(app.port),
+    NODE_ID: 'node-1',
+    ADVERTISE_ADDRESS: '127.0.0.1',
+    REGISTRAR_HEALTH_PORT: '0',
+    LEASE_TTL: '2',
+  });
+  const webapp = node('registrar webapp', REGISTRAR_MAIN, env('webapp'));
+  const api = node('registrar api', REGISTRAR_MAIN, env('api'));
+  t.teardown(async () => {
+    await Promise.all([webapp.stop(), api.stop()]);
+    await app.close();
+    await etcd.stop();
+  });
+  await webapp.waitForEvent((e) => e.state === 'registered', 'registered over TLS with auth');
+  const stored = etcd.read('/nodes/webapp/node-1');
+  t.like(JSON.parse(stored!.value), { id: 'node-1', service: 'webapp', address: '127.0.0.1' });
+  t.not(stored!.lease, '0');
+  const denied = await api.waitForEvent((e) => e.event === 'retry', 'the api registrar refused');
+  t.false(denied.retryable);
+  t.regex(denied.err.message, /permission denied/);
+  t.is(etcd.read('/nodes/api/node-1'), undefined);
+  webapp.signal('SIGTERM');
+  t.is(await webapp.exited, 0);
+  t.is(etcd.read('/nodes/webapp/node-1'), undefined, 'revoked on SIGTERM');
 });

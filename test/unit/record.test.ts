@@ -1,5 +1,6 @@
 import test from 'ava';
 import { RecordError } from '../../common/errors.js';
+import { formatRecord } from '../../common/record-format.js';
 import { type NodeRecord, normalizePrefix, parseRecord, recordKey, serializeRecord } from '../../common/record.js';
 
 const good: NodeRecord = {
@@ -52,5 +53,31 @@ for (const [what, value, reason, k] of rejections) {
     t.is(err!.key, k ?? key);
     t.regex(err!.reason, reason);
     t.true(err!.message.includes(k ?? key));
+  });
+}
+
+test('the registrar zod-free formatRecord writes the same bytes as serializeRecord, keys in the documented order', (t) => {
+  for (const r of [good, { ...good, address: 'fd00::1', state: 'draining' as const, weight: 0 }]) t.is(formatRecord(r), serializeRecord(r));
+  t.is(
+    formatRecord(good),
+    '{"id":"a1","service":"webapp","address":"172.20.0.3","port":3000,"tag":"blue","weight":100,"state":"up","registeredAt":"2026-11-22T00:00:00.000Z"}',
+  );
+  t.is(formatRecord({ ...good, extra: 1 } as NodeRecord), formatRecord(good), 'only the record fields are written');
+});
+
+const unwritable: [string, Record<string, unknown>, RegExp][] = [
+  ['an id with config text', { id: 'a1\nserver evil 6.6.6.6:80' }, /id/],
+  ['a tag with a space', { tag: 'x check' }, /tag/],
+  ['a hostname for address', { address: 'example.com' }, /address/],
+  ['port 0', { port: 0 }, /port/],
+  ['a fractional weight', { weight: 1.5 }, /weight/],
+  ['an unknown state', { state: 'down' }, /state/],
+  ['a bad date', { registeredAt: 'yesterday' }, /registeredAt/],
+];
+for (const [what, change, reason] of unwritable) {
+  test(`formatRecord refuses ${what}, as the renderer would`, (t) => {
+    const r = { ...good, ...change } as NodeRecord;
+    t.throws(() => formatRecord(r, key), { instanceOf: RecordError, message: reason });
+    t.throws(() => parseRecord('/nodes/', key, JSON.stringify(r)), { instanceOf: RecordError });
   });
 }

@@ -1,6 +1,8 @@
 import test from 'ava';
 import { FIXTURE_RULES } from '../helpers/fixtures.js';
-import { OptionError } from '../../common/errors.js';
+import { EtcdRefusedError, EtcdUnavailableError, LeaseNotFoundError, LeaseholdError, OptionError } from '../../common/errors.js';
+import { createLineLog } from '../../common/line-log.js';
+import { Backoff, isRetryable } from '../../registrar/backoff.js';
 import { etcdOptionsFromEnv } from '../../common/etcd.js';
 import { parseShowProc } from '../../renderer/haproxy.js';
 import { rendererOptionsFromEnv } from '../../renderer/options.js';
@@ -24,8 +26,8 @@ test('show proc output is parsed: reloads, failures, workers', (t) => {
 test('registrar options have documented defaults', (t) => {
   const o = registrarOptionsFromEnv({}, 'host-1');
   t.is(o.address, undefined, 'looked up at each registration');
-  t.like(o, { prefix: '/nodes/', service: 'webapp', nodeId: 'host-1', port: 3000, tag: 'host-1', weight: 100, ttlSeconds: 5, healthUrl: 'http://127.0.0.1:3000/health', checkIntervalMs: 1000, healthPort: 3001 });
-  t.deepEqual(o.etcd.endpoints, ['http://127.0.0.1:2379']);
+  t.like(o, { prefix: '/nodes/', service: 'webapp', nodeId: 'host-1', port: 3000, tag: 'host-1', weight: 100, ttlSeconds: 5, healthUrl: 'http://127.0.0.1:3000/health', checkIntervalMs: 1000, waitCheckIntervalMs: 25, healthPort: 3001, logLevel: 'info' });
+  t.deepEqual(o.etcd, { endpoints: ['http://127.0.0.1:2379'], callTimeoutMs: 2000, dialTimeoutMs: 2000 }, 'no TLS, no auth');
 });
 
 test('registrar options refuse what cannot be registered', (t) => {
@@ -33,6 +35,33 @@ test('registrar options refuse what cannot be registered', (t) => {
   t.throws(() => registrarOptionsFromEnv({ NODE_ID: 'bad id' }, 'h'), { instanceOf: OptionError, message: /NODE_ID/ });
   t.throws(() => registrarOptionsFromEnv({ ADVERTISE_ADDRESS: 'web' }, 'h'), { instanceOf: OptionError, message: /ADVERTISE_ADDRESS/ });
   t.throws(() => registrarOptionsFromEnv({ PORT: '70000' }, 'h'), { instanceOf: OptionError, message: /PORT/ });
+  t.throws(() => registrarOptionsFromEnv({ WAIT_CHECK_INTERVAL_MS: '0' }, 'h'), { instanceOf: OptionError, message: /WAIT_CHECK_INTERVAL_MS/ });
+  t.throws(() => registrarOptionsFromEnv({ LOG_LEVEL: 'verbose' }, 'h'), { instanceOf: OptionError, message: /LOG_LEVEL/ });
+});
+
+test('etcd TLS files and auth are read from ETCD_CA, ETCD_CERT, ETCD_KEY, ETCD_USERNAME, ETCD_PASSWORD', (t) => {
+  const o = etcdOptionsFromEnv({
+    ETCD_ENDPOINTS: 'https://etcd-1:2379,https://etcd-2:2379',
+    ETCD_CA: '/tls/ca.pem',
+    ETCD_CERT: '/tls/registrar.pem',
+    ETCD_KEY: '/tls/registrar-key.pem',
+    ETCD_USERNAME: 'registrar-webapp',
+    ETCD_PASSWORD: ' pass with spaces ',
+  });
+  t.deepEqual(o.tls, { caFile: '/tls/ca.pem', certFile: '/tls/registrar.pem', keyFile: '/tls/registrar-key.pem' });
+  t.deepEqual(o.auth, { username: 'registrar-webapp', password: ' pass with spaces ' }, 'a password is taken as is');
+  t.deepEqual(etcdOptionsFromEnv({ ETCD_ENDPOINTS: 'https://etcd:2379', ETCD_CA: '/tls/ca.pem' }).tls, { caFile: '/tls/ca.pem' }, 'server TLS only');
+});
+
+test('etcd TLS and auth settings that cannot work are refused at start', (t) => {
+  const refused = (env: Record<string, string>, message: RegExp) => t.throws(() => etcdOptionsFromEnv(env), { instanceOf: OptionError, message });
+  refused({ ETCD_ENDPOINTS: 'https://etcd:2379', ETCD_CERT: '/tls/c.pem' }, /ETCD_CERT and ETCD_KEY go together/);
+  refused({ ETCD_ENDPOINTS: 'https://etcd:2379', ETCD_KEY: '/tls/k.pem' }, /ETCD_CERT and ETCD_KEY go together/);
+  refused({ ETCD_ENDPOINTS: 'http://etcd:2379', ETCD_CA: '/tls/ca.pem' }, /need an https:\/\/ endpoint/);
+  refused({ ETCD_USERNAME: 'registrar-webapp' }, /ETCD_USERNAME is set without ETCD_PASSWORD/);
+  refused({ ETCD_PASSWORD: 'x' }, /ETCD_PASSWORD is set without ETCD_USERNAME/);
+  refused({ ETCD_ENDPOINTS: 'ftp://etcd:2379' }, /not an http:\/\/ or https:\/\/ URL/);
+  refused({ ETCD_ENDPOINTS: 'http://' }, /not an http/);
 });
 
 test('renderer options have documented defaults and refuse config text', (t) => {
@@ -57,4 +86,33 @@ test('the view applies puts and deletes in order', (t) => {
   v.reset([{ key: '/nodes/webapp/a', value: rec('a') }]);
   v.apply([{ type: 'put', key: '/nodes/webapp/b', value: rec('b') }, { type: 'delete', key: '/nodes/webapp/a' }, { type: 'put', key: '/nodes/webapp/c', value: rec('c') }]);
   t.deepEqual([...v.evaluate().records.values()].map((r) => r.id), ['b', 'c']);
+});
+
+test('the registrar line log writes pino\'s line shape, errors as {type, message}, below its level nothing', (t) => {
+  const lines: string[] = [];
+  const log = createLineLog('registrar', 'info', (l) => lines.push(l));
+  log.debug({ event: 'x' }, 'hidden');
+  log.warn({ event: 'retry', err: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }) }, 'registration attempt failed');
+  t.is(lines.length, 1);
+  t.true(lines[0]!.endsWith('\n'));
+  const e = JSON.parse(lines[0]!);
+  t.deepEqual(Object.keys(e), ['level', 'time', 'name', 'event', 'err', 'msg']);
+  t.like(e, { level: 'warn', name: 'registrar', event: 'retry', err: { type: 'Error', message: 'connect ECONNREFUSED', code: 'ECONNREFUSED' }, msg: 'registration attempt failed' });
+  t.false(Number.isNaN(Date.parse(e.time)));
+  createLineLog('registrar', 'silent', (l) => lines.push(l)).fatal({}, 'x');
+  t.is(lines.length, 1);
+});
+
+test('backoff doubles from 200 ms up to 5 s with jitter in [d/2, d); an error that is not retryable waits the longest', (t) => {
+  const retryable = new EtcdUnavailableError('down', 'http://e:2379');
+  const low = new Backoff({ random: () => 0 });
+  t.deepEqual(Array.from({ length: 7 }, () => low.next(retryable)), [100, 200, 400, 800, 1600, 2500, 2500]);
+  const high = new Backoff({ random: () => 0.999999 });
+  t.deepEqual(Array.from({ length: 3 }, () => high.next(retryable)), [200, 400, 800]);
+  high.reset();
+  t.is(high.next(retryable), 200);
+  t.is(new Backoff({ random: () => 0 }).next(new EtcdRefusedError('permission denied', 403, 7)), 2500);
+  t.is(new Backoff({ random: () => 0 }).next(new TypeError('a bug')), 2500, 'an unknown error is not retryable');
+  t.false(isRetryable(new LeaseholdError('x')));
+  t.true(isRetryable(new LeaseNotFoundError('1')));
 });

@@ -1,0 +1,226 @@
+// The registrar's state machine against an in-memory etcd, a switchable app and a fake clock.
+// Assertions are on what etcd holds and on the registrar's typed events.
+import test, { type ExecutionContext } from 'ava';
+import { EtcdRefusedError, EtcdUnavailableError } from '../../common/errors.js';
+import { registrarOptionsFromEnv } from '../../registrar/options.js';
+import { Registrar, type RegistrarEvents } from '../../registrar/registrar.js';
+import { FakeClock } from '../helpers/fake-clock.js';
+import { FakeLeaseStore } from '../helpers/fake-lease-store.js';
+
+const KEY = '/nodes/webapp/node-1';
+const TTL_MS = 3000;
+
+function setup(t: ExecutionContext, o: { healthy?: boolean; env?: Record<string, string>; start?: boolean } = {}) {
+  const clock = new FakeClock();
+  const etcd = new FakeLeaseStore(clock);
+  const app = { healthy: o.healthy ?? true, checks: [] as number[], address: '10.0.0.9' };
+  const options = registrarOptionsFromEnv({ NODE_ID: 'node-1', LEASE_TTL: String(TTL_MS / 1000), ...o.env }, 'host');
+  const registrar = new Registrar(options, {
+    store: etcd,
+    appHealthy: async () => {
+      app.checks.push(clock.now());
+      return app.healthy;
+    },
+    ownAddress: () => app.address,
+    clock,
+    random: () => 0,
+  });
+  const events: { name: keyof RegistrarEvents; e: any }[] = [];
+  for (const name of ['state', 'retry', 'keepaliveFailed', 'repaired', 'revokeFailed'] as const) registrar.on(name, (e: any) => events.push({ name, e }));
+  const states = () => events.filter((x) => x.name === 'state').map((x) => x.e.state as string);
+  const of = (name: keyof RegistrarEvents) => events.filter((x) => x.name === name).map((x) => x.e);
+  t.teardown(() => registrar.stop());
+  if (o.start ?? true) registrar.start();
+  const registered = () => clock.until(() => (registrar.state === 'registered' ? etcd.stored(KEY) : undefined), 'registration');
+  return { clock, etcd, app, registrar, states, of, registered };
+}
+
+test('waits for the app, polling every WAIT_CHECK_INTERVAL_MS, then registers its record on its own lease at once', async (t) => {
+  const { clock, etcd, app, registrar, registered } = setup(t, { healthy: false });
+  await clock.advance(1000);
+  t.is(registrar.state, 'waiting');
+  t.deepEqual(etcd.calls, [], 'no etcd call while the app does not answer');
+  t.true(app.checks.length >= 1000 / 25, `${app.checks.length} checks in 1 s`);
+  app.healthy = true;
+  const answeredAt = clock.now();
+  const stored = await registered();
+  t.true(clock.now() - answeredAt <= 25, `registered ${clock.now() - answeredAt} ms after the app answered`);
+  t.deepEqual(etcd.calls, ['grant', 'put']);
+  t.is(registrar.leaseId, stored.leaseId);
+  t.deepEqual(JSON.parse(stored.value), {
+    id: 'node-1', service: 'webapp', address: '10.0.0.9', port: 3000, tag: 'node-1', weight: 100, state: 'up', registeredAt: new Date(clock.now()).toISOString(),
+  });
+  t.true(registrar.healthy);
+});
+
+test('once registered the app is checked every CHECK_INTERVAL_MS, not at the waiting pace', async (t) => {
+  const { clock, app, registered } = setup(t);
+  await registered();
+  const before = app.checks.length;
+  await clock.advance(5000);
+  t.is(app.checks.length - before, 5);
+});
+
+test('keeps the lease alive every TTL/3 and verifies the record every TTL: the same lease for 10 TTLs', async (t) => {
+  const { clock, etcd, registrar, states, registered } = setup(t);
+  const first = (await registered()).leaseId;
+  const calls = etcd.calls.length;
+  await clock.advance(10 * TTL_MS);
+  t.is(etcd.stored(KEY)?.leaseId, first);
+  t.is(registrar.leaseId, first);
+  const later = etcd.calls.slice(calls);
+  t.is(later.filter((c) => c === 'keepAlive').length, 30);
+  t.is(later.filter((c) => c === 'get').length, 10);
+  t.deepEqual(states(), ['registering', 'registered']);
+});
+
+test('a lost lease (expired, revoked) is noticed at the next keepalive and replaced by a new one', async (t) => {
+  const { clock, etcd, registrar, states, registered } = setup(t);
+  const first = (await registered()).leaseId;
+  etcd.drop(first);
+  await clock.advance(TTL_MS / 3);
+  const second = await registered();
+  t.not(second.leaseId, first);
+  t.is(registrar.leaseId, second.leaseId);
+  t.deepEqual(states(), ['registering', 'registered', 'registering', 'registered']);
+});
+
+for (const [what, tamper, found] of [
+  ['deleted (etcdctl del)', (e: FakeLeaseStore) => e.keys.delete(KEY), 'missing'],
+  ['overwritten with another value', (e: FakeLeaseStore) => e.keys.set(KEY, { ...e.keys.get(KEY)!, value: '{"forged":true}' }), 'other value'],
+  ['moved to another lease', (e: FakeLeaseStore) => e.keys.set(KEY, { ...e.keys.get(KEY)!, leaseId: '0' }), 'other lease'],
+] as const) {
+  test(`a record ${what} behind its back is rewritten on its own lease within a TTL`, async (t) => {
+    const { clock, etcd, registrar, of, registered } = setup(t);
+    const mine = await registered();
+    const value = mine.value;
+    tamper(etcd);
+    await clock.advance(TTL_MS);
+    t.deepEqual(etcd.stored(KEY), { value, leaseId: registrar.leaseId! });
+    t.deepEqual(of('repaired'), [{ found, leaseId: registrar.leaseId }]);
+  });
+}
+
+test('a new own address (container reconnected) is written at the next verification', async (t) => {
+  const { clock, etcd, app, registered } = setup(t);
+  await registered();
+  app.address = '10.0.0.10';
+  await clock.advance(TTL_MS);
+  t.is(JSON.parse(etcd.stored(KEY)!.value).address, '10.0.0.10');
+});
+
+test('etcd unreachable at the start: retries with growing, capped backoff, then registers', async (t) => {
+  const { clock, etcd, registrar, of } = setup(t, { start: false });
+  etcd.down = true;
+  registrar.start();
+  await clock.advance(30000);
+  t.is(registrar.state, 'registering');
+  // random = 0: each delay is half its ceiling (200 ms doubling, up to 5 s).
+  t.deepEqual(of('retry').slice(0, 7).map((e) => e.delayMs), [100, 200, 400, 800, 1600, 2500, 2500]);
+  t.true(of('retry').every((e) => e.retryable && e.error.name === 'EtcdUnavailableError'));
+  etcd.down = false;
+  await clock.advance(2500);
+  t.is(registrar.state, 'registered');
+  t.truthy(etcd.stored(KEY));
+});
+
+test('an error etcd will repeat (permission denied) is not retried sooner than the longest backoff', async (t) => {
+  const { clock, etcd, registrar, of } = setup(t, { start: false });
+  etcd.failNext('grant', new EtcdRefusedError('etcd: permission denied', 403, 7));
+  registrar.start();
+  await clock.advance(0);
+  t.like(of('retry')[0], { retryable: false, delayMs: 2500 });
+  await clock.advance(2499);
+  t.is(registrar.state, 'registering');
+  await clock.advance(1);
+  t.is(registrar.state, 'registered');
+});
+
+test('a put that failed after its grant reuses the granted lease: no lease is leaked', async (t) => {
+  const { clock, etcd, registrar } = setup(t, { start: false });
+  etcd.failNext('put', new EtcdUnavailableError('connection reset', 'http://e:2379'));
+  registrar.start();
+  await clock.advance(1000);
+  t.is(registrar.state, 'registered');
+  t.deepEqual(etcd.calls.slice(0, 3), ['grant', 'put', 'put']);
+  t.is(etcd.leases.size, 1);
+});
+
+test('etcd down and restarted on its data: the lease survives and is kept; nothing re-registers', async (t) => {
+  const { clock, etcd, registrar, states, of, registered } = setup(t);
+  const first = (await registered()).leaseId;
+  etcd.down = true;
+  await clock.advance(3 * TTL_MS);
+  t.true(of('keepaliveFailed').length >= 3);
+  t.false(registrar.healthy, 'not confirmed for more than a TTL: /health says so');
+  etcd.restart();
+  await clock.advance(TTL_MS / 3);
+  t.true(registrar.healthy);
+  t.is(etcd.stored(KEY)?.leaseId, first);
+  t.deepEqual(states(), ['registering', 'registered']);
+});
+
+test('etcd out of reach longer than the TTL (partition): re-registers on a new lease as soon as it answers', async (t) => {
+  const { clock, etcd, registrar, states, registered } = setup(t);
+  const first = (await registered()).leaseId;
+  etcd.partitioned = true;
+  await clock.advance(2 * TTL_MS);
+  t.is(etcd.stored(KEY), undefined, 'etcd expired the lease meanwhile');
+  etcd.partitioned = false;
+  await clock.advance(TTL_MS / 3);
+  const second = await registered();
+  t.not(second.leaseId, first);
+  t.is(registrar.leaseId, second.leaseId);
+  t.deepEqual(states(), ['registering', 'registered', 'registering', 'registered']);
+});
+
+test('app unhealthy: the lease is revoked at once; healthy again: registered on a new lease', async (t) => {
+  const { clock, etcd, app, registrar, states, registered } = setup(t);
+  const first = (await registered()).leaseId;
+  app.healthy = false;
+  await clock.advance(1000);
+  t.is(registrar.state, 'deregistered');
+  t.is(etcd.stored(KEY), undefined);
+  t.is(etcd.leases.size, 0);
+  app.healthy = true;
+  await clock.advance(1000);
+  t.not((await registered()).leaseId, first);
+  t.deepEqual(states(), ['registering', 'registered', 'deregistered', 'registering', 'registered']);
+});
+
+test('stop() revokes the lease: no key, no lease; leaving -> stopped; a second stop() is harmless', async (t) => {
+  const { etcd, registrar, states, registered } = setup(t);
+  await registered();
+  await Promise.all([registrar.stop(), registrar.stop()]);
+  t.is(etcd.keys.size, 0);
+  t.is(etcd.leases.size, 0);
+  t.deepEqual(states(), ['registering', 'registered', 'leaving', 'stopped']);
+  t.is(etcd.calls.filter((c) => c === 'revoke').length, 1);
+});
+
+for (const inFlight of ['grant', 'put'] as const) {
+  test(`stop during registration (${inFlight} in flight, landing after stop()) leaves no key and no lease behind`, async (t) => {
+    const { clock, etcd, registrar } = setup(t, { start: false });
+    const held = etcd.hold(inFlight);
+    registrar.start();
+    await held.reached;
+    const stopped = registrar.stop();
+    await clock.settle();
+    held.release();
+    await stopped;
+    await clock.advance(10 * TTL_MS);
+    t.is(etcd.keys.size, 0, 'no key');
+    t.is(etcd.leases.size, 0, 'no lease: the one granted in flight was revoked');
+    t.is(registrar.state, 'stopped');
+    if (inFlight === 'grant') t.false(etcd.calls.includes('put'), 'no put after stop()');
+  });
+}
+
+test('stop while etcd is unreachable: reports the lease left to expire, and still stops', async (t) => {
+  const { etcd, registrar, of, registered } = setup(t);
+  const lease = (await registered()).leaseId;
+  etcd.partitioned = true;
+  await registrar.stop();
+  t.is(registrar.state, 'stopped');
+  t.like(of('revokeFailed')[0], { leaseId: lease });
+});
