@@ -1,4 +1,5 @@
 import { BlockList, isIP } from 'node:net';
+import { canonicalIp } from './address.js';
 import { RecordError } from './errors.js';
 import { NAME_PATTERN, type NodeRecord, NodeRecordSchema, normalizePrefix } from './record.js';
 
@@ -72,16 +73,6 @@ export function addressProblem(address: string): string | undefined {
   return undefined;
 }
 
-/** One spelling per address (IPv6 compressed, lower case), to compare with rule sets. */
-export function canonicalAddress(address: string): string {
-  if (isIP(address) !== 6) return address;
-  try {
-    return new URL(`http://[${address}]/`).hostname.slice(1, -1);
-  } catch {
-    return address;
-  }
-}
-
 const clip = (s: string, n = 200) => (s.length > n ? `${s.slice(0, n)}... (${s.length} characters)` : s);
 
 /**
@@ -116,7 +107,7 @@ export function admit(prefix: string, kv: { key: string; value: string; lease?: 
   if (record.id !== id) fail(`id "${record.id}" does not match the key`);
   const why = addressProblem(record.address);
   if (why) fail(why);
-  const address = canonicalAddress(record.address);
+  const address = canonicalIp(record.address);
   const type = isIP(address) === 4 ? 'ipv4' : 'ipv6';
   const local = LOOPBACK.check(address, type) || rules.ownHosts.has(address);
   if (local && !rules.allowLocal) fail('address is loopback or the load balancer\'s own: it would send traffic to itself');

@@ -1,7 +1,8 @@
 import { lookup } from 'node:dns/promises';
 import { BlockList, isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
-import { type AdmissionRules, DEFAULT_RULES, canonicalAddress } from '../common/admission.js';
+import { canonicalIp } from '../common/address.js';
+import { type AdmissionRules, DEFAULT_RULES } from '../common/admission.js';
 import type { RendererOptions } from './options.js';
 
 /** The port a bind line listens on (`*:80`, `127.0.0.1:8080`, `[::]:80 ssl ...`). */
@@ -17,7 +18,7 @@ function bindPort(bind: string): number | undefined {
  */
 export async function admissionRules(o: RendererOptions): Promise<{ rules: AdmissionRules; refresh: () => Promise<void> }> {
   const ownHosts = new Set<string>();
-  for (const i of Object.values(networkInterfaces()).flat()) if (i) ownHosts.add(canonicalAddress(i.address.split('%')[0]!));
+  for (const i of Object.values(networkInterfaces()).flat()) if (i) ownHosts.add(canonicalIp(i.address.split('%')[0]!));
   const lbPorts = new Set([bindPort(o.frontendBind), bindPort(o.statsBind), o.healthPort || undefined].filter((p): p is number => p !== undefined));
   let allowed: BlockList | undefined;
   if (o.allowedNetworks.length) {
@@ -37,7 +38,7 @@ export async function admissionRules(o: RendererOptions): Promise<{ rules: Admis
       const name = url.hostname.replace(/^\[|\]$/g, '');
       const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
       const ips = isIP(name) ? [name] : (await lookup(name, { all: true }).catch(() => [])).map((a) => a.address);
-      for (const ip of ips.map(canonicalAddress)) {
+      for (const ip of ips.map(canonicalIp)) {
         hosts.add(ip);
         endpoints.add(`${ip}:${port}`);
       }

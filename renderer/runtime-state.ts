@@ -1,4 +1,3 @@
-import { isIP } from 'node:net';
 import type { ActualServer } from './slots.js';
 
 /** The variable a rendered config sets to the id of its structure (see structureId). */
@@ -59,15 +58,5 @@ export function parseVar(text: string): string | undefined {
   return /value=<([^>]*)>/.exec(text)?.[1];
 }
 
-/**
- * One spelling per IP address, so the store's and HAProxy's compare: IPv6 compressed and
- * lower-case (an IPv4 tail, which HAProxy prints dotted, becomes hex on both sides).
- */
-export function canonicalIp(address: string): string {
-  if (isIP(address) !== 6) return address;
-  try {
-    return new URL(`http://[${address}]/`).hostname.slice(1, -1);
-  } catch {
-    return address;
-  }
-}
+
+export { canonicalIp } from '../common/address.js';

@@ -1,5 +1,5 @@
 import test, { type ExecutionContext } from 'ava';
-import { ComposeStack, buildImages, docker } from '../helpers/compose.js';
+import { docker, stackForFile } from '../helpers/compose.js';
 import { type LoadOptions, type LoadResult, startLoad, streamRequest } from '../helpers/load.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 
@@ -8,14 +8,7 @@ import { sleep, waitFor } from '../helpers/wait.js';
 // connection per request. Each checks convergence: HAProxy's slots in rotation = etcd's records
 // = the running, healthy webapps, and that no request failed.
 const TTL_S = 5;
-const stack = new ComposeStack();
-
-test.before(async () => {
-  await buildImages();
-  await stack.up({ webapps: 3, env: { LEASE_TTL: String(TTL_S) } });
-  await stack.converged(60000);
-});
-test.after.always(() => stack.down());
+const stack = stackForFile(test, { webapps: 3, env: { LEASE_TTL: String(TTL_S) } });
 
 type Loads = Record<string, ReturnType<typeof startLoad>>;
 

@@ -1,6 +1,6 @@
 import { Agent, request } from 'node:http';
 import test, { type ExecutionContext } from 'ava';
-import { ComposeStack, buildImages, docker } from '../helpers/compose.js';
+import { docker, stackForFile } from '../helpers/compose.js';
 import { cookies, get } from '../helpers/http.js';
 import { type LoadResult, startLoad } from '../helpers/load.js';
 import { sleep, waitFor } from '../helpers/wait.js';
@@ -9,14 +9,7 @@ import { sleep, waitFor } from '../helpers/wait.js';
 // ...` (and the etcd image's), under keep-alive loads through the LB. Every scenario checks that
 // no request failed and puts the node back as it found it.
 const TTL_S = 5;
-const stack = new ComposeStack();
-
-test.before(async () => {
-  await buildImages();
-  await stack.up({ webapps: 3, env: { LEASE_TTL: String(TTL_S) } });
-  await stack.converged(60000);
-});
-test.after.always(() => stack.down());
+const stack = stackForFile(test, { webapps: 3, env: { LEASE_TTL: String(TTL_S) } });
 
 const leasehold = (...args: string[]) => stack.exec('ha', ['leasehold', ...args]);
 

@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { PassThrough } from 'node:stream';
+import type { TestFn } from 'ava';
 import Docker from 'dockerode';
 import { TEST_SRC } from './fixtures.js';
 import { type ServerRow, get, inRotation, statsServers } from './http.js';
@@ -233,4 +234,16 @@ export class ComposeStack {
       await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
     }
   }
+}
+
+/** One stack for a test file: images built and the stack converged before its tests, removed after. */
+export function stackForFile(test: TestFn, o: StackOptions): ComposeStack {
+  const stack = new ComposeStack();
+  test.before(async () => {
+    await buildImages();
+    await stack.up(o);
+    await stack.converged(60000);
+  });
+  test.after.always(() => stack.down());
+  return stack;
 }
