@@ -1,99 +1,25 @@
 import { EventEmitter } from 'node:events';
 import type { AdmissionRules } from '../common/admission.js';
-import { type LeaseholdError, RecordError, ReloadError, RuntimeError } from '../common/errors.js';
+import { type LeaseholdError, ReloadError, RuntimeError } from '../common/errors.js';
 import type { NodeRecord } from '../common/record.js';
 import { Coalescer } from './coalesce.js';
-import type { Haproxy, ReloadResult } from './haproxy.js';
+import { Desired } from './desired.js';
+import type { NodeChange, ReloadCause, RendererEvents, RendererStatus, SlotView, Stage } from './events.js';
+import type { Haproxy } from './haproxy.js';
 import { isolate } from './isolate.js';
 import { Membership, type ReconcileOutcome } from './membership.js';
 import { desiredServers } from './reconcile.js';
 import { type RenderSettings, type Template, render, structureId } from './render.js';
 import type { RuntimeChannel } from './runtime.js';
-import { carryServerState } from './server-state.js';
-import { type SlotOptions, type SlotState, SlotTable, type Structure } from './slots.js';
-import type { NodeStore, Snapshot } from './store.js';
-import { type StoreEvent, StoreSync } from './store-sync.js';
-import { StructureFiles, type StructureStage } from './structure.js';
-import { OperatorView, type Override } from './operator-view.js';
-import { NodeView } from './view.js';
-import { type Actual, EMPTY_WORKER, type SessionQuery, observeWorker } from './worker.js';
 import { parseStatRows } from './runtime-state.js';
+import { carryServerState } from './server-state.js';
+import { type SlotOptions, SlotTable, type Structure } from './slots.js';
+import type { NodeStore } from './store.js';
+import { StoreSync } from './store-sync.js';
+import { StructureFiles } from './structure.js';
+import { type Actual, EMPTY_WORKER, type SessionQuery, observeWorker } from './worker.js';
 
-export type { StoreEvent } from './store-sync.js';
-
-export interface NodeChange {
-  change: 'joined' | 'left' | 'changed';
-  service: string;
-  id: string;
-  address: string;
-  port: number;
-  weight: number;
-  state: NodeRecord['state'];
-  /** The server slot it sits (or sat) in. */
-  slot: string;
-}
-
-/** Why a reload happened: a service came or went, a pool resized, or the config (template, settings, an unknown running config). */
-export type ReloadCause = 'services' | 'pool' | 'config';
-
-export interface ReloadEvent extends ReloadResult {
-  cause: ReloadCause;
-  structureId: string;
-  slots: number;
-  bytes: number;
-  checkMs: number;
-}
-
-export type Stage = 'render' | StructureStage | 'verify' | 'runtime';
-
-export interface RefusedEvent {
-  stage: Stage;
-  error: LeaseholdError;
-}
-
-/** A reconcile that found differences: what it changed, what was drift, what it could not fix. */
-export interface ReconciledEvent {
-  changed: number;
-  drift: number;
-  commands: number;
-  /** Commands HAProxy answered with an error (first few). */
-  refused: { command: string; answer: string }[];
-  /** Servers still different after the commands and re-reads. */
-  unconverged: number;
-  durationMs: number;
-}
-
-export interface DriftEvent {
-  backend: string;
-  server: string;
-  node?: string;
-  fields: string[];
-}
-
-/** An operator key (drain, weight) that came, changed or went. */
-export interface OperatorEvent {
-  change: 'drained' | 'undrained' | 'weight' | 'weight-reset';
-  service: string;
-  id: string;
-  weight?: number;
-}
-
-export interface MirrorEvent {
-  bytes: number;
-  checkMs: number;
-}
-
-export interface RendererEvents {
-  store: [StoreEvent];
-  rejected: [RecordError];
-  node: [NodeChange];
-  reload: [ReloadEvent];
-  refused: [RefusedEvent];
-  reconciled: [ReconciledEvent];
-  drift: [DriftEvent];
-  mirror: [MirrorEvent];
-  operator: [OperatorEvent];
-}
+export type * from './events.js';
 
 export interface RendererConfig extends RenderSettings, Omit<SlotOptions, 'services'> {
   prefix: string;
@@ -124,51 +50,6 @@ export interface RendererDeps {
   now?: () => number;
 }
 
-/** One slot as `/status` shows it. */
-export interface SlotView {
-  slot: string;
-  state: SlotState;
-  node?: string;
-  address?: string;
-  port?: number;
-  weight?: number;
-  /** An operator's drain or weight on this node. */
-  operator?: Override;
-  /** HAProxy's own view, read when asked. */
-  haproxy?: { status: string; sessions: number; weight: number };
-}
-
-/** What /health, /status and /metrics show. */
-export interface RendererStatus {
-  etcd: 'starting' | 'connected' | 'unreachable';
-  haproxy: 'unknown' | 'reachable' | 'unreachable';
-  revision?: string;
-  /** Records admitted, and nodes sitting in a slot (ready or draining). */
-  records: number;
-  nodes: number;
-  structureId?: string;
-  /** The running worker has the structure the store asks for. */
-  structureLive: boolean;
-  /** The last reconcile left no difference on servers the worker has. */
-  converged: boolean;
-  /** Nodes waiting for a structural change (a pool that has not grown yet). */
-  pending: number;
-  /** A suspicious list is held: the previous nodes keep serving until this time. */
-  heldUntil?: string;
-  holds: number;
-  /** Records excluded because `haproxy -c` refused their server line. */
-  quarantined: number;
-  lastReconcileAt?: string;
-  reloads: Record<ReloadCause, number>;
-  refused: Record<Stage, number>;
-  runtime: { sent: number; failed: number; retried: number; refusedAnswers: number };
-  driftRepaired: number;
-  reconcile: { count: number; totalMs: number; lastMs: number };
-  rejectedRecords: number;
-  slots: { service: string; used: number; total: number }[];
-  lastError?: string;
-}
-
 type Placement = { r: NodeRecord; slot: string };
 
 /**
@@ -179,13 +60,10 @@ type Placement = { r: NodeRecord; slot: string };
  * fire-and-forget: a lost event or a hand-made change costs a delay, never correctness.
  */
 export class Renderer extends EventEmitter<RendererEvents> {
-  private readonly view: NodeView;
+  private readonly desired: Desired;
   private readonly slots: SlotTable;
   private readonly sync: StoreSync;
-  private readonly operators: OperatorView;
   private readonly operatorSync: StoreSync;
-  /** Operator overrides as last applied, by `service/id`, to report what changed. */
-  private lastOverrides = new Map<string, string>();
   private readonly membership: Membership;
   private readonly files: StructureFiles;
   private readonly coalescer: Coalescer;
@@ -193,7 +71,6 @@ export class Renderer extends EventEmitter<RendererEvents> {
   private readonly abort = new AbortController();
   private readonly now: () => number;
   private readonly timers = new Set<NodeJS.Timeout>();
-  private synced = false;
   private observedOnce = false;
   private adopted = false;
   private passing?: Promise<void>;
@@ -217,13 +94,6 @@ export class Renderer extends EventEmitter<RendererEvents> {
   private lastCheckMs = 0;
   /** The records the last pass served (the mirror's quarantine search starts from them). */
   private lastRecords: NodeRecord[] = [];
-  private lastSnapshot?: { clusterId?: string; revision: bigint };
-  /** While a suspicious list is held: the nodes placed before it, by key. */
-  private held?: { until: number; records: Map<string, NodeRecord> };
-  /** Records `haproxy -c` refused, by key, with the exact record refused. */
-  private readonly quarantine = new Map<string, { record: string; reason: string }>();
-  private readonly rejections = new Map<string, string>();
-  private readonly unknownReported = new Set<string>();
   private readonly st: RendererStatus = {
     etcd: 'starting',
     haproxy: 'unknown',
@@ -249,7 +119,13 @@ export class Renderer extends EventEmitter<RendererEvents> {
   ) {
     super();
     this.now = deps.now ?? Date.now;
-    this.view = new NodeView(c.prefix, c.admission);
+    this.desired = new Desired(c, this.now);
+    this.desired.on('rejected', (e) => this.emit('rejected', e));
+    this.desired.on('operator', (e) => this.emit('operator', e));
+    this.desired.on('held', ({ reason, until }) => {
+      this.emit('store', { state: 'held', reason });
+      this.later(until - this.now() + 10, () => void this.pass());
+    });
     this.slots = new SlotTable(c);
     this.membership = new Membership(deps.runtime, () => this.read());
     this.files = new StructureFiles(c, deps.haproxy, this.now);
@@ -258,9 +134,12 @@ export class Renderer extends EventEmitter<RendererEvents> {
     // so membership never waits for it.
     this.mirrorCoalescer = new Coalescer(c.mirrorDelayMs, c.mirrorDelayMs * 5, () => void this.mirror());
     this.sync = new StoreSync(deps.store, c.prefix, {
-      snapshot: (snap) => this.onSnapshot(snap),
+      snapshot: (snap) => {
+        this.desired.onSnapshot(snap, new Map([...this.placements()].map(([k, p]) => [k, p.r])));
+        this.coalescer.trigger();
+      },
       events: (events) => {
-        this.view.apply(events);
+        this.desired.onEvents(events);
         this.coalescer.trigger();
       },
       report: (e) => {
@@ -270,14 +149,13 @@ export class Renderer extends EventEmitter<RendererEvents> {
         this.emit('store', e);
       },
     });
-    this.operators = new OperatorView(c.operatorPrefix);
     this.operatorSync = new StoreSync(deps.store, c.operatorPrefix, {
       snapshot: (snap) => {
-        this.operators.reset(snap.kvs);
+        this.desired.onOperatorSnapshot(snap.kvs);
         this.coalescer.trigger();
       },
       events: (events) => {
-        this.operators.apply(events);
+        this.desired.onOperatorEvents(events);
         this.coalescer.trigger();
       },
       // The node watch reports etcd's state; this one only its own troubles.
@@ -289,13 +167,16 @@ export class Renderer extends EventEmitter<RendererEvents> {
     const s = structuredClone(this.st);
     const counts = this.deps.runtime.counts;
     if (counts) Object.assign(s.runtime, { sent: counts.sent, failed: counts.failed, retried: counts.retried });
+    const until = this.desired.heldUntil;
+    Object.assign(s, { holds: this.desired.counts.holds, quarantined: this.desired.quarantined, rejectedRecords: this.desired.counts.rejected, records: this.desired.counts.admitted });
+    s.heldUntil = until !== undefined && until > this.now() ? new Date(until).toISOString() : undefined;
     return s;
   }
 
   /** Serving what the store says, or able to: what `/health` answers. */
   get healthy(): boolean {
     const s = this.st;
-    return this.synced && s.haproxy === 'reachable' && s.structureLive && s.converged && !(s.records > 0 && s.nodes === 0);
+    return this.desired.synced && s.haproxy === 'reachable' && s.structureLive && s.converged && !(this.desired.counts.admitted > 0 && s.nodes === 0);
   }
 
   /** Every slot of every backend: which node sits where (`/status`). */
@@ -367,79 +248,6 @@ export class Renderer extends EventEmitter<RendererEvents> {
     });
   }
 
-  // ---- the store's picture ----
-
-  /**
-   * A full list. One that comes from another etcd (cluster id), goes back in time (revision) or
-   * would take most nodes away at once is held: the nodes placed before it keep serving for
-   * `holdMs` while registrars re-register, then the list applies as it is then.
-   */
-  private onSnapshot(snap: Snapshot): void {
-    const prev = this.lastSnapshot;
-    this.lastSnapshot = { clusterId: snap.clusterId, revision: snap.revision };
-    const before = this.placements();
-    this.view.reset(snap.kvs);
-    this.synced = true;
-    let why: string | undefined;
-    if (prev?.clusterId && snap.clusterId && prev.clusterId !== snap.clusterId) why = `etcd's cluster id changed (${prev.clusterId} → ${snap.clusterId})`;
-    else if (prev && snap.revision < prev.revision) why = `etcd's revision went backwards (${prev.revision} → ${snap.revision})`;
-    else why = this.mostGone(before, this.view.evaluate().records);
-    if (why) this.hold(why, before);
-    this.coalescer.trigger();
-  }
-
-  private mostGone(before: Map<string, Placement>, records: Map<string, NodeRecord>): string | undefined {
-    if (before.size < 2) return undefined;
-    const kept = [...before.keys()].filter((k) => records.has(k)).length;
-    return kept * 2 < before.size ? `${before.size - kept} of ${before.size} nodes gone at once` : undefined;
-  }
-
-  private hold(why: string, before: Map<string, Placement>): void {
-    const until = this.now() + this.c.holdMs;
-    this.held = { until, records: new Map([...before].map(([k, p]) => [k, p.r])) };
-    this.st.holds++;
-    this.st.heldUntil = new Date(until).toISOString();
-    this.emit('store', { state: 'held', reason: `${why}: the previous ${before.size} nodes keep serving for ${this.c.holdMs} ms while registrars re-register` });
-    this.later(this.c.holdMs + 10, () => void this.pass());
-  }
-
-  /** Records to serve: admitted, not quarantined, and those held through a suspicious list. */
-  private recordsToServe(admitted: Map<string, NodeRecord>): Map<string, NodeRecord> {
-    const out = new Map<string, NodeRecord>();
-    for (const [k, r] of admitted) {
-      const q = this.quarantine.get(k);
-      if (q && q.record === JSON.stringify(r)) continue;
-      if (q) this.quarantine.delete(k); // changed since: judged again
-      out.set(k, r);
-    }
-    if (this.held && this.now() >= this.held.until) {
-      this.held = undefined;
-      this.st.heldUntil = undefined;
-    }
-    if (this.held) for (const [k, r] of this.held.records) if (!out.has(k)) out.set(k, r);
-    this.st.quarantined = this.quarantine.size;
-    return out;
-  }
-
-  /** Operator drains and weights over the registrars' records; reports what changed. */
-  private withOverrides(records: NodeRecord[]): NodeRecord[] {
-    const now = new Map([...this.operators.all()].map(([k, o]) => [k, JSON.stringify(o)]));
-    for (const node of new Set([...now.keys(), ...this.lastOverrides.keys()])) {
-      const before: Override = JSON.parse(this.lastOverrides.get(node) ?? '{}');
-      const after: Override = JSON.parse(now.get(node) ?? '{}');
-      const [service, id] = node.split('/') as [string, string];
-      if (!before.drained && after.drained) this.emit('operator', { change: 'drained', service, id });
-      if (before.drained && !after.drained) this.emit('operator', { change: 'undrained', service, id });
-      if (after.weight !== undefined && after.weight !== before.weight) this.emit('operator', { change: 'weight', service, id, weight: after.weight });
-      if (before.weight !== undefined && after.weight === undefined) this.emit('operator', { change: 'weight-reset', service, id });
-    }
-    this.lastOverrides = now;
-    return records.map((r) => {
-      const o = this.operators.get(r.service, r.id);
-      return o ? { ...r, ...(o.drained && { state: 'draining' as const }), ...(o.weight !== undefined && { weight: o.weight }) } : r;
-    });
-  }
-
   /** `/status`'s backends, with HAProxy's live status, sessions and weight of every slot. */
   async slotViewsLive(): Promise<Record<string, SlotView[]>> {
     const views = this.slotViews();
@@ -455,7 +263,7 @@ export class Renderer extends EventEmitter<RendererEvents> {
         const h = rows?.get(`${backend}/${v.slot}`);
         if (h) v.haproxy = h;
         if (v.node) {
-          const o = this.operators.get(backend, v.node);
+          const o = this.desired.override(backend, v.node);
           if (o) v.operator = o;
         }
       }
@@ -484,15 +292,11 @@ export class Renderer extends EventEmitter<RendererEvents> {
 
   private async passOnce(): Promise<void> {
     // Nothing is decided before the first full list: an unreachable etcd changes nothing.
-    if (!this.synced || this.abort.signal.aborted) return;
-    const ev = this.view.evaluate();
-    this.reportRecords([...ev.rejected, ...this.operators.rejected()], ev.unknownFields);
-    this.st.records = ev.records.size;
-
+    if (!this.desired.synced || this.abort.signal.aborted) return;
     let actual = await this.observe();
     if (!actual) return;
-    if (!this.adopted) this.adopt(actual, ev.records);
-    const records = this.withOverrides([...this.recordsToServe(ev.records).values()]);
+    if (!this.adopted) this.adopt(actual);
+    const records = this.desired.records();
     // Slots whose leavers' sessions ended are free before new nodes look for one.
     this.freeLeavers(actual);
     const before = this.placements();
@@ -524,20 +328,20 @@ export class Renderer extends EventEmitter<RendererEvents> {
   }
 
   /** A restarted renderer takes over what the running worker has: no reload, no flap. */
-  private adopt(actual: Actual, records: Map<string, NodeRecord>): void {
+  private adopt(actual: Actual): void {
+    const records = this.desired.admitted();
     const inRotation = actual.servers.filter((a) => (a.admin & 0x01) === 0);
     const known = new Set([...records.values()].map((r) => `${r.service}|${r.address}|${r.port}`));
     const matched = inRotation.filter((a) => known.has(`${a.backend}|${a.address}|${a.port}`)).length;
     if (inRotation.length >= 2 && matched * 2 < inRotation.length) {
       // An emptied etcd met at start: keep what HAProxy serves for a while, as for a list.
-      const kept = new Map<string, Placement>();
+      const kept = new Map<string, NodeRecord>();
       for (const a of inRotation) {
-        const r: NodeRecord = { id: `${a.server}-held`, service: a.backend, address: a.address, port: a.port, tag: a.server, weight: a.weight, state: 'up', registeredAt: new Date(0).toISOString() };
-        kept.set(`held:${a.backend}/${a.server}`, { r, slot: a.server });
+        kept.set(`held:${a.backend}/${a.server}`, { id: `${a.server}-held`, service: a.backend, address: a.address, port: a.port, tag: a.server, weight: a.weight, state: 'up', registeredAt: new Date(0).toISOString() });
       }
-      this.hold(`only ${matched} of the ${inRotation.length} servers HAProxy runs are in etcd`, kept);
+      this.desired.hold(`only ${matched} of the ${inRotation.length} servers HAProxy runs are in etcd`, kept);
     }
-    this.slots.adopt(actual.servers, [...this.recordsToServe(records).values()], this.now());
+    this.slots.adopt(actual.servers, this.desired.records(), this.now());
     this.adopted = true;
     this.mirrorCoalescer.trigger();
   }
@@ -665,12 +469,7 @@ export class Renderer extends EventEmitter<RendererEvents> {
     const culprits: NodeRecord[] = [];
     for (const r of found ?? []) if (!(await accepts([r]))) culprits.push(r);
     if (!culprits.length) return;
-    for (const r of culprits) {
-      const key = `${this.c.prefix}${r.service}/${r.id}`;
-      this.quarantine.set(key, { record: JSON.stringify(r), reason: 'haproxy -c refuses its server line' });
-      this.emit('rejected', new RecordError(key, `quarantined: haproxy -c refuses its server line (${r.address}:${r.port}); everything else is applied`));
-    }
-    this.st.quarantined = this.quarantine.size;
+    this.desired.quarantineRecords(culprits);
     this.lastRefused = this.refusedId = undefined;
     this.passAgain = true;
   }
@@ -799,22 +598,6 @@ export class Renderer extends EventEmitter<RendererEvents> {
     this.st.refused[stage]++;
     this.st.lastError = error.message;
     this.emit('refused', { stage, error });
-  }
-
-  private reportRecords(rejected: RecordError[], unknown: Map<string, string[]>): void {
-    const now = new Map(rejected.map((e) => [e.key, e.reason]));
-    for (const e of rejected) if (this.rejections.get(e.key) !== e.reason) this.emit('rejected', e);
-    this.rejections.clear();
-    for (const [k, v] of now) this.rejections.set(k, v);
-    this.st.rejectedRecords = rejected.length;
-    for (const [key, fields] of unknown) {
-      // Once per key and set of fields: a newer registrar's fields are news once.
-      const id = `${key} ${fields.join(',')}`;
-      if (this.unknownReported.has(id)) continue;
-      if (this.unknownReported.size > 10000) this.unknownReported.clear();
-      this.unknownReported.add(id);
-      this.emit('rejected', new RecordError(key, `unknown fields ignored: ${fields.join(', ')} (a newer registrar?)`));
-    }
   }
 
   /** Nodes in a slot (ready or draining), by record key. */

@@ -1,0 +1,183 @@
+import { EventEmitter } from 'node:events';
+import type { AdmissionRules } from '../common/admission.js';
+import { RecordError } from '../common/errors.js';
+import type { NodeRecord } from '../common/record.js';
+import { OperatorView, type Override } from './operator-view.js';
+import type { KV, Snapshot, WatchEvent } from './store.js';
+import { NodeView } from './view.js';
+
+/** An operator key (drain, weight) that came, changed or went. */
+export interface OperatorEvent {
+  change: 'drained' | 'undrained' | 'weight' | 'weight-reset';
+  service: string;
+  id: string;
+  weight?: number;
+}
+
+export interface DesiredEvents {
+  rejected: [RecordError];
+  operator: [OperatorEvent];
+  /** A suspicious list is held until `until` (ms). */
+  held: [{ reason: string; until: number }];
+}
+
+export interface DesiredOptions {
+  prefix: string;
+  operatorPrefix: string;
+  admission: AdmissionRules;
+  /** How long a suspicious list is held, ms. */
+  holdMs: number;
+}
+
+/**
+ * What the store asks for: the admitted records, with operator drains and weights over them,
+ * minus quarantined ones, plus the nodes held through a suspicious list. Reports rejections
+ * (once per key and reason), unknown fields (once) and operator changes as events.
+ */
+export class Desired extends EventEmitter<DesiredEvents> {
+  private readonly view: NodeView;
+  private readonly operators: OperatorView;
+  private lastSnapshot?: { clusterId?: string; revision: bigint };
+  /** While a suspicious list is held: the nodes served before it, by key. */
+  private held?: { until: number; records: Map<string, NodeRecord> };
+  /** Records `haproxy -c` refused, by key, with the exact record refused. */
+  private readonly quarantine = new Map<string, string>();
+  private readonly rejections = new Map<string, string>();
+  private readonly unknownReported = new Set<string>();
+  /** Operator overrides as last applied, by `service/id`, to report what changed. */
+  private lastOverrides = new Map<string, string>();
+  /** A full list has arrived: before it nothing is decided. */
+  synced = false;
+  readonly counts = { holds: 0, rejected: 0, admitted: 0 };
+
+  constructor(
+    private readonly o: DesiredOptions,
+    private readonly now: () => number,
+  ) {
+    super();
+    this.view = new NodeView(o.prefix, o.admission);
+    this.operators = new OperatorView(o.operatorPrefix);
+  }
+
+  get heldUntil(): number | undefined {
+    return this.held?.until;
+  }
+
+  get quarantined(): number {
+    return this.quarantine.size;
+  }
+
+  /**
+   * A full list. One that comes from another etcd (cluster id), goes back in time (revision) or
+   * would take most of the nodes `served` away at once is held: those keep serving for `holdMs`
+   * while registrars re-register; then the list applies as it is by then.
+   */
+  onSnapshot(snap: Snapshot, served: Map<string, NodeRecord>): void {
+    const prev = this.lastSnapshot;
+    this.lastSnapshot = { clusterId: snap.clusterId, revision: snap.revision };
+    this.view.reset(snap.kvs);
+    this.synced = true;
+    let why: string | undefined;
+    if (prev?.clusterId && snap.clusterId && prev.clusterId !== snap.clusterId) why = `etcd's cluster id changed (${prev.clusterId} → ${snap.clusterId})`;
+    else if (prev && snap.revision < prev.revision) why = `etcd's revision went backwards (${prev.revision} → ${snap.revision})`;
+    else why = mostGone(served, this.view.evaluate().records);
+    if (why) this.hold(why, served);
+  }
+
+  onEvents(events: WatchEvent[]): void {
+    this.view.apply(events);
+  }
+
+  onOperatorSnapshot(kvs: KV[]): void {
+    this.operators.reset(kvs);
+  }
+
+  onOperatorEvents(events: WatchEvent[]): void {
+    this.operators.apply(events);
+  }
+
+  /** Keeps `served` serving for `holdMs` whatever the lists say. */
+  hold(why: string, served: Map<string, NodeRecord>): void {
+    const until = this.now() + this.o.holdMs;
+    this.held = { until, records: new Map(served) };
+    this.counts.holds++;
+    this.emit('held', { reason: `${why}: the previous ${served.size} nodes keep serving for ${this.o.holdMs} ms while registrars re-register`, until });
+  }
+
+  /** Keeps these records out until they change (their server line is refused). */
+  quarantineRecords(records: NodeRecord[]): void {
+    for (const r of records) {
+      const key = `${this.o.prefix}${r.service}/${r.id}`;
+      this.quarantine.set(key, JSON.stringify(r));
+      this.emit('rejected', new RecordError(key, `quarantined: haproxy -c refuses its server line (${r.address}:${r.port}); everything else is applied`));
+    }
+  }
+
+  /** The operator's say on one node. */
+  override(service: string, id: string): Override | undefined {
+    return this.operators.get(service, id);
+  }
+
+  /** The admitted records by key, before quarantine, holds and overrides (for adoption). */
+  admitted(): Map<string, NodeRecord> {
+    return this.view.evaluate().records;
+  }
+
+  /** The records to serve now, reporting what is new among rejections and operator changes. */
+  records(): NodeRecord[] {
+    const ev = this.view.evaluate();
+    this.report([...ev.rejected, ...this.operators.rejected()], ev.unknownFields);
+    this.counts.admitted = ev.records.size;
+    const out = new Map<string, NodeRecord>();
+    for (const [k, r] of ev.records) {
+      const q = this.quarantine.get(k);
+      if (q === JSON.stringify(r)) continue;
+      if (q !== undefined) this.quarantine.delete(k); // changed since: judged again
+      out.set(k, r);
+    }
+    if (this.held && this.now() >= this.held.until) this.held = undefined;
+    if (this.held) for (const [k, r] of this.held.records) if (!out.has(k)) out.set(k, r);
+    return this.withOverrides([...out.values()]);
+  }
+
+  /** Operator drains and weights over the registrars' records; reports what changed. */
+  private withOverrides(records: NodeRecord[]): NodeRecord[] {
+    const now = new Map([...this.operators.all()].map(([k, o]) => [k, JSON.stringify(o)]));
+    for (const node of new Set([...now.keys(), ...this.lastOverrides.keys()])) {
+      const before: Override = JSON.parse(this.lastOverrides.get(node) ?? '{}');
+      const after: Override = JSON.parse(now.get(node) ?? '{}');
+      const [service, id] = node.split('/') as [string, string];
+      if (!before.drained && after.drained) this.emit('operator', { change: 'drained', service, id });
+      if (before.drained && !after.drained) this.emit('operator', { change: 'undrained', service, id });
+      if (after.weight !== undefined && after.weight !== before.weight) this.emit('operator', { change: 'weight', service, id, weight: after.weight });
+      if (before.weight !== undefined && after.weight === undefined) this.emit('operator', { change: 'weight-reset', service, id });
+    }
+    this.lastOverrides = now;
+    return records.map((r) => {
+      const o = this.operators.get(r.service, r.id);
+      return o ? { ...r, ...(o.drained && { state: 'draining' as const }), ...(o.weight !== undefined && { weight: o.weight }) } : r;
+    });
+  }
+
+  private report(rejected: RecordError[], unknown: Map<string, string[]>): void {
+    const now = new Map(rejected.map((e) => [e.key, e.reason]));
+    for (const e of rejected) if (this.rejections.get(e.key) !== e.reason) this.emit('rejected', e);
+    this.rejections.clear();
+    for (const [k, v] of now) this.rejections.set(k, v);
+    this.counts.rejected = rejected.length;
+    for (const [key, fields] of unknown) {
+      // Once per key and set of fields: a newer registrar's fields are news once.
+      const id = `${key} ${fields.join(',')}`;
+      if (this.unknownReported.has(id)) continue;
+      if (this.unknownReported.size > 10000) this.unknownReported.clear();
+      this.unknownReported.add(id);
+      this.emit('rejected', new RecordError(key, `unknown fields ignored: ${fields.join(', ')} (a newer registrar?)`));
+    }
+  }
+}
+
+function mostGone(served: Map<string, NodeRecord>, records: Map<string, NodeRecord>): string | undefined {
+  if (served.size < 2) return undefined;
+  const kept = [...served.keys()].filter((k) => records.has(k)).length;
+  return kept * 2 < served.size ? `${served.size - kept} of ${served.size} nodes gone at once` : undefined;
+}
