@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 COMPOSE := bash scripts/compose.sh
 
-.PHONY: up down test
+.PHONY: up down test rotate
 
 up:
 	bash scripts/setup.sh --run
@@ -22,3 +22,11 @@ test:
 	bash scripts/setup.sh
 	npm ci --no-audit --no-fund
 	npm test
+
+# New credentials: CA, certificates and passwords are made again at the next start (leasehold-pki);
+# etcd's data (operator drains and weights) stays, and etcd sets the registrars' new passwords.
+rotate:
+	@p=$$($(COMPOSE) config | sed -n 's/^name: //p'); \
+	  $(COMPOSE) down && \
+	  docker volume ls -q --filter "label=com.docker.compose.project=$$p" | grep -E "^$${p}_pki-" | xargs -r docker volume rm && \
+	  $(COMPOSE) up -d --wait --wait-timeout 180

@@ -112,7 +112,8 @@ export class EtcdGateway {
 
   /**
    * Sends `c` to the current endpoint, then to the others in turn while they are unavailable.
-   * With auth, a missing or expired token is (re)fetched once on the endpoint that refused it.
+   * With auth, a missing or expired token is (re)fetched once on the endpoint that refused it,
+   * and a call that got no answer drops the token.
    */
   private async call(c: GatewayCall, signal?: AbortSignal): Promise<Record<string, any>> {
     const n = this.o.endpoints.length;
@@ -134,6 +135,10 @@ export class EtcdGateway {
         return answer;
       } catch (err) {
         if (!(err instanceof EtcdUnavailableError) || signal?.aborted) throw err;
+        // A token may not outlive an etcd that stopped answering. An emptied etcd does not even
+        // refuse it: a simple token names the raft index it was issued at, and etcd waits for
+        // that index before it answers, past any deadline. The next call logs in again.
+        this.token = undefined;
         last = err;
       }
     }

@@ -250,7 +250,7 @@ test.serial('the etcd image drains and undrains with the same keys; errors keep 
     t.is(bad.code, 2, service);
     t.regex(bad.stderr, /^leasehold: "300" is not a weight: an integer from 0 to 256\n\nusage: leasehold weight/);
   }
-  const away = await stack.exec('ha', ['env', 'ETCD_ENDPOINTS=http://127.0.0.1:1', 'leasehold', 'drain', `webapp/${victim.hostname}`]);
+  const away = await stack.exec('ha', ['env', 'ETCD_ENDPOINTS=https://127.0.0.1:1', 'leasehold', 'drain', `webapp/${victim.hostname}`]);
   t.is(away.code, 3, away.stderr);
-  t.regex(away.stderr, /^leasehold: etcd unreachable at http:\/\/127\.0\.0\.1:1 /);
+  t.regex(away.stderr, /^leasehold: etcd unreachable at https:\/\/127\.0\.0\.1:1 /);
 });

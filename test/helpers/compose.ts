@@ -55,7 +55,6 @@ export class ComposeStack {
       COMPOSE_PROJECT_NAME: this.project,
       LB_PORT: String(this.lbPort),
       STATS_PORT: String(this.statsPort),
-      ETCD_PORT: '',
       LEASEHOLD_RUN: this.runId,
       ...o.env,
     };
