@@ -105,6 +105,11 @@ export class ClusterStack extends ComposeStack {
     });
   }
 
+  /** Runs a command in ha1 (what ComposeStack's `ha` is in compose.yml), e.g. for `haProc()`. */
+  override async haExec(cmd: string): Promise<string> {
+    return this.compose(['exec', '-T', 'ha1', 'sh', '-c', cmd]);
+  }
+
   /** `leasehold status --json` in ha1: both renderers' views and the verdict. */
   async status(): Promise<{ lbsAgree?: { agree: boolean; lbs: string[]; differ: string[] }; renderers: { lb: string; reachable: boolean }[]; nodes: { id: string }[] }> {
     const r = await this.exec('ha1', ['leasehold', 'status', '--json']);
