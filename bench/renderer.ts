@@ -33,7 +33,7 @@ async function main(): Promise<void> {
   results.memory100 = await parts.run('memory-100', async () => {
     const rig = await Rig.start();
     try {
-      await putSynthetic(rig.etcd.client, 0, 100);
+      await putSynthetic(rig.etcd, 0, 100);
       await rig.startRenderer();
       await rig.waitHealthy(30000);
       return await settledMemory(rig, 100);
@@ -48,14 +48,14 @@ async function main(): Promise<void> {
   try {
     results.nodes1000 = await parts.run('1000-nodes', async () => {
       const rig = await large();
-      await putSynthetic(rig.etcd.client, 0, 1000);
+      await putSynthetic(rig.etcd, 0, 1000);
       const sync = await firstSync(rig, 1000, LARGE);
       return { firstSync: sync, oneChange: await oneChange(rig, 1000, REPS, 1000) };
     });
     results.nodes10000 = await parts.run('10000-nodes', async () => {
       const rig = await large();
       await rig.stopRenderer();
-      await putSynthetic(rig.etcd.client, 0, 10000);
+      await putSynthetic(rig.etcd, 0, 10000);
       await rig.freshHaproxy();
       const sync = await firstSync(rig, 10000, LARGE);
       const change = await oneChange(rig, 10000, REPS, 10000);

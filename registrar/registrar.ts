@@ -152,6 +152,7 @@ export class Registrar extends EventEmitter<RegistrarEvents> {
   }
 
   private async run(): Promise<void> {
+    await this.warmUp();
     while (!this.isStopping) {
       await this.turn();
       if (this.isStopping) break;
@@ -163,6 +164,18 @@ export class Registrar extends EventEmitter<RegistrarEvents> {
       this.stopping.signal.addEventListener('abort', wake, { once: true });
       await this.clock.sleep(next - this.clock.now(), this.nap.signal);
       this.stopping.signal.removeEventListener('abort', wake);
+    }
+  }
+
+  /**
+   * While the app starts, open the connection to etcd and log in (with auth, etcd's bcrypt check
+   * alone takes ~100 ms): a join then costs only a grant and a put. Errors are left to the attempt.
+   */
+  private async warmUp(): Promise<void> {
+    try {
+      await this.deps.store.get(this.key, this.stopping.signal);
+    } catch {
+      // the first registration attempt meets and reports whatever this met
     }
   }
 

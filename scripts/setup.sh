@@ -23,7 +23,8 @@ can_apt() { [[ $(id -u) = 0 ]] && have apt-get; }
 # Debian packages, installed only for the commands that are missing.
 pkgs=()
 want() { have "$1" || pkgs+=("$2"); }
-have docker || have dockerd || pkgs+=(docker.io)
+# A docker CLI alone (no engine reachable, no dockerd) is not enough: the engine comes with docker.io.
+docker info >/dev/null 2>&1 || have dockerd || pkgs+=(docker.io)
 if [[ $mode != --run ]]; then
   want etcd etcd-server
   want etcdctl etcd-client

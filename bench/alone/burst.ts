@@ -33,7 +33,7 @@ export async function bursts(cycles: number) {
         const first = clock();
         for (let k = 0; k < SIZE; k++) {
           if (kind === 'leave') await rig.etcd.client.delete().key(key(`b${k}`));
-          else await rig.etcd.client.put(key(`b${k}`)).value(record(`b${k}`, { address: address(k), port: 9, weight }));
+          else await rig.etcd.putLeased(key(`b${k}`), record(`b${k}`, { address: address(k), port: 9, weight }));
           await sleep(Math.max(0, first + (k + 1) * SPREAD_MS - clock()));
         }
         const last = clock();

@@ -31,7 +31,7 @@ export async function joinLeave(reps: number) {
         const joining = startPoller(rig.ha.url, { mode, gapMs: 1, maxMs: 15000, maxRequests: 30000, until: isExtra });
         await joining.ready;
         const t0 = clock();
-        await rig.etcd.client.put(key('extra')).value(record('extra', { port: extra.port, weight: 100 }));
+        await rig.etcd.putLeased(key('extra'), record('extra', { port: extra.port, weight: 100 }));
         const joined = firstAnswer(await joining.done, t0, isExtra);
         if (joined === undefined) throw new Error(`join rep ${i}: the node never answered`);
         r.join.push(joined);

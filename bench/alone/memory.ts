@@ -10,7 +10,7 @@ import type { Rig } from './rig.js';
 export async function settledMemory(rig: Rig, nodes: number): Promise<{ nodes: number; rss: number; peak: number }> {
   for (let k = 0; k < 20; k++) {
     const i = k % nodes;
-    await rig.etcd.client.put(key(`n${i}`)).value(synthetic(i, 2 + k));
+    await rig.etcd.putLeased(key(`n${i}`), synthetic(i, 2 + k));
     await sleep(300);
   }
   await sleep(6000);

@@ -61,7 +61,7 @@ export async function oneChange(rig: Rig, nodes: number, reps: number, seed: num
     // A new node takes the lowest free slot.
     const free = slots.find((s) => s.state === 'free')!.slot;
     const address = `127.250.${rep >> 8}.${rep & 255}`;
-    await timed('join', rep, free, () => rig.etcd.client.put(key(`x${rep}`)).value(record(`x${rep}`, { address, port: 9 })).exec(), async () => {
+    await timed('join', rep, free, () => rig.etcd.putLeased(key(`x${rep}`), record(`x${rep}`, { address, port: 9 })), async () => {
       const s = await probe.server('webapp', free);
       return s.status !== 'MAINT' && s.addr === `${address}:9`;
     });
@@ -69,7 +69,7 @@ export async function oneChange(rig: Rig, nodes: number, reps: number, seed: num
     const slot = slots.find((s) => s.node === victim)!.slot;
     const was = await probe.weight('webapp', slot);
     const weight = was >= 256 ? 1 : was + 1;
-    await timed('weight', rep, slot, () => rig.etcd.client.put(key(victim)).value(record(victim, { ...syntheticAddress(rep % nodes), weight })).exec(), async () => (await probe.weight('webapp', slot)) === weight);
+    await timed('weight', rep, slot, () => rig.etcd.putLeased(key(victim), record(victim, { ...syntheticAddress(rep % nodes), weight })), async () => (await probe.weight('webapp', slot)) === weight);
     await timed('leave', rep, free, () => rig.etcd.client.delete().key(key(`x${rep}`)).exec(), async () => (await probe.server('webapp', free)).status === 'MAINT');
   }
   const cpu1 = await rig.cpu();

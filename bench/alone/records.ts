@@ -1,5 +1,5 @@
 // Records the benchmark writes itself, in place of registrars.
-import type { Etcd3 } from 'etcd3';
+import type { TestEtcd } from '../../test/helpers/etcd.js';
 
 export interface RecordFields {
   address?: string;
@@ -24,8 +24,8 @@ export const synthetic = (i: number, weight = 1) => record(`n${i}`, { ...synthet
 export const syntheticAddress = (i: number) => ({ address: `127.${1 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`, port: 9 });
 
 /** Puts nodes n<from>..n<to-1>, 200 at a time. */
-export async function putSynthetic(client: Etcd3, from: number, to: number): Promise<void> {
+export async function putSynthetic(etcd: TestEtcd, from: number, to: number): Promise<void> {
   for (let i = from; i < to; i += 200) {
-    await Promise.all(Array.from({ length: Math.min(200, to - i) }, (_, k) => client.put(key(`n${i + k}`)).value(synthetic(i + k))));
+    await Promise.all(Array.from({ length: Math.min(200, to - i) }, (_, k) => etcd.putLeased(key(`n${i + k}`), synthetic(i + k))));
   }
 }

@@ -39,13 +39,13 @@ test('waits for the app, polling every WAIT_CHECK_INTERVAL_MS, then registers it
   const { clock, etcd, app, registrar, registered } = setup(t, { healthy: false });
   await clock.advance(1000);
   t.is(registrar.state, 'waiting');
-  t.deepEqual(etcd.calls, [], 'no etcd call while the app does not answer');
+  t.deepEqual(etcd.calls, ['get'], 'while the app does not answer: one read that logs in and opens the connection, nothing written');
   t.true(app.checks.length >= 1000 / 25, `${app.checks.length} checks in 1 s`);
   app.healthy = true;
   const answeredAt = clock.now();
   const stored = await registered();
   t.true(clock.now() - answeredAt <= 25, `registered ${clock.now() - answeredAt} ms after the app answered`);
-  t.deepEqual(etcd.calls, ['grant', 'put']);
+  t.deepEqual(etcd.calls, ['get', 'grant', 'put']);
   t.is(registrar.leaseId, stored.leaseId);
   t.deepEqual(JSON.parse(stored.value), {
     id: 'node-1', service: 'webapp', address: '10.0.0.9', port: 3000, tag: 'node-1', weight: 100, state: 'up', registeredAt: new Date(clock.now()).toISOString(),
@@ -142,8 +142,18 @@ test('a put that failed after its grant reuses the granted lease: no lease is le
   registrar.start();
   await clock.advance(1000);
   t.is(registrar.state, 'registered');
-  t.deepEqual(etcd.calls.slice(0, 3), ['grant', 'put', 'put']);
+  t.deepEqual(etcd.calls.slice(0, 4), ['get', 'grant', 'put', 'put']);
   t.is(etcd.leases.size, 1);
+});
+
+test('a warm-up read that fails (etcd not up yet) delays nothing: the registrar registers when etcd answers', async (t) => {
+  const { clock, etcd, registrar, registered } = setup(t, { start: false });
+  etcd.failNext('get', new EtcdUnavailableError('connection refused', 'http://e:2379'));
+  const startedAt = clock.now();
+  registrar.start();
+  await registered();
+  t.true(clock.now() - startedAt <= 25, `registered ${clock.now() - startedAt} ms after start`);
+  t.deepEqual(etcd.calls.slice(0, 3), ['get', 'grant', 'put']);
 });
 
 test('etcd down and restarted on its data: the lease survives and is kept; nothing re-registers', async (t) => {
