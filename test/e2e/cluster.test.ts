@@ -76,6 +76,33 @@ test.serial('a sticky cookie from LB 1 leads to the same node through LB 2; leas
   await lbsAgree(t);
 });
 
+// From a webapp container, with its registrar's certificate: etcd's /version on a member's
+// client port (2379) and on its peer port (2380), each "<status> <body>" or "error <code>".
+const PEER_PROBE = `
+const https = require('node:https'), fs = require('node:fs'), d = '/etc/leasehold/pki/';
+const get = (port) => new Promise((r) => {
+  const req = https.get({ host: 'etcd1', port, path: '/version', ca: fs.readFileSync(d + 'ca.pem'), cert: fs.readFileSync(d + 'registrar.pem'), key: fs.readFileSync(d + 'registrar-key.pem'), timeout: 3000 }, (res) => {
+    let t = ''; res.on('data', (c) => (t += c)); res.on('end', () => r(res.statusCode + ' ' + t.slice(0, 80)));
+  });
+  req.on('timeout', () => req.destroy(new Error('timeout')));
+  req.on('error', (e) => r('error ' + (e.code || e.message)));
+});
+(async () => console.log(JSON.stringify({ client: await get(2379), peer: await get(2380) })))();`;
+
+test.serial('trust: ports on 127.0.0.1 only, none for etcd; a member\'s peer port refuses the client certificate its client port takes', async (t) => {
+  for (const service of ['ha1', 'ha2']) {
+    const info = await (await stack.containerOf(service)).inspect();
+    const bindings = Object.values(info.HostConfig.PortBindings ?? {}).flat() as { HostIp?: string; HostPort?: string }[];
+    t.is(bindings.length, 2, `${service}: the LB and stats ports`);
+    t.true(bindings.every((b) => b?.HostIp === '127.0.0.1'), `${service}: ${JSON.stringify(bindings)}`);
+  }
+  for (const m of MEMBERS) t.deepEqual(Object.keys((await (await stack.containerOf(m)).inspect()).HostConfig.PortBindings ?? {}), [], `${m}: no published port`);
+  const r = await stack.exec('webapp', ['node', '-e', PEER_PROBE]);
+  const probe = JSON.parse(r.stdout) as { client: string; peer: string };
+  t.regex(probe.client, /^200 .*etcdserver/, 'the client port takes a registrar certificate');
+  t.regex(probe.peer, /^error /, `the peer port refuses it (CN etcd-peer only): ${probe.peer}`);
+});
+
 test.serial('stop the etcd leader under load: no failed request; registrars stay; nothing stale after TTL + 2 s; it rejoins', async (t) => {
   const loads = underLoad();
   await sleep(1500);
