@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 COMPOSE := bash scripts/compose.sh
 
-.PHONY: up down test rotate
+.PHONY: up down test rotate cluster-up cluster-down
 
 up:
 	bash scripts/setup.sh --run
@@ -30,3 +30,18 @@ rotate:
 	  $(COMPOSE) down && \
 	  docker volume ls -q --filter "label=com.docker.compose.project=$$p" | grep -E "^$${p}_pki-" | xargs -r docker volume rm && \
 	  $(COMPOSE) up -d --wait --wait-timeout 180
+
+# The cluster topology (compose.cluster.yml): three etcd members, two LBs, 2 webapps.
+CLUSTER := $(COMPOSE) -f compose.cluster.yml
+
+cluster-up:
+	bash scripts/setup.sh --run
+	$(CLUSTER) build
+	$(CLUSTER) up -d --wait --wait-timeout 240
+	@echo "leasehold (cluster) is up:"
+	@echo "  load balancer 1  http://$${LB_BIND:-127.0.0.1}:$${LB_PORT:-8080}/   stats :$${STATS_PORT:-1936}"
+	@echo "  load balancer 2  http://$${LB_BIND:-127.0.0.1}:$${LB2_PORT:-8081}/   stats :$${STATS2_PORT:-1937}"
+	@echo "  both LBs' views  docker compose -f compose.cluster.yml exec ha1 leasehold status"
+
+cluster-down:
+	$(CLUSTER) down -v --remove-orphans

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Every DESIGN.md target against the latest results: prints one table and writes
-// bench/results/targets.json. Run after bench/renderer.ts and bench/convergence.ts.
+// bench/results/targets.json. Run after bench/renderer.ts, bench/convergence.ts and bench/cluster.ts.
 import { existsSync, readFileSync } from 'node:fs';
 import { RESULTS, table, writeResults } from './stats.js';
 import { targets } from './targets.js';
@@ -8,7 +8,8 @@ import { targets } from './targets.js';
 const read = (name: string) => (existsSync(`${RESULTS}${name}.json`) ? JSON.parse(readFileSync(`${RESULTS}${name}.json`, 'utf8')) : undefined);
 const alone = read('renderer');
 const compose = read('convergence');
-const rows = targets(alone, compose);
+const cluster = read('cluster');
+const rows = targets(alone, compose, cluster);
 table('DESIGN.md targets', ['what', 'target', 'measured', 'n', 'met', 'load at start'], rows.map((r) => [r.what, r.target, r.measured, r.n ?? '', r.met === undefined ? '-' : r.met ? 'yes' : 'NO', r.load ?? '']));
-console.log(`\nresults of ${alone?.date ?? '-'} (renderer alone) and ${compose?.date ?? '-'} (compose)`);
-console.log(`wrote ${writeResults('targets', { rendererDate: alone?.date, convergenceDate: compose?.date, rows })}`);
+console.log(`\nresults of ${alone?.date ?? '-'} (renderer alone), ${compose?.date ?? '-'} (compose) and ${cluster?.date ?? '-'} (cluster)`);
+console.log(`wrote ${writeResults('targets', { rendererDate: alone?.date, convergenceDate: compose?.date, clusterDate: cluster?.date, rows })}`);

@@ -24,7 +24,7 @@ function loadOf(r: Results, name: string): { part: string; load?: number } {
   return { part: name, load: r?.parts?.find((p: { name: string }) => p.name === name)?.loadAtStart?.one };
 }
 
-export function targets(alone: Results, compose: Results): TargetRow[] {
+export function targets(alone: Results, compose: Results, cluster?: Results): TargetRow[] {
   const rows: TargetRow[] = [];
   const add = (row: TargetRow) => rows.push(row);
   const missing = (what: string, target: string, why = 'not run') => add({ what, target, measured: why });
@@ -89,7 +89,13 @@ export function targets(alone: Results, compose: Results): TargetRow[] {
   if (b) add({ what: `burst of ${b.size} changes within 1 s (MIN_SLOTS=${b.minSlots})`, target: '0 reloads, converged ≤ 1 s after the last', measured: `${b.reloads} reloads over ${b.bursts} bursts; converged ${mp(b.convergedMs)} after the last change`, n: b.bursts, met: b.reloads === 0 && b.convergedMs.max <= 1000, ...loadOf(alone, 'burst') });
   else missing('burst of 100 changes', '0 reloads, ≤ 1 s');
 
-  missing('etcd leader killed under load (cluster)', '0 failed requests', 'not measured: there is no compose.cluster.yml yet');
+  const lk = cluster?.leader;
+  if (lk) {
+    const loads = Object.values(lk.loads as Record<string, { requests: number; failed: number }>);
+    const failed = loads.reduce((n, l) => n + l.failed, 0);
+    const requests = loads.reduce((n, l) => n + l.requests, 0);
+    add({ what: 'etcd leader SIGKILLed under load (cluster, keep-alive and fresh GETs through both LBs)', target: '0 failed requests', measured: `${failed} failed of ${requests}; new leader after ${mp(lk.newLeaderMs)}; ${lk.lostLeases} leases lost`, n: lk.newLeaderMs.n, met: failed === 0, ...loadOf(cluster, 'leader') });
+  } else missing('etcd leader killed under load (cluster)', '0 failed requests', 'not run (npm run bench:cluster)');
 
   const m = compose?.memory;
   if (m) {

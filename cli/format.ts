@@ -141,6 +141,14 @@ export function formatStatus(report: StatusReport, look: Look): string {
     out.push(`${paint(b.service, 'bold', look.color)}: ${count}${sessions}${slots}`);
   }
   if (several) for (const l of lbs) out.push(`${l.lb}: ${l.url}${l.haproxyVersion ? ` (HAProxy ${l.haproxyVersion})` : ''}`);
+  const a = report.lbsAgree;
+  if (a) {
+    out.push(
+      a.agree
+        ? paint(`${a.lbs.join(', ')} agree: every node on each, in the same state`, 'dim', look.color)
+        : paint(`${a.lbs.join(', ')} differ on ${a.differ.length} node${a.differ.length === 1 ? '' : 's'}: ${a.differ.slice(0, 5).join(', ')}${a.differ.length > 5 ? ', ...' : ''}`, 'bad', look.color),
+    );
+  }
   for (const n of report.notes) out.push(paint(`note: ${n}`, 'warn', look.color));
   return out.join('\n');
 }

@@ -123,6 +123,12 @@ export interface StatusReport {
   renderers: { lb: string; url: string; reachable: boolean; error?: string; haproxyVersion?: string; etcd?: string; converged?: boolean }[];
   nodes: NodeRow[];
   backends: BackendTotals[];
+  /**
+   * With two or more load balancers reachable: whether they run the same truth, every node placed
+   * on each or on none, in the same HAProxy state. Cookies derive from address and port, so the
+   * slot names may differ. Unset with fewer than two.
+   */
+  lbsAgree?: { agree: boolean; lbs: string[]; differ: string[] };
   notes: string[];
 }
 
@@ -312,6 +318,9 @@ export function buildStatus(input: {
     })),
     nodes: rows,
     backends,
+    ...(reachable.length > 1 && {
+      lbsAgree: { agree: !rows.some((r) => r.disagree), lbs: reachable.map((r) => r.lb), differ: rows.filter((r) => r.disagree).map((r) => `${r.service}/${r.id}`) },
+    }),
     notes,
   };
 }

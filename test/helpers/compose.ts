@@ -27,8 +27,8 @@ function run(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 600000): Promis
 }
 
 /** Builds the images once per run (the layer cache makes repeats quick). */
-export function buildImages(): Promise<string> {
-  return run(['-f', 'compose.yml', 'build'], process.env, 1800000);
+export function buildImages(file = 'compose.yml'): Promise<string> {
+  return run(['-f', file, 'build'], process.env, 1800000);
 }
 
 export interface StackOptions {
@@ -41,9 +41,11 @@ export interface StackOptions {
  * Containers carry the label `leasehold.test-run=<id>` so leftovers can be found and removed.
  */
 export class ComposeStack {
+  /** The compose file, from the repo root: compose.yml, or compose.cluster.yml (test/helpers/cluster.ts). */
+  constructor(readonly file = 'compose.yml') {}
   readonly runId = randomBytes(4).toString('hex');
   readonly project = `lhtest${this.runId}`;
-  private env: NodeJS.ProcessEnv = {};
+  protected env: NodeJS.ProcessEnv = {};
   lbPort = 0;
   statsPort = 0;
 
@@ -64,7 +66,7 @@ export class ComposeStack {
   }
 
   compose(args: string[], timeoutMs?: number): Promise<string> {
-    return run(['-f', 'compose.yml', '-p', this.project, ...args], this.env, timeoutMs);
+    return run(['-f', this.file, '-p', this.project, ...args], this.env, timeoutMs);
   }
 
   get url(): string {
@@ -91,7 +93,7 @@ export class ComposeStack {
     return (await Promise.all((await this.containers('webapp')).map(async (c) => (await this.webapp(c.Id)).hostname))).sort();
   }
 
-  private readonly known = new Map<string, { hostname: string; addr: string }>();
+  protected readonly known = new Map<string, { hostname: string; addr: string }>();
 
   /** A webapp's node id and the `address:port` HAProxy reaches it at (kept after it is gone; `fresh` looks again). */
   async webapp(id: string, fresh = false): Promise<{ hostname: string; addr: string }> {
@@ -206,7 +208,7 @@ export class ComposeStack {
    */
   exec(service: string, args: string[], timeoutMs = 120000): Promise<{ code: number; stdout: string; stderr: string }> {
     return new Promise((resolve) => {
-      execFile('bash', ['scripts/compose.sh', '-f', 'compose.yml', '-p', this.project, 'exec', '-T', service, ...args], { cwd: REPO, env: this.env, timeout: timeoutMs, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+      execFile('bash', ['scripts/compose.sh', '-f', this.file, '-p', this.project, 'exec', '-T', service, ...args], { cwd: REPO, env: this.env, timeout: timeoutMs, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
         resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
       });
     });

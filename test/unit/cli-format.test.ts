@@ -97,6 +97,15 @@ test('several renderers: one HAProxy column per LB, "LBs differ" where they disa
   t.true(lines.includes('webapp: 2 nodes (1 up, 1 drained), 7 sessions, slots LB1 2/16, LB2 2/16'));
   t.true(lines.includes('LB1: http://lb1:8405 (HAProxy 3.0.11)'));
   t.true(lines.includes('LB2: http://lb2:8405 (HAProxy 3.0.11)'));
+  t.true(lines.includes('LB1, LB2 differ on 1 node: webapp/8a04c1e2f3d9'), 'a verdict line');
+});
+
+test('several renderers that run the same truth: the verdict says they agree (slot names may differ)', (t) => {
+  const r = report([lb('http://lb1:8405', [slot('s1', '3f2c9a1b7d10', 'UP', 4), slot('s2', '8a04c1e2f3d9', 'DRAIN', 0)]), lb('http://lb2:8405', [slot('s2', '3f2c9a1b7d10', 'UP', 1), slot('s1', '8a04c1e2f3d9', 'DRAIN', 2)])]);
+  t.deepEqual(r.lbsAgree, { agree: true, lbs: ['LB1', 'LB2'], differ: [] });
+  t.true(formatStatus(r, TTY).split('\n').includes('LB1, LB2 agree: every node on each, in the same state'));
+  t.deepEqual(JSON.parse(formatStatusJson(r)).lbsAgree, { agree: true, lbs: ['LB1', 'LB2'], differ: [] });
+  t.is(report([lb('http://lb1:8405', [slot('s1', '3f2c9a1b7d10', 'UP', 4)])]).lbsAgree, undefined, 'one LB: no verdict');
 });
 
 test('no renderer: etcd columns only, and the note', (t) => {

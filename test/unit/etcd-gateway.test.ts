@@ -1,12 +1,14 @@
 // The registrar's etcd client: what it sends (paths, bodies, headers), how it reads answers
 // into typed errors, endpoint failover and auth, over a fake POST. The real thing is exercised
 // against etcd in test/integration/registrar.test.ts.
+import { createServer as createHttpServer } from 'node:http';
+import { type AddressInfo, type Socket, createServer as createTcpServer } from 'node:net';
 import test from 'ava';
 import { EtcdRefusedError, EtcdUnavailableError, LeaseNotFoundError, OptionError } from '../../common/errors.js';
 import { gatewayAnswer, gatewayCalls, gatewayRequest } from '../../common/etcd-gateway-call.js';
 import { EtcdGateway, loadTls } from '../../common/etcd-gateway.js';
 import { type EtcdOptions, etcdOptionsFromEnv } from '../../common/etcd-options.js';
-import type { Post, PostReply } from '../../common/http-post.js';
+import { type Post, type PostReply, createPost } from '../../common/http-post.js';
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 
@@ -134,6 +136,27 @@ test('failover also on 5xx and gRPC Unavailable; all endpoints down: one EtcdUna
   t.is(sent.length, 3);
   t.regex(err!.message, /no etcd endpoint answered.*c:2379.*ECONNREFUSED/);
   t.true(err!.retryable);
+});
+
+test('failover on silence: a member that takes the connection but never answers (cut off from the cluster) costs one call deadline, then the next answers', async (t) => {
+  const held: Socket[] = [];
+  const silent = createTcpServer((s) => held.push(s)).listen(0, '127.0.0.1');
+  const alive = createHttpServer((_req, res) => res.end('{"header":{},"ID":"7","TTL":"5"}')).listen(0, '127.0.0.1');
+  await Promise.all([silent, alive].map((s) => new Promise((r) => s.once('listening', r))));
+  const port = (s: { address(): unknown }) => (s.address() as AddressInfo).port;
+  const o = etcdOptionsFromEnv({ ETCD_ENDPOINTS: `http://127.0.0.1:${port(silent)},http://127.0.0.1:${port(alive)}`, ETCD_TIMEOUT_MS: '300' });
+  const g = new EtcdGateway(o, await createPost({ https: false }));
+  try {
+    const t0 = Date.now();
+    t.is(await g.grant(5), '7');
+    const ms = Date.now() - t0;
+    t.true(ms >= 250 && ms < 2000, `answered after ${ms} ms: one deadline of 300 ms, then the next member`);
+    t.is(g.endpoint, o.endpoints[1]!, 'later calls start from the member that answered');
+  } finally {
+    g.close();
+    held.forEach((s) => s.destroy());
+    await Promise.all([silent, alive].map((s) => new Promise((r) => s.close(r))));
+  }
 });
 
 test('no failover on a refusal: another endpoint of the same cluster would refuse too', async (t) => {
