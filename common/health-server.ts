@@ -15,6 +15,13 @@ export interface HealthServerExtras {
    * unsubscribe to call when the client goes.
    */
   events?: (send: (event: unknown) => void) => () => void;
+  /**
+   * Who may connect, by remote address; others are cut off before a byte is read. Default: all
+   * (the default host is loopback).
+   */
+  allow?: (remote: string | undefined) => Promise<boolean>;
+  /** A connection refused by `allow`. */
+  onRefused?: (remote: string | undefined) => void;
   /** A listen error (port taken...). The daemon goes on without its endpoint. */
   onError?: (err: Error) => void;
 }
@@ -51,6 +58,20 @@ export function startHealthServer(port: number, report: () => HealthReport, metr
     }
   });
   server.on('error', (err) => extras.onError?.(err));
+  if (extras.allow) {
+    const allow = extras.allow;
+    server.on('connection', (socket) => {
+      socket.pause();
+      allow(socket.remoteAddress).then(
+        (ok) => {
+          if (ok) return socket.resume();
+          extras.onRefused?.(socket.remoteAddress);
+          socket.destroy();
+        },
+        () => socket.destroy(),
+      );
+    });
+  }
   server.listen(port, extras.host ?? '127.0.0.1');
   server.unref();
   return server;

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // Wires the renderer to the environment, etcd, HAProxy, signals and logs.
+import { PeerAllowlist } from '../common/peer-allowlist.js';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { admissionRules, routesMapText } from './admission-rules.js';
@@ -84,6 +85,7 @@ if (o.healthPort > 0) {
     () => metricsText(renderer.status),
     {
       host: o.healthBind,
+      ...(o.healthPeers.includes('*') ? {} : healthAllowlist(o.healthPeers, log)),
       status: async () => ({ haproxyVersion: version, ...renderer.status, backends: await renderer.slotViewsLive() }),
       events: (send) => {
         const forward = (event: string) => (e: object) => send({ time: new Date().toISOString(), event, ...e });
@@ -106,3 +108,18 @@ exitOnSignals(log, 'stopping', async () => {
   if (!finished) log.warn({ event: 'shutdown', timeoutMs: 5000 }, 'a pass was still running after 5 s: stopping anyway');
   etcd.close();
 });
+
+/** Loopback and the named peers only: a webapp on the same network gets no answer at all. */
+function healthAllowlist(peers: string[], log: { warn: (o: object, msg: string) => void }) {
+  const list = new PeerAllowlist(peers);
+  let lastLogged = 0;
+  return {
+    allow: (remote: string | undefined) => list.allows(remote),
+    onRefused: (remote: string | undefined) => {
+      // At most one line a second: a client knocking in a loop must not flood the log.
+      if (Date.now() - lastLogged < 1000) return;
+      lastLogged = Date.now();
+      log.warn({ event: 'health-refused', remote, peers }, `connection from ${remote} refused: not loopback nor one of RENDERER_HEALTH_PEERS`);
+    },
+  };
+}

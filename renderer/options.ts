@@ -101,6 +101,11 @@ export interface RendererOptions {
   healthPort: number;
   /** Address of `/health`, `/status` and `/metrics`. Env `RENDERER_HEALTH_BIND`. Default `127.0.0.1`. */
   healthBind: string;
+  /**
+   * Bound beyond loopback, who else may use those endpoints: host names or addresses (the other
+   * LBs), or `*` for anyone. Env `RENDERER_HEALTH_PEERS`. Default none: loopback only.
+   */
+  healthPeers: string[];
   /** Log level. Env `LOG_LEVEL`. Default `info`. */
   logLevel: string;
 }
@@ -155,6 +160,7 @@ export function rendererOptionsFromEnv(env: Env): RendererOptions {
     runtimeTimeoutMs: int(env, 'RUNTIME_TIMEOUT_MS', 10000, 100, 600000),
     healthPort: int(env, 'RENDERER_HEALTH_PORT', 8405, 0, 65535),
     healthBind: str(env, 'RENDERER_HEALTH_BIND', '127.0.0.1'),
+    healthPeers: list(env, 'RENDERER_HEALTH_PEERS', []),
     logLevel: str(env, 'LOG_LEVEL', 'info'),
   };
   if (!NAME_PATTERN.test(o.defaultService)) throw new OptionError(`DEFAULT_SERVICE=${JSON.stringify(o.defaultService)}: must match ${NAME_PATTERN.source}`);

@@ -52,7 +52,7 @@ async function lbsAgree(t: ExecutionContext): Promise<void> {
   const s = await waitFor(async () => {
     const st = await stack.status();
     return st.lbsAgree?.agree ? st : undefined;
-  }, 'leasehold status: both LBs agree', 20000, 500);
+  }, 'leasehold status: both LBs agree', 45000, 500);
   t.deepEqual(s.renderers.map((r) => [r.lb, r.reachable]), [['LB1', true], ['LB2', true]]);
 }
 
@@ -101,7 +101,14 @@ test.serial('trust: ports on 127.0.0.1 only, none for etcd; a member\'s peer por
   const probe = JSON.parse(r.stdout) as { client: string; peer: string };
   t.regex(probe.client, /^200 .*etcdserver/, 'the client port takes a registrar certificate');
   t.regex(probe.peer, /^error /, `the peer port refuses it (CN etcd-peer only): ${probe.peer}`);
+  // The renderers' /status is open to each other (leasehold status shows both) but not to a webapp.
+  const renderers = await stack.exec('webapp', ['node', '-e', RENDERER_PROBE]);
+  t.regex(renderers.stdout.trim(), /^error (ECONNRESET|socket hang up)/, `a webapp asking ha1's renderer for /status is cut off: ${renderers.stdout}`);
+  const fromPeer = await stack.exec('ha2', ['bash', '-c', 'exec 3<>/dev/tcp/ha1/8405 && printf "GET /health HTTP/1.0\\r\\n\\r\\n" >&3 && head -1 <&3']);
+  t.regex(fromPeer.stdout, /^HTTP\/1\.[01] 200/, `ha2 (a peer) is answered: ${fromPeer.stdout} ${fromPeer.stderr}`);
 });
+
+const RENDERER_PROBE = `require('http').get('http://ha1:8405/status', (res) => console.log(res.statusCode)).on('error', (e) => console.log('error ' + (e.code || e.message)));`;
 
 test.serial('stop the etcd leader under load: no failed request; registrars stay; nothing stale after TTL + 2 s; it rejoins', async (t) => {
   const loads = underLoad();
