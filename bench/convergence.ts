@@ -124,7 +124,7 @@ function print(r: Record<string, any>): void {
   if (s) console.log(`\nstreams of ${s.seconds} s during scale 2→6→2: ${s.complete}/${s.streams} complete (the one started at 2 webapps: ${s.firstComplete}); ${s.onRemovedNodesComplete}/${s.onRemovedNodes} on removed webapps; reloads ${s.reloads}`);
   const m = r.memory;
   if (m) {
-    table('resident memory in the containers (MB)', ['when', 'registrar (max)', 'renderer', 'haproxy master', 'haproxy worker', 'etcd'], [m.asRun, m.hundredNodes].map((x) => [`${x.webapps ?? 3} webapps${x.nodes ? `, ${x.nodes} nodes` : ''}`, x.registrarMax, x.renderer, x.haproxyMaster, x.haproxyWorker, x.etcd]));
+    table('resident memory in the containers (MB)', ['when', 'registrar (max)', 'registrar private / PSS (max)', 'renderer', 'haproxy master', 'haproxy worker', 'etcd'], [m.asRun, m.hundredNodes].map((x) => [`${x.webapps ?? 3} webapps${x.nodes ? `, ${x.nodes} nodes` : ''}`, x.registrarMax, x.registrarOwn.length ? `${Math.max(...x.registrarOwn.map((o: { privateMb: number }) => o.privateMb))} / ${Math.max(...x.registrarOwn.map((o: { pssMb: number }) => o.pssMb))}` : '-', x.renderer, x.haproxyMaster, x.haproxyWorker, x.etcd]));
   }
 }
 

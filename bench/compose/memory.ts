@@ -1,5 +1,7 @@
 // Resident memory of the product's processes inside the running containers (`docker top`):
 // registrars, renderer, HAProxy's master and current worker, etcd.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { type ComposeStack, docker } from '../../test/helpers/compose.js';
 import { round } from '../machine.js';
 
@@ -11,11 +13,25 @@ interface Proc {
   args: string;
 }
 
+const run = promisify(execFile);
+
 async function top(id: string): Promise<Proc[]> {
   const t = await docker.getContainer(id).top({ ps_args: '-eo pid,ppid,etimes,rss,args' });
   const col = (name: string) => t.Titles.findIndex((x: string) => x.trim().toUpperCase() === name);
   const [pid, ppid, etimes, rss, args] = ['PID', 'PPID', 'ELAPSED', 'RSS', 'COMMAND'].map(col);
   return t.Processes.map((p: string[]) => ({ pid: Number(p[pid!]), ppid: Number(p[ppid!]), etimes: Number(p[etimes!]), rssMb: round(Number(p[rss!]) / 1024), args: p[args!]! }));
+}
+
+/**
+ * A registrar's own memory in its container (smaps_rollup): private pages (what it alone costs),
+ * and its proportional share (PSS) of the pages it shares with the app's node and other containers.
+ */
+async function ownMemory(id: string): Promise<{ privateMb: number; pssMb: number } | undefined> {
+  const script = 'for d in /proc/[0-9]*; do case "$(tr "\\0" " " < $d/cmdline 2>/dev/null)" in *registrar/main.js*) cat $d/smaps_rollup;; esac; done';
+  const r = await run('docker', ['exec', id, 'bash', '-c', script], { timeout: 20000 }).catch(() => undefined);
+  const kb = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(r?.stdout ?? '')?.[1] ?? NaN);
+  const privateKb = kb('Private_Clean') + kb('Private_Dirty');
+  return Number.isFinite(privateKb) ? { privateMb: round(privateKb / 1024), pssMb: round(kb('Pss') / 1024) } : undefined;
 }
 
 export async function memory(stack: ComposeStack) {
@@ -29,8 +45,11 @@ export async function memory(stack: ComposeStack) {
   const workers = hap.filter((p) => master && p.ppid === master.pid).sort((a, b) => a.etimes - b.etimes);
   const etcdRss = (await top(etcd!.Id)).filter((p) => /^(\S*\/)?etcd(\s|$)/.test(p.args)).reduce((a, p) => a + p.rssMb, 0);
   const registrars: number[] = [];
+  const registrarsOwn: { privateMb: number; pssMb: number }[] = [];
   const apps: number[] = [];
   for (const c of await stack.containers('webapp')) {
+    const own = await ownMemory(c.Id);
+    if (own) registrarsOwn.push(own);
     for (const p of await top(c.Id)) {
       if (/dist\/(cjs\/)?registrar\/main\.js/.test(p.args)) registrars.push(p.rssMb);
       if (p.args.includes('dist/images/webapp/server.js')) apps.push(p.rssMb);
@@ -39,6 +58,8 @@ export async function memory(stack: ComposeStack) {
   return {
     registrar: registrars,
     registrarMax: Math.max(...registrars),
+    /** private (USS) and PSS of each registrar: the RSS above counts node's pages shared with the app */
+    registrarOwn: registrarsOwn,
     renderer: renderer?.rssMb ?? NaN,
     haproxyMaster: master?.rssMb ?? NaN,
     haproxyWorker: workers[0]?.rssMb ?? NaN,
