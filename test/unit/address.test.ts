@@ -1,0 +1,45 @@
+// Which address a registrar advertises: the first non-loopback one, or with ADVERTISE_NETWORK
+// the one inside that network, as a swarm task on several networks needs.
+import test from 'ava';
+import { type Interfaces, ownAddress } from '../../common/address.js';
+import { AddressError, OptionError } from '../../common/errors.js';
+import { registrarOptionsFromEnv } from '../../registrar/options.js';
+
+const nic = (address: string, family: 'IPv4' | 'IPv6' = 'IPv4', internal = false) =>
+  ({ address, family, internal, netmask: '', mac: '00:00:00:00:00:00', cidr: null }) as unknown as NonNullable<Interfaces[string]>[number];
+
+// A swarm task that publishes a port, as Docker 20.10 lays it out: ingress first, then the
+// stack's overlay, then docker_gwbridge (the way out to the host).
+const swarmTask: Interfaces = {
+  lo: [nic('127.0.0.1', 'IPv4', true), nic('::1', 'IPv6', true)],
+  eth0: [nic('10.0.0.12')],
+  eth1: [nic('10.231.0.7'), nic('fd00:231::7', 'IPv6')],
+  eth2: [nic('172.18.0.5')],
+};
+
+test('without ADVERTISE_NETWORK: the first non-loopback IPv4 address, which on a swarm task can be the wrong network', (t) => {
+  t.is(ownAddress([], swarmTask), '10.0.0.12');
+  t.is(ownAddress([], { lo: [nic('127.0.0.1', 'IPv4', true)], eth0: [nic('fd00::5', 'IPv6'), nic('192.168.1.4')] }), '192.168.1.4');
+});
+
+test('with ADVERTISE_NETWORK: the address inside it, whatever the interface order', (t) => {
+  t.is(ownAddress(['10.231.0.0/16'], swarmTask), '10.231.0.7');
+  t.is(ownAddress(['10.231.0.0/16'], { eth2: swarmTask.eth2, eth1: swarmTask.eth1, eth0: swarmTask.eth0 }), '10.231.0.7');
+  t.is(ownAddress(['192.168.0.0/16', '172.16.0.0/12'], swarmTask), '172.18.0.5', 'any of several CIDRs');
+  t.is(ownAddress(['fd00:231::/64'], swarmTask), 'fd00:231::7', 'IPv6');
+});
+
+test('with ADVERTISE_NETWORK and no address inside it: a retryable AddressError naming what the host has', (t) => {
+  const err = t.throws(() => ownAddress(['10.99.0.0/16'], swarmTask), { instanceOf: AddressError });
+  t.true(err!.retryable);
+  t.regex(err!.message, /10\.99\.0\.0\/16.*10\.231\.0\.7/);
+  t.throws(() => ownAddress(['127.0.0.0/8'], swarmTask), { instanceOf: AddressError }, 'loopback is never advertised');
+});
+
+test('ADVERTISE_NETWORK is read as a comma-separated list of CIDRs; anything else is refused at start', (t) => {
+  t.deepEqual(registrarOptionsFromEnv({ ADVERTISE_NETWORK: '10.231.0.0/16, fd00::/8' }, 'h').advertiseNetworks, ['10.231.0.0/16', 'fd00::/8']);
+  t.deepEqual(registrarOptionsFromEnv({}, 'h').advertiseNetworks, []);
+  for (const bad of ['10.231.0.0', '10.231.0.0/33', 'overlay/16', '10.0.0.0/x']) {
+    t.throws(() => registrarOptionsFromEnv({ ADVERTISE_NETWORK: bad }, 'h'), { instanceOf: OptionError, message: /ADVERTISE_NETWORK/ }, bad);
+  }
+});
