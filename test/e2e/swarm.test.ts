@@ -1,7 +1,7 @@
 import test from 'ava';
 import { buildImages } from '../helpers/compose.js';
-import { SwarmStack, type SwarmLoadResult } from '../helpers/swarm.js';
-import { sleep } from '../helpers/wait.js';
+import { SwarmStack, type SwarmLoadResult, docker } from '../helpers/swarm.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 
 // stack.yml on a single-node swarm bound to 127.0.0.1 (made here if there is none, and left
 // again afterwards): deploy, scale to 5, then a rolling restart under a keep-alive load with
@@ -22,6 +22,21 @@ function assertNoFailures(t: import('ava').ExecutionContext, name: string, r: Sw
   t.true(r.requests > 0, `${name}: the load ran`);
   t.is(r.failed, 0, `${name}: ${r.failed} of ${r.requests} requests failed`);
 }
+
+test.serial('three etcd members with auth on; nothing published', async (t) => {
+  t.deepEqual(await stack.publishedPorts(), [], 'swarm would publish on every interface: stack.yml publishes nothing');
+  // A member may still be restarting right after the webapps registered (two members suffice).
+  const healthy = await waitFor(async () => {
+    const out = await stack.etcdctl(['endpoint', 'health', '--cluster']);
+    return (out.match(/is healthy/g) ?? []).length === 3 ? out : undefined;
+  }, 'all three etcd members healthy', 60000, 1000);
+  t.log(healthy.trim());
+  const members = await stack.etcdctl(['member', 'list']);
+  t.deepEqual(members.trim().split('\n').map((l) => l.split(', ').slice(1, 3).join(' ')).sort(), ['started etcd1', 'started etcd2', 'started etcd3']);
+  t.regex(await stack.etcdctl(['auth', 'status']), /Status: true/);
+  const failed = await docker(['service', 'ps', '--filter', 'desired-state=shutdown', '--format', '{{.Name}} {{.Error}}', stack.service('etcd1'), stack.service('etcd2'), stack.service('etcd3')]);
+  t.log(`etcd tasks that exited: ${failed.trim() || 'none'}`);
+});
 
 test.serial('docker service scale webapp=5: 5 servers UP in HAProxy, at the tasks\' overlay addresses', async (t) => {
   const t0 = Date.now();

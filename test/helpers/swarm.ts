@@ -93,11 +93,26 @@ export class SwarmStack {
     return Date.now() - t0;
   }
 
-  /** The running ha task's container on this node. */
-  async haContainer(): Promise<string> {
-    const id = (await docker(['ps', '-q', '--filter', `label=com.docker.swarm.service.name=${this.service('ha')}`, '--filter', 'status=running'])).trim().split('\n')[0];
-    if (!id) throw new Error('no running ha task');
+  /** The running task's container of a service on this node. */
+  async container(s: 'ha' | 'etcd1' | 'etcd2' | 'etcd3'): Promise<string> {
+    const id = (await docker(['ps', '-q', '--filter', `label=com.docker.swarm.service.name=${this.service(s)}`, '--filter', 'status=running'])).trim().split('\n')[0];
+    if (!id) throw new Error(`no running ${s} task`);
     return id;
+  }
+  haContainer(): Promise<string> {
+    return this.container('ha');
+  }
+
+  /** `etcdctl <args>` in etcd1's task, as etcd's root (the image's settings). */
+  async etcdctl(args: string[]): Promise<string> {
+    return docker(['exec', await this.container('etcd1'), 'etcdctl', ...args], { timeoutMs: 20000 });
+  }
+
+  /** Ports the stack's services publish (none, without stack.publish.yml). */
+  async publishedPorts(): Promise<string[]> {
+    const names = ['webapp', 'ha', 'etcd1', 'etcd2', 'etcd3'] as const;
+    const out = await docker(['service', 'inspect', '-f', '{{.Spec.Name}} {{json .Endpoint.Ports}}', ...names.map((n) => this.service(n))]);
+    return out.trim().split('\n').filter((l) => !/ (null|\[\])$/.test(l));
   }
 
   /** HAProxy's server rows for the webapp backend, read from the stats page inside the ha container. */

@@ -4,6 +4,9 @@ import test from 'ava';
 import { type Interfaces, ownAddress } from '../../common/address.js';
 import { AddressError, OptionError } from '../../common/errors.js';
 import { registrarOptionsFromEnv } from '../../registrar/options.js';
+import { Registrar } from '../../registrar/registrar.js';
+import { FakeClock } from '../helpers/fake-clock.js';
+import { FakeLeaseStore } from '../helpers/fake-lease-store.js';
 
 const nic = (address: string, family: 'IPv4' | 'IPv6' = 'IPv4', internal = false) =>
   ({ address, family, internal, netmask: '', mac: '00:00:00:00:00:00', cidr: null }) as unknown as NonNullable<Interfaces[string]>[number];
@@ -42,4 +45,24 @@ test('ADVERTISE_NETWORK is read as a comma-separated list of CIDRs; anything els
   for (const bad of ['10.231.0.0', '10.231.0.0/33', 'overlay/16', '10.0.0.0/x']) {
     t.throws(() => registrarOptionsFromEnv({ ADVERTISE_NETWORK: bad }, 'h'), { instanceOf: OptionError, message: /ADVERTISE_NETWORK/ }, bad);
   }
+});
+
+test('a registrar whose network is not up yet retries (AddressError) and registers the overlay address once it is', async (t) => {
+  const clock = new FakeClock();
+  const etcd = new FakeLeaseStore(clock);
+  let nics: Interfaces = { eth0: [nic('172.18.0.5')] }; // only docker_gwbridge so far
+  const o = registrarOptionsFromEnv({ NODE_ID: 'task-1', ADVERTISE_NETWORK: '10.231.0.0/16' }, 'h');
+  const registrar = new Registrar(o, { store: etcd, appHealthy: async () => true, ownAddress: () => ownAddress(o.advertiseNetworks, nics), clock, random: () => 0 });
+  const retries: { retryable: boolean; error: Error }[] = [];
+  registrar.on('retry', (e) => retries.push(e));
+  t.teardown(() => registrar.stop());
+  registrar.start();
+  await clock.advance(1000);
+  t.is(registrar.state, 'registering');
+  t.true(retries.length > 0 && retries.every((e) => e.retryable && e.error instanceof AddressError));
+  t.falsy(etcd.stored('/nodes/webapp/task-1'), 'no record with a wrong address');
+  nics = swarmTask;
+  await clock.advance(3000);
+  t.is(registrar.state, 'registered');
+  t.is(JSON.parse(etcd.stored('/nodes/webapp/task-1')!.value).address, '10.231.0.7');
 });
