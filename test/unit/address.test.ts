@@ -11,8 +11,10 @@ import { FakeLeaseStore } from '../helpers/fake-lease-store.js';
 const nic = (address: string, family: 'IPv4' | 'IPv6' = 'IPv4', internal = false) =>
   ({ address, family, internal, netmask: '', mac: '00:00:00:00:00:00', cidr: null }) as unknown as NonNullable<Interfaces[string]>[number];
 
-// A swarm task that publishes a port, as Docker 20.10 lays it out: ingress first, then the
-// stack's overlay, then docker_gwbridge (the way out to the host).
+// A swarm task on two overlay networks plus docker_gwbridge (its way out). Seen on Docker 20.10:
+// a service given `--network b --network a` had eth0 on a, eth1 on b, eth2 on docker_gwbridge,
+// and os.networkInterfaces() listed lo, eth0, eth2, eth1: neither the order the networks were
+// given in nor the interfaces' own. Here 10.0.0.0/24 stands for the network HAProxy is not on.
 const swarmTask: Interfaces = {
   lo: [nic('127.0.0.1', 'IPv4', true), nic('::1', 'IPv6', true)],
   eth0: [nic('10.0.0.12')],
@@ -20,7 +22,7 @@ const swarmTask: Interfaces = {
   eth2: [nic('172.18.0.5')],
 };
 
-test('without ADVERTISE_NETWORK: the first non-loopback IPv4 address, which on a swarm task can be the wrong network', (t) => {
+test('without ADVERTISE_NETWORK: the first non-loopback IPv4 address listed, which on a swarm task can be another network', (t) => {
   t.is(ownAddress([], swarmTask), '10.0.0.12');
   t.is(ownAddress([], { lo: [nic('127.0.0.1', 'IPv4', true)], eth0: [nic('fd00::5', 'IPv6'), nic('192.168.1.4')] }), '192.168.1.4');
 });
