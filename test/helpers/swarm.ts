@@ -214,6 +214,10 @@ export class SwarmStack {
     if (volumes.length) await quiet(docker(['volume', 'rm', ...volumes]));
     await quiet(new Promise<void>((resolve) => execFile('bash', ['scripts/stack-secrets.sh', '--remove'], { cwd: REPO, env: this.env }, () => resolve())));
     if (this.addedLabels.length && this.nodeId) await quiet(docker(['node', 'update', ...this.addedLabels.flatMap((l) => ['--label-rm', l]), this.nodeId]));
-    if (this.createdSwarm) await quiet(docker(['swarm', 'leave', '--force']));
+    if (this.createdSwarm) {
+      await quiet(docker(['swarm', 'leave', '--force']));
+      // swarm init made it and leave keeps it.
+      await quiet(docker(['network', 'rm', 'docker_gwbridge']));
+    }
   }
 }
