@@ -45,3 +45,30 @@ cluster-up:
 
 cluster-down:
 	$(CLUSTER) down -v --remove-orphans
+
+# Docker Swarm (stack.yml): run `docker swarm init` first (README, "Many hosts: Docker Swarm").
+# stack-up builds the images on this node, labels it for all three etcd members if the swarm has
+# only this node, makes the secrets once and deploys with the LB's ports (stack.publish.yml).
+# stack-down removes the stack, then its volumes on this node and its secrets.
+STACK ?= leasehold
+export LEASEHOLD_SECRETS ?= $(STACK)
+# Without stack.publish.yml nothing is published (reach the LB from the overlay: docker run --network $(STACK)_leasehold).
+STACK_FILES ?= -c stack.yml -c stack.publish.yml
+
+.PHONY: stack-up stack-down
+
+stack-up:
+	@[ "$$(docker info -f '{{.Swarm.LocalNodeState}}')" = active ] || { echo "not a swarm node: run docker swarm init first (README)" >&2; exit 1; }
+	$(COMPOSE) build
+	@if [ "$$(docker node ls -q | wc -l)" = 1 ]; then \
+	  docker node update --label-add leasehold.etcd1=true --label-add leasehold.etcd2=true --label-add leasehold.etcd3=true "$$(docker info -f '{{.Swarm.NodeID}}')" >/dev/null; fi
+	bash scripts/stack-secrets.sh
+	docker stack deploy $(STACK_FILES) $(STACK)
+	@echo "deployed $(STACK): LB on port $${LB_PORT:-8080}, stats on $${STATS_PORT:-1936} of the node that runs $(STACK)_ha; docker service ls"
+
+stack-down:
+	-docker stack rm $(STACK)
+	@for i in $$(seq 60); do [ -z "$$(docker ps -aq --filter label=com.docker.stack.namespace=$(STACK))" ] && \
+	  ! docker network inspect $(STACK)_leasehold >/dev/null 2>&1 && break; sleep 1; done
+	-docker volume ls -q --filter label=com.docker.stack.namespace=$(STACK) | xargs -r docker volume rm
+	bash scripts/stack-secrets.sh --remove

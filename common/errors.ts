@@ -10,6 +10,14 @@ export class LeaseholdError extends Error {
 /** An environment variable or option that cannot be used. Fatal at start-up. */
 export class OptionError extends LeaseholdError {}
 
+/**
+ * No address of this host fits what the registrar was told to advertise (`ADVERTISE_NETWORK`):
+ * retried, as the container's interface on that network may come up later.
+ */
+export class AddressError extends LeaseholdError {
+  override readonly retryable = true;
+}
+
 /** A value under the nodes prefix that is not a valid record. */
 export class RecordError extends LeaseholdError {
   constructor(readonly key: string, readonly reason: string) {

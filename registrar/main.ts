@@ -31,7 +31,7 @@ async function main(): Promise<void> {
       const status = await httpStatus(o.healthUrl, timeout);
       return status >= 200 && status < 300;
     },
-    ownAddress,
+    ownAddress: () => ownAddress(o.advertiseNetworks),
   });
 
   registrar.on('state', (e) => log.info({ event: 'state', ...e }, `${e.previous} -> ${e.state}: ${e.reason}`));
@@ -49,8 +49,14 @@ async function main(): Promise<void> {
     }));
   }
 
+  let auto: string;
+  try {
+    auto = `auto (${ownAddress(o.advertiseNetworks)})`;
+  } catch (err) {
+    auto = `auto: ${(err as Error).message}`; // retried at each registration attempt
+  }
   log.info(
-    { event: 'start', key: registrar.key, address: o.address ?? `auto (${ownAddress()})`, port: o.port, ttl: o.ttlSeconds, endpoints: o.etcd.endpoints, tls: !!o.etcd.tls, auth: !!o.etcd.auth },
+    { event: 'start', key: registrar.key, address: o.address ?? auto, advertiseNetwork: o.advertiseNetworks, port: o.port, ttl: o.ttlSeconds, endpoints: o.etcd.endpoints, tls: !!o.etcd.tls, auth: !!o.etcd.auth },
     'registrar starting',
   );
   registrar.start();

@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
-import { type Env, int, str } from '../common/env.js';
+import { cidrBlockList } from '../common/address.js';
+import { type Env, int, list, str } from '../common/env.js';
 import { type EtcdOptions, etcdOptionsFromEnv } from '../common/etcd-options.js';
 import { OptionError } from '../common/errors.js';
 import { type LogLevel, logLevel } from '../common/line-log.js';
@@ -20,6 +21,13 @@ export interface RegistrarOptions {
    * reconnected to its network may come back with another address).
    */
   address?: string;
+  /**
+   * Networks (CIDRs) the advertised address is taken from when `address` is unset: the first
+   * address of this container inside one of them. Env `ADVERTISE_NETWORK`, comma-separated, e.g.
+   * `10.231.0.0/16`. Default: none, meaning the first non-loopback address, which is right for
+   * a container on one network; a swarm task (overlay, docker_gwbridge, ingress) needs it set.
+   */
+  advertiseNetworks: string[];
   /** Port the app listens on. Env `PORT`. Default 3000. */
   port: number;
   /** Free-form label shown in stats. Env `TAG`. Default: the node id. */
@@ -52,6 +60,7 @@ export function registrarOptionsFromEnv(env: Env, hostname: string): RegistrarOp
     service: str(env, 'SERVICE', 'webapp'),
     nodeId,
     address: str(env, 'ADVERTISE_ADDRESS', '') || undefined,
+    advertiseNetworks: list(env, 'ADVERTISE_NETWORK', []),
     port,
     tag: str(env, 'TAG', nodeId),
     weight: int(env, 'WEIGHT', 100, 0, 256),
@@ -66,5 +75,10 @@ export function registrarOptionsFromEnv(env: Env, hostname: string): RegistrarOp
     if (!NAME_PATTERN.test(v)) throw new OptionError(`${k}=${JSON.stringify(v)}: must match ${NAME_PATTERN.source}`);
   }
   if (o.address !== undefined && isIP(o.address) === 0) throw new OptionError(`ADVERTISE_ADDRESS=${JSON.stringify(o.address)}: must be an IP literal`);
+  try {
+    cidrBlockList(o.advertiseNetworks);
+  } catch (err) {
+    throw new OptionError(`ADVERTISE_NETWORK: ${(err as Error).message}`, { cause: err });
+  }
   return o;
 }

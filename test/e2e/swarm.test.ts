@@ -1,0 +1,64 @@
+import test from 'ava';
+import { buildImages } from '../helpers/compose.js';
+import { SwarmStack, type SwarmLoadResult, docker } from '../helpers/swarm.js';
+import { sleep, waitFor } from '../helpers/wait.js';
+
+// stack.yml on a single-node swarm bound to 127.0.0.1 (made here if there is none, and left
+// again afterwards): deploy, scale to 5, then a rolling restart under a keep-alive load with
+// cookies, sent from a container on the stack's overlay (nothing is published: swarm would
+// publish on every interface). The stack, its volumes and secrets go afterwards, on failure too.
+const stack = new SwarmStack();
+
+test.before(async (t) => {
+  await buildImages();
+  const ms = await stack.deploy(2);
+  t.log(`stack ${stack.name} deployed: 2 webapps UP in HAProxy after ${(ms / 1000).toFixed(1)} s`);
+});
+test.after.always(() => stack.remove());
+
+function assertNoFailures(t: import('ava').ExecutionContext, name: string, r: SwarmLoadResult): void {
+  for (const f of r.firstFailures) t.log(`${name}: failed at ${f.at} ms (client ${f.client}): status ${f.status} ${f.error ?? ''}`);
+  t.log(`${name}: ${r.requests} requests over ${r.seconds.toFixed(1)} s, ${r.failed} failed, p50 ${r.p50} ms, p99 ${r.p99} ms; by node ${JSON.stringify(r.byHost)}`);
+  t.true(r.requests > 0, `${name}: the load ran`);
+  t.is(r.failed, 0, `${name}: ${r.failed} of ${r.requests} requests failed`);
+}
+
+test.serial('three etcd members with auth on; nothing published', async (t) => {
+  t.deepEqual(await stack.publishedPorts(), [], 'swarm would publish on every interface: stack.yml publishes nothing');
+  // A member may still be restarting right after the webapps registered (two members suffice).
+  const healthy = await waitFor(async () => {
+    const out = await stack.etcdctl(['endpoint', 'health', '--cluster']);
+    return (out.match(/is healthy/g) ?? []).length === 3 ? out : undefined;
+  }, 'all three etcd members healthy', 60000, 1000);
+  t.log(healthy.trim());
+  const members = await stack.etcdctl(['member', 'list']);
+  t.deepEqual(members.trim().split('\n').map((l) => l.split(', ').slice(1, 3).join(' ')).sort(), ['started etcd1', 'started etcd2', 'started etcd3']);
+  t.regex(await stack.etcdctl(['auth', 'status']), /Status: true/);
+  const failed = await docker(['service', 'ps', '--filter', 'desired-state=shutdown', '--format', '{{.Name}} {{.Error}}', stack.service('etcd1'), stack.service('etcd2'), stack.service('etcd3')]);
+  t.log(`etcd tasks that exited: ${failed.trim() || 'none'}`);
+});
+
+test.serial('docker service scale webapp=5: 5 servers UP in HAProxy, at the tasks\' overlay addresses', async (t) => {
+  const t0 = Date.now();
+  await stack.scale(5);
+  const up = await stack.untilUp(5, 90000);
+  t.log(`scale 2 → 5: all 5 UP after ${((Date.now() - t0) / 1000).toFixed(1)} s: ${up.join(' ')}`);
+  t.true(up.every((a) => a.startsWith(stack.subnet.split('.').slice(0, 3).join('.'))), `advertised on the overlay ${stack.subnet}`);
+});
+
+test.serial('docker service update --force webapp (rolling restart) under keep-alive GET (cookies) and POST loads: 0 failed requests', async (t) => {
+  t.timeout(300000);
+  await stack.untilUp(5, 30000);
+  // GETs with cookies, and POSTs, which HAProxy never replays on another node once sent.
+  const load = await stack.startLoad({ rps: 40, clients: 10, cookies: true, maxSeconds: 200, timeoutMs: 10000 });
+  const posts = await stack.startLoad({ rps: 10, clients: 5, post: true, maxSeconds: 200, timeoutMs: 10000 });
+  await sleep(2000);
+  const ms = await stack.rollingRestart(240000);
+  await stack.untilUp(5, 60000);
+  t.log(`rolling restart of 5 webapps: swarm done after ${(ms / 1000).toFixed(1)} s`);
+  await sleep(1000);
+  const [r, p] = [await load.stop(), await posts.stop()];
+  assertNoFailures(t, 'keep-alive GET with cookies', r);
+  assertNoFailures(t, 'keep-alive POST', p);
+  t.true(Object.keys(r.byHost).length >= 6, `requests were served by old and new tasks (${Object.keys(r.byHost).length} nodes)`);
+});
