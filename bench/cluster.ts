@@ -15,7 +15,7 @@ import { get } from '../test/helpers/http.js';
 import { sleep, waitFor } from '../test/helpers/wait.js';
 import { churn } from './compose/churn.js';
 import { LoadTally, startLoads } from './compose/loads.js';
-import { clock, loadAverage, machine, round } from './machine.js';
+import { clock, guardedTeardown, loadAverage, machine, round } from './machine.js';
 import { Parts, log } from './parts.js';
 import { type Summary, summary, table, writeResults } from './stats.js';
 
@@ -112,19 +112,10 @@ async function main(): Promise<void> {
     await buildImages('compose.cluster.yml');
   }
   const stack = new ClusterStack();
-  let tornDown = false;
-  const teardown = async () => {
-    if (tornDown) return;
-    tornDown = true;
+  const teardown = guardedTeardown(async () => {
     log(`tearing down ${stack.project}`);
     await stack.down();
-  };
-  const watchdog = setTimeout(() => {
-    console.error(`watchdog: run exceeded ${WATCHDOG_MS / 60000} min`);
-    void teardown().finally(() => process.exit(1));
   }, WATCHDOG_MS);
-  watchdog.unref();
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => void teardown().finally(() => process.exit(130)));
 
   try {
     log(`up: project ${stack.project}, 3 etcd, 2 LBs, ${WEBAPPS} webapps, images :${process.env.LEASEHOLD_TAG}, load average ${Object.values(loadAverage()).join(' ')}`);
@@ -140,7 +131,6 @@ async function main(): Promise<void> {
       return { ...c, bothConvergedMsAfter: both };
     });
   } finally {
-    clearTimeout(watchdog);
     await teardown();
   }
   print(results);

@@ -18,7 +18,7 @@ import { lifecycle } from './compose/lifecycle.js';
 import { LogBook } from './compose/logbook.js';
 import { memory } from './compose/memory.js';
 import { streams } from './compose/streams.js';
-import { loadAverage, machine } from './machine.js';
+import { guardedTeardown, loadAverage, machine } from './machine.js';
 import { Parts, log } from './parts.js';
 import { type Summary, table, writeResults } from './stats.js';
 
@@ -40,20 +40,11 @@ async function main(): Promise<void> {
 
   const stack = new ComposeStack();
   const logs = new LogBook();
-  let tornDown = false;
-  const teardown = async () => {
-    if (tornDown) return;
-    tornDown = true;
+  const teardown = guardedTeardown(async () => {
     logs.stop();
     log(`tearing down ${stack.project}`);
     await stack.down();
-  };
-  const watchdog = setTimeout(() => {
-    console.error(`watchdog: run exceeded ${WATCHDOG_MS / 60000} min`);
-    void teardown().finally(() => process.exit(1));
   }, WATCHDOG_MS);
-  watchdog.unref();
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => void teardown().finally(() => process.exit(130)));
 
   try {
     log(`up: project ${stack.project}, ${WEBAPPS} webapps, images :${process.env.LEASEHOLD_TAG}, load average ${Object.values(loadAverage()).join(' ')}`);
@@ -76,7 +67,6 @@ async function main(): Promise<void> {
       return { asRun: { webapps: 3, ...asRun }, hundredNodes: { nodes: 103, ...hundred } };
     });
   } finally {
-    clearTimeout(watchdog);
     await teardown();
   }
   print(results);

@@ -59,3 +59,22 @@ export function machine(): Record<string, unknown> {
 }
 
 export const round = (x: number, digits = 1): number => Math.round(x * 10 ** digits) / 10 ** digits;
+
+/**
+ * Tears a run's stack down exactly once: when the returned function is called, on SIGINT or
+ * SIGTERM (then exits 130), or when the run exceeds `watchdogMs` (then exits 1).
+ */
+export function guardedTeardown(teardown: () => Promise<void>, watchdogMs: number): () => Promise<void> {
+  let done: Promise<void> | undefined;
+  const once = () => (done ??= teardown());
+  const watchdog = setTimeout(() => {
+    console.error(`watchdog: run exceeded ${watchdogMs / 60000} min`);
+    void once().finally(() => process.exit(1));
+  }, watchdogMs);
+  watchdog.unref();
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => void once().finally(() => process.exit(130)));
+  return () => {
+    clearTimeout(watchdog);
+    return once();
+  };
+}

@@ -2,7 +2,8 @@ import test, { type ExecutionContext } from 'ava';
 import { ClusterStack, type Lb, MEMBERS } from '../helpers/cluster.js';
 import { buildImages, docker } from '../helpers/compose.js';
 import { get } from '../helpers/http.js';
-import { type LoadResult, startLoad } from '../helpers/load.js';
+import { startLoad } from '../helpers/load.js';
+import { assertNoFailures } from '../helpers/assert-load.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 
 // compose.cluster.yml under keep-alive load with cookies through both LBs: three etcd members,
@@ -28,23 +29,6 @@ function underLoad(lbs: Lb[] = stack.lbs): Loads {
     loads[`${lb.name} fresh-connection GET`] = startLoad(lb.url, { rps: 5, mode: 'fresh', maxSeconds: 60 });
   }
   return loads;
-}
-
-/** Stops every load; fails the test on any failed request, with the failures and their neighbours in the log. */
-async function assertNoFailures(t: ExecutionContext, loads: Loads): Promise<Record<string, LoadResult>> {
-  const out: Record<string, LoadResult> = {};
-  for (const [name, load] of Object.entries(loads)) {
-    const r = await load.stop();
-    out[name] = r;
-    t.true(r.samples.length > 0, `${name}: the load ran`);
-    for (const f of r.failed.slice(0, 10)) {
-      const near = r.samples.filter((s) => Math.abs(s.at - f.at) < 300).map((s) => `${s.at}ms:${s.status}${s.error ? `(${s.error})` : ''}:${s.host ?? '-'}`);
-      t.log(`${name}: failed at ${f.at} ms (client ${f.client}): status ${f.status} ${f.error ?? ''}; around it: ${near.join(' ')}`);
-    }
-    t.is(r.failed.length, 0, `${name}: ${r.failed.length} of ${r.samples.length} requests failed`);
-    t.log(`${name}: ${r.samples.length} requests, ${r.failed.length} failed, p50 ${r.p50} ms, p99 ${r.p99} ms`);
-  }
-  return out;
 }
 
 /** `leasehold status --json` in ha1 sees both renderers and says they agree. */
