@@ -27,7 +27,7 @@ async function top(id: string): Promise<Proc[]> {
  * and its proportional share (PSS) of the pages it shares with the app's node and other containers.
  */
 async function ownMemory(id: string): Promise<{ privateMb: number; pssMb: number } | undefined> {
-  const script = 'for d in /proc/[0-9]*; do case "$(tr "\\0" " " < $d/cmdline 2>/dev/null)" in *registrar/main.js*) cat $d/smaps_rollup;; esac; done';
+  const script = 'for d in /proc/[0-9]*; do case "$(tr "\\0" " " < $d/cmdline 2>/dev/null)" in "node "*registrar/main.js*) cat $d/smaps_rollup;; esac; done';
   const r = await run('docker', ['exec', id, 'bash', '-c', script], { timeout: 20000 }).catch(() => undefined);
   const kb = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(r?.stdout ?? '')?.[1] ?? NaN);
   const privateKb = kb('Private_Clean') + kb('Private_Dirty');
