@@ -62,6 +62,8 @@ export interface LbView {
   slot?: string;
   /** The renderer's slot state: ready, drain, leaving. */
   state?: string;
+  /** Where this LB sends the node's traffic: `address:port`. */
+  target?: string;
   haproxy?: { status: string; sessions: number; weight: number };
 }
 
@@ -239,7 +241,7 @@ export function buildStatus(input: {
         if (r.address === undefined && s.address !== undefined) Object.assign(r, { address: s.address, port: s.port });
         // A node leaving sits in its slot while its sessions finish; a later slot of the same node wins.
         const existing = r.lbs.find((v) => v.lb === lb.lb);
-        const view: LbView = { lb: lb.lb, renderer: lb.url, slot: s.slot, state: s.state, haproxy: s.haproxy };
+        const view: LbView = { lb: lb.lb, renderer: lb.url, slot: s.slot, state: s.state, haproxy: s.haproxy, ...(s.address !== undefined && { target: `${s.address}:${s.port}` }) };
         if (existing && existing.state !== 'leaving') continue;
         if (existing) r.lbs.splice(r.lbs.indexOf(existing), 1, view);
         else r.lbs.push(view);
@@ -251,9 +253,15 @@ export function buildStatus(input: {
   for (const r of rows) {
     r.lbs = reachable.map((lb) => r.lbs.find((v) => v.lb === lb.lb) ?? { lb: lb.lb, renderer: lb.url });
     r.sessions = r.lbs.reduce((n, v) => n + (v.haproxy?.sessions ?? 0), 0);
-    // Placed by some LBs and not others, or different HAProxy states (slots may differ: each LB places on its own).
-    const placedBy = r.lbs.filter((v) => v.slot).length;
-    r.disagree = (placedBy > 0 && placedBy < r.lbs.length) || new Set(r.lbs.filter((v) => v.haproxy).map((v) => first(v.haproxy!.status))).size > 1;
+    // Placed by some LBs and not others, at different addresses, or in different HAProxy states
+    // (slots may differ: each LB places on its own). A slot still leaving (its keep-alive sessions
+    // finishing on one LB while the other freed it at once) is a node on its way out on both.
+    const active = r.lbs.filter((v) => v.slot && v.state !== 'leaving');
+    const placedBy = active.length;
+    r.disagree =
+      (placedBy > 0 && placedBy < r.lbs.length) ||
+      new Set(active.filter((v) => v.target).map((v) => v.target)).size > 1 ||
+      new Set(active.filter((v) => v.haproxy).map((v) => first(v.haproxy!.status))).size > 1;
     r.weight.override = r.operator.weight;
     r.weight.effective = r.operator.weight ?? r.weight.registrar;
     const placed = r.lbs.some((v) => v.slot);

@@ -1,6 +1,7 @@
 // Who may use a daemon's HTTP endpoints when they listen beyond loopback: loopback itself and
 // the addresses that named peers (the other LBs) resolve to. Names are looked up again when an
-// unknown address knocks, at most once a second, so a restarted peer with a new address gets in.
+// unknown address knocks (at most once a second), so a restarted peer with a new address gets in,
+// and every 30 s at the latest, so an address a peer no longer has is forgotten.
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 
@@ -34,6 +35,9 @@ export class PeerAllowlist {
     if (!remote) return false;
     if (isLoopback(remote)) return true;
     const a = plainAddress(remote);
+    // Known addresses expire too: a peer recreated elsewhere must not leave its old address open
+    // to whichever container gets it next.
+    if (this.now() - this.lookedUpAt >= 30000) await this.refresh();
     if (this.known.has(a)) return true;
     if (this.now() - this.lookedUpAt >= 1000) await this.refresh();
     return this.known.has(a);

@@ -12,8 +12,8 @@ function bindPort(bind: string): number | undefined {
 }
 
 /**
- * The admission rules of this load balancer: its own addresses and ports, etcd's, the routed
- * services, ALLOWED_NETWORKS. etcd's host names are looked up again by `refresh()` (a container
+ * The admission rules of this load balancer: its own addresses and ports, the other LBs'
+ * (RENDERER_HEALTH_PEERS), etcd's, the routed services, ALLOWED_NETWORKS. Host names are looked up again by `refresh()` (a container
  * may come back at another address).
  */
 export async function admissionRules(o: RendererOptions): Promise<{ rules: AdmissionRules; refresh: () => Promise<void> }> {
@@ -30,6 +30,8 @@ export async function admissionRules(o: RendererOptions): Promise<{ rules: Admis
   }
   const etcdHosts = new Set<string>();
   const etcdEndpoints = new Set<string>();
+  const peerHosts = new Set<string>();
+  const resolve = async (name: string) => (isIP(name) ? [name] : (await lookup(name, { all: true }).catch(() => [])).map((a) => a.address));
   const refresh = async () => {
     const hosts = new Set<string>();
     const endpoints = new Set<string>();
@@ -37,7 +39,7 @@ export async function admissionRules(o: RendererOptions): Promise<{ rules: Admis
       const url = new URL(e);
       const name = url.hostname.replace(/^\[|\]$/g, '');
       const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
-      const ips = isIP(name) ? [name] : (await lookup(name, { all: true }).catch(() => [])).map((a) => a.address);
+      const ips = await resolve(name);
       for (const ip of ips.map(canonicalIp)) {
         hosts.add(ip);
         endpoints.add(`${ip}:${port}`);
@@ -48,10 +50,14 @@ export async function admissionRules(o: RendererOptions): Promise<{ rules: Admis
     for (const h of hosts) etcdHosts.add(h);
     etcdEndpoints.clear();
     for (const x of endpoints) etcdEndpoints.add(x);
+    const peers = new Set<string>();
+    for (const name of o.healthPeers.filter((p) => p !== '*')) for (const ip of await resolve(name)) if (!ownHosts.has(canonicalIp(ip))) peers.add(canonicalIp(ip));
+    peerHosts.clear();
+    for (const x of peers) peerHosts.add(x);
   };
   await refresh();
   const services = new Set([o.defaultService, ...o.routes.map((r) => r.service)]);
-  return { rules: { ...DEFAULT_RULES, services, ownHosts, lbPorts, etcdHosts, etcdEndpoints, allowLocal: o.allowLocalNodes, allowed }, refresh };
+  return { rules: { ...DEFAULT_RULES, services, ownHosts, lbPorts, peerHosts, etcdHosts, etcdEndpoints, allowLocal: o.allowLocalNodes, allowed }, refresh };
 }
 
 /** The map file HAProxy looks Host names up in: `host service` per line. */

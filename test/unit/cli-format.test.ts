@@ -108,6 +108,15 @@ test('several renderers that run the same truth: the verdict says they agree (sl
   t.is(report([lb('http://lb1:8405', [slot('s1', '3f2c9a1b7d10', 'UP', 4)])]).lbsAgree, undefined, 'one LB: no verdict');
 });
 
+test('several renderers: a slot still leaving on one LB is no disagreement; the same node at two addresses is', (t) => {
+  const leaving = { ...slot('s2', '8a04c1e2f3d9', 'MAINT', 1), state: 'leaving' };
+  const r = report([lb('http://lb1:8405', [slot('s1', '3f2c9a1b7d10', 'UP', 0), leaving]), lb('http://lb2:8405', [slot('s1', '3f2c9a1b7d10', 'UP', 0)])]);
+  t.true(r.lbsAgree?.agree, 'a graceful leave whose keep-alive sessions finish on LB1 only');
+  const moved = { ...slot('s1', '3f2c9a1b7d10', 'UP', 0), address: '172.18.0.99' };
+  const d = report([lb('http://lb1:8405', [slot('s1', '3f2c9a1b7d10', 'UP', 0)]), lb('http://lb2:8405', [moved])]);
+  t.deepEqual(d.lbsAgree?.differ, ['webapp/3f2c9a1b7d10'], 'LB2 sends the node\'s traffic elsewhere (a stuck watch)');
+});
+
 test('no renderer: etcd columns only, and the note', (t) => {
   const text = formatStatus(report([{ url: 'http://127.0.0.1:8405', error: 'connect ECONNREFUSED 127.0.0.1:8405' }]), TTY);
   const lines = text.split('\n');
@@ -134,7 +143,7 @@ test('--json: one document with renderers, nodes (stable field order) and backen
     etcd: { registered: true, lease: '694d874082a6380c', ttl: 4, state: 'up', registeredAt: '2026-11-23T09:57:48.000Z', ageSeconds: 132 },
     operator: { drained: false, invalid: [] },
     weight: { registrar: 100, effective: 100 },
-    lbs: [{ lb: 'LB1', renderer: 'http://lb1', slot: 's1', state: 'ready', haproxy: { status: 'UP', sessions: 4, weight: 100 } }],
+    lbs: [{ lb: 'LB1', renderer: 'http://lb1', slot: 's1', state: 'ready', target: '172.18.0.4:3000', haproxy: { status: 'UP', sessions: 4, weight: 100 } }],
     sessions: 4,
     disagree: false,
     notes: [],

@@ -70,7 +70,7 @@ test('status joins etcd, operator keys and one renderer: one row per node, total
   });
   t.deepEqual(r.nodes.map((n) => n.id), ['aa', 'bbb', 'cccc'], 'sorted by service then id');
   const [aa, bbb, cccc] = r.nodes as [typeof r.nodes[0], typeof r.nodes[0], typeof r.nodes[0]];
-  t.deepEqual(aa.lbs, [{ lb: 'LB1', renderer: 'http://lb1', slot: 's1', state: 'ready', haproxy: { status: 'UP', sessions: 3, weight: 100 } }]);
+  t.deepEqual(aa.lbs, [{ lb: 'LB1', renderer: 'http://lb1', slot: 's1', state: 'ready', target: '172.18.0.1:3000', haproxy: { status: 'UP', sessions: 3, weight: 100 } }]);
   t.like(aa, { sessions: 3, disagree: false, weight: { registrar: 100, effective: 100 }, etcd: { registered: true, state: 'up', ttl: 4, ageSeconds: 90 } });
   t.deepEqual(aa.operator.invalid, ['weight: weight Number must be less than or equal to 256']);
   t.true(aa.notes.some((n) => n.startsWith('operator key ignored')), 'an ignored operator value is pointed out');

@@ -35,6 +35,11 @@ test('peers by name: their addresses get in; a new address is looked up again, a
   t.true(await list.allows('172.18.0.9'));
   now += 1000;
   t.false(await list.allows('172.18.0.5'), 'the old address of a peer that is gone');
+  // ha2 moves again; its last address, known, is still allowed until the 30 s are up
+  answers.ha2 = ['172.18.0.12'];
+  t.true(await list.allows('172.18.0.9'));
+  now += 30000;
+  t.false(await list.allows('172.18.0.9'), 'a known address a peer no longer has is forgotten within 30 s');
 });
 
 test('the health server cuts off a refused client before answering, and answers an allowed one', async (t) => {
