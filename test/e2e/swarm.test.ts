@@ -59,6 +59,15 @@ test.serial('a member\'s peer port refuses the webapp certificate its client por
   t.regex(probe.peer, /^error /, `the peer port refuses it (CN etcd-peer only): ${probe.peer}`);
 });
 
+test.serial('the LB\'s sticky-cookie key is the cookie-key secret, not in the service spec', async (t) => {
+  const env = JSON.parse(await docker(['service', 'inspect', '-f', '{{json .Spec.TaskTemplate.ContainerSpec.Env}}', stack.service('ha')])) as string[];
+  t.true(env.includes('COOKIE_KEY_FILE=/etc/leasehold/pki/cookie-key'), 'COOKIE_KEY_FILE names the secret');
+  t.false(env.some((e) => e.startsWith('COOKIE_KEY=')), 'no COOKIE_KEY in the spec');
+  // The rendered config's key is the secret's: a replaced LB task reads the same one.
+  const n = await docker(['exec', await stack.haContainer(), 'sh', '-c', 'grep -cxF "    dynamic-cookie-key $(cat /etc/leasehold/pki/cookie-key)" /etc/haproxy/haproxy.cfg'], { timeoutMs: 10000 });
+  t.true(Number(n.trim()) > 0, `dynamic-cookie-key is the secret's in haproxy.cfg (${n.trim()} lines)`);
+});
+
 test.serial('docker service scale webapp=5: 5 servers UP in HAProxy, at the tasks\' overlay addresses', async (t) => {
   const t0 = Date.now();
   await stack.scale(5);
