@@ -53,6 +53,7 @@ cluster-down:
 STACK ?= leasehold
 export LEASEHOLD_SECRETS ?= $(STACK)
 # Without stack.publish.yml nothing is published (reach the LB from the overlay: docker run --network $(STACK)_leasehold).
+# HAProxy's stats port is opt-in: STACK_FILES="-c stack.yml -c stack.publish.yml -c stack.stats.yml".
 STACK_FILES ?= -c stack.yml -c stack.publish.yml
 
 .PHONY: stack-up stack-down
@@ -64,7 +65,7 @@ stack-up:
 	  docker node update --label-add leasehold.etcd1=true --label-add leasehold.etcd2=true --label-add leasehold.etcd3=true "$$(docker info -f '{{.Swarm.NodeID}}')" >/dev/null; fi
 	bash scripts/stack-secrets.sh
 	docker stack deploy $(STACK_FILES) $(STACK)
-	@echo "deployed $(STACK): LB on port $${LB_PORT:-8080}, stats on $${STATS_PORT:-1936} of the node that runs $(STACK)_ha; docker service ls"
+	@echo "deployed $(STACK) ($(STACK_FILES)): LB on port $${LB_PORT:-8080} of the node that runs $(STACK)_ha (stats on $${STATS_PORT:-1936} only with stack.stats.yml); docker service ls"
 
 stack-down:
 	-docker stack rm $(STACK)

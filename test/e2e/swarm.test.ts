@@ -38,6 +38,36 @@ test.serial('three etcd members with auth on; nothing published', async (t) => {
   t.log(`etcd tasks that exited: ${failed.trim() || 'none'}`);
 });
 
+// From a webapp task, with its registrar's certificate: etcd's /version on etcd1's client port
+// (2379) and on its peer port (2380), each "<status> <body>" or "error <code>" (as cluster.test.ts).
+const PEER_PROBE = `
+const https = require('node:https'), fs = require('node:fs'), d = '/etc/leasehold/pki/';
+const get = (port) => new Promise((r) => {
+  const req = https.get({ host: 'etcd1', port, path: '/version', ca: fs.readFileSync(d + 'ca.pem'), cert: fs.readFileSync(d + 'registrar.pem'), key: fs.readFileSync(d + 'registrar-key.pem'), timeout: 3000 }, (res) => {
+    let t = ''; res.on('data', (c) => (t += c)); res.on('end', () => r(res.statusCode + ' ' + t.slice(0, 80)));
+  });
+  req.on('timeout', () => req.destroy(new Error('timeout')));
+  req.on('error', (e) => r('error ' + (e.code || e.message)));
+});
+(async () => console.log(JSON.stringify({ client: await get(2379), peer: await get(2380) })))();`;
+
+test.serial('a member\'s peer port refuses the webapp certificate its client port takes', async (t) => {
+  const out = await docker(['exec', await stack.container('webapp'), 'node', '-e', PEER_PROBE], { timeoutMs: 20000 });
+  const probe = JSON.parse(out) as { client: string; peer: string };
+  t.log(`from a webapp task: client port ${probe.client.trim()}; peer port ${probe.peer.trim()}`);
+  t.regex(probe.client, /^200 .*etcdserver/, 'the client port takes a registrar certificate');
+  t.regex(probe.peer, /^error /, `the peer port refuses it (CN etcd-peer only): ${probe.peer}`);
+});
+
+test.serial('the LB\'s sticky-cookie key is the cookie-key secret, not in the service spec', async (t) => {
+  const env = JSON.parse(await docker(['service', 'inspect', '-f', '{{json .Spec.TaskTemplate.ContainerSpec.Env}}', stack.service('ha')])) as string[];
+  t.true(env.includes('COOKIE_KEY_FILE=/etc/leasehold/pki/cookie-key'), 'COOKIE_KEY_FILE names the secret');
+  t.false(env.some((e) => e.startsWith('COOKIE_KEY=')), 'no COOKIE_KEY in the spec');
+  // The rendered config's key is the secret's: a replaced LB task reads the same one.
+  const n = await docker(['exec', await stack.haContainer(), 'sh', '-c', 'grep -cxF "    dynamic-cookie-key $(cat /etc/leasehold/pki/cookie-key)" /etc/haproxy/haproxy.cfg'], { timeoutMs: 10000 });
+  t.true(Number(n.trim()) > 0, `dynamic-cookie-key is the secret's in haproxy.cfg (${n.trim()} lines)`);
+});
+
 test.serial('docker service scale webapp=5: 5 servers UP in HAProxy, at the tasks\' overlay addresses', async (t) => {
   const t0 = Date.now();
   await stack.scale(5);

@@ -94,7 +94,7 @@ export class SwarmStack {
   }
 
   /** The running task's container of a service on this node. */
-  async container(s: 'ha' | 'etcd1' | 'etcd2' | 'etcd3'): Promise<string> {
+  async container(s: 'webapp' | 'ha' | 'etcd1' | 'etcd2' | 'etcd3'): Promise<string> {
     const id = (await docker(['ps', '-q', '--filter', `label=com.docker.swarm.service.name=${this.service(s)}`, '--filter', 'status=running'])).trim().split('\n')[0];
     if (!id) throw new Error(`no running ${s} task`);
     return id;
