@@ -16,7 +16,7 @@ async function fakeApp(healthy: boolean) {
   return app;
 }
 
-async function setup(t: import('ava').ExecutionContext, healthy = true, endpoints?: (etcd: TestEtcd) => Promise<string>) {
+async function setup(t: import('ava').ExecutionContext, healthy = true, endpoints?: (etcd: TestEtcd) => Promise<string>, env: Record<string, string> = {}) {
   const etcd = await TestEtcd.start();
   const app = await fakeApp(healthy);
   const registrar = node('registrar', REGISTRAR_MAIN, {
@@ -27,6 +27,7 @@ async function setup(t: import('ava').ExecutionContext, healthy = true, endpoint
     REGISTRAR_HEALTH_PORT: '0',
     LEASE_TTL: '2',
     CHECK_INTERVAL_MS: '200',
+    ...env,
   });
   t.teardown(async () => {
     await registrar.stop();
@@ -54,14 +55,16 @@ test.serial('registers a valid record on its own lease, kept alive past the TTL'
   t.truthy(registrar.events().find((e) => e.event === 'state' && e.state === 'registered'));
 });
 
-test.serial('SIGTERM revokes the lease: the key is gone within 500 ms and it exits 0', async (t) => {
-  const { registrar, value } = await setup(t);
+test.serial('SIGTERM revokes the lease: the key is gone long before its 10 s TTL could expire it, and it exits 0', async (t) => {
+  // A 10 s lease renewed every ~3.3 s cannot expire sooner than ~6.7 s after SIGTERM: a key gone
+  // within 5 s was revoked, however loaded the machine (it takes tens of ms when quiet).
+  const { registrar, value } = await setup(t, true, undefined, { LEASE_TTL: '10' });
   await waitFor(value, 'record in etcd');
   const sent = Date.now();
   registrar.signal('SIGTERM');
-  await waitFor(async () => (await value()) === null, 'key removed', 2000, 10);
-  const took = Date.now() - sent;
-  t.true(took <= 500, `key gone after ${took} ms`);
+  await waitFor(async () => (await value()) === null, 'key removed', 5000, 10);
+  t.log(`key gone ${Date.now() - sent} ms after SIGTERM`);
+  t.false(registrar.events().some((e) => e.event === 'revoke-failed'), 'no revoke failed');
   t.is(await registrar.exited, 0);
 });
 
