@@ -5,6 +5,7 @@ import { get } from '../helpers/http.js';
 import { startLoad } from '../helpers/load.js';
 import { assertNoFailures } from '../helpers/assert-load.js';
 import { sleep, waitFor } from '../helpers/wait.js';
+import { PEER_PROBE } from '../helpers/peer-probe.js';
 
 // compose.cluster.yml under keep-alive load with cookies through both LBs: three etcd members,
 // two LBs, two webapps. The etcd leader stopped, one LB killed, one member cut off the network:
@@ -59,19 +60,6 @@ test.serial('a sticky cookie from LB 1 leads to the same node through LB 2; leas
   t.is(homes.size, 2, 'LB 1 spread the clients over both nodes');
   await lbsAgree(t);
 });
-
-// From a webapp container, with its registrar's certificate: etcd's /version on a member's
-// client port (2379) and on its peer port (2380), each "<status> <body>" or "error <code>".
-const PEER_PROBE = `
-const https = require('node:https'), fs = require('node:fs'), d = '/etc/leasehold/pki/';
-const get = (port) => new Promise((r) => {
-  const req = https.get({ host: 'etcd1', port, path: '/version', ca: fs.readFileSync(d + 'ca.pem'), cert: fs.readFileSync(d + 'registrar.pem'), key: fs.readFileSync(d + 'registrar-key.pem'), timeout: 3000 }, (res) => {
-    let t = ''; res.on('data', (c) => (t += c)); res.on('end', () => r(res.statusCode + ' ' + t.slice(0, 80)));
-  });
-  req.on('timeout', () => req.destroy(new Error('timeout')));
-  req.on('error', (e) => r('error ' + (e.code || e.message)));
-});
-(async () => console.log(JSON.stringify({ client: await get(2379), peer: await get(2380) })))();`;
 
 test.serial('trust: ports on 127.0.0.1 only, none for etcd; a member\'s peer port refuses the client certificate its client port takes', async (t) => {
   for (const service of ['ha1', 'ha2']) {

@@ -2,6 +2,7 @@ import test from 'ava';
 import { buildImages } from '../helpers/compose.js';
 import { SwarmStack, type SwarmLoadResult, docker } from '../helpers/swarm.js';
 import { sleep, waitFor } from '../helpers/wait.js';
+import { PEER_PROBE } from '../helpers/peer-probe.js';
 
 // stack.yml on a single-node swarm bound to 127.0.0.1 (made here if there is none, and left
 // again afterwards): deploy, scale to 5, then a rolling restart under a keep-alive load with
@@ -37,19 +38,6 @@ test.serial('three etcd members with auth on; nothing published', async (t) => {
   const failed = await docker(['service', 'ps', '--filter', 'desired-state=shutdown', '--format', '{{.Name}} {{.Error}}', stack.service('etcd1'), stack.service('etcd2'), stack.service('etcd3')]);
   t.log(`etcd tasks that exited: ${failed.trim() || 'none'}`);
 });
-
-// From a webapp task, with its registrar's certificate: etcd's /version on etcd1's client port
-// (2379) and on its peer port (2380), each "<status> <body>" or "error <code>" (as cluster.test.ts).
-const PEER_PROBE = `
-const https = require('node:https'), fs = require('node:fs'), d = '/etc/leasehold/pki/';
-const get = (port) => new Promise((r) => {
-  const req = https.get({ host: 'etcd1', port, path: '/version', ca: fs.readFileSync(d + 'ca.pem'), cert: fs.readFileSync(d + 'registrar.pem'), key: fs.readFileSync(d + 'registrar-key.pem'), timeout: 3000 }, (res) => {
-    let t = ''; res.on('data', (c) => (t += c)); res.on('end', () => r(res.statusCode + ' ' + t.slice(0, 80)));
-  });
-  req.on('timeout', () => req.destroy(new Error('timeout')));
-  req.on('error', (e) => r('error ' + (e.code || e.message)));
-});
-(async () => console.log(JSON.stringify({ client: await get(2379), peer: await get(2380) })))();`;
 
 test.serial('a member\'s peer port refuses the webapp certificate its client port takes', async (t) => {
   const out = await docker(['exec', await stack.container('webapp'), 'node', '-e', PEER_PROBE], { timeoutMs: 20000 });
