@@ -17,7 +17,7 @@ import { churn } from './compose/churn.js';
 import { LoadTally, startLoads } from './compose/loads.js';
 import { clock, guardedTeardown, loadAverage, machine, round } from './machine.js';
 import { Parts, log } from './parts.js';
-import { type Summary, summary, table, writeResults } from './stats.js';
+import { LOAD_HEADER, type LoadFigures, type Summary, churnRows, loadRow, summary, table, writeResults } from './stats.js';
 
 const REPS = Number(process.env.BENCH_REPS ?? 3);
 const TTL_S = 5;
@@ -140,9 +140,7 @@ async function main(): Promise<void> {
 
 const cells = (s: Summary) => [s.n, s.min, s.median, s.p99, s.max];
 const hdr = ['what', 'n', 'min', 'median', 'p99', 'max'];
-const loadRows = (loads: Record<string, { kind: string; requests: number; failed: number; p50: number; p99: number; max: number; over100ms: number }>) =>
-  Object.values(loads).map((f) => [f.kind, f.requests, f.failed, f.p50, f.p99, f.max, f.over100ms]);
-const loadHdr = ['load', 'requests', 'failed', 'p50', 'p99', 'max', '>100 ms'];
+const loadRows = (loads: Record<string, LoadFigures & { kind: string }>) => Object.values(loads).map((f) => loadRow(f.kind, f));
 
 function print(r: Record<string, any>): void {
   if (r.leader) {
@@ -151,7 +149,7 @@ function print(r: Record<string, any>): void {
       ['every record readable on the majority', ...cells(r.leader.registeredMs)],
       ['member rejoined (after its start)', ...cells(r.leader.rejoinMs)],
     ]);
-    table('load through both LBs, all reps', loadHdr, loadRows(r.leader.loads));
+    table('load through both LBs, all reps', LOAD_HEADER, loadRows(r.leader.loads));
     console.log(`leases lost (a registrar missing 2 TTLs after the kill): ${r.leader.lostLeases}`);
   }
   if (r.lb) {
@@ -160,14 +158,11 @@ function print(r: Record<string, any>): void {
       ['LB 2 has the full live set UP', ...cells(r.lb.liveSetMs)],
       ['leasehold status: both agree', ...cells(r.lb.agreeMs)],
     ]);
-    table('load through LB 1, all reps', loadHdr, loadRows(r.lb.loads));
+    table('load through LB 1, all reps', LOAD_HEADER, loadRows(r.lb.loads));
   }
   const c = r.churn;
   if (c) {
-    table(`churn on the cluster, ${c.seconds} s, through LB 1`, loadHdr, [
-      [`keep-alive with cookies, ${c.rps} req/s`, c.keepalive.requests, c.keepalive.failed, c.keepalive.p50, c.keepalive.p99, c.keepalive.max, c.keepalive.over100ms],
-      [`fresh connections, ${c.fresh.rps} req/s`, c.fresh.requests, c.fresh.failed, c.fresh.p50, c.fresh.p99, c.fresh.max, c.fresh.over100ms],
-    ]);
+    table(`churn on the cluster, ${c.seconds} s, through LB 1`, LOAD_HEADER, churnRows(c));
     console.log(`reloads during the churn: ${c.reloads}; both LBs converged ${c.bothConvergedMsAfter} ms after it`);
   }
 }

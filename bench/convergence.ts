@@ -20,7 +20,7 @@ import { memory } from './compose/memory.js';
 import { streams } from './compose/streams.js';
 import { guardedTeardown, loadAverage, machine } from './machine.js';
 import { Parts, log } from './parts.js';
-import { type Summary, table, writeResults } from './stats.js';
+import { LOAD_HEADER, type Summary, churnRows, loadRow, table, writeResults } from './stats.js';
 
 const REPS = Number(process.env.BENCH_REPS ?? 5);
 const TTL_S = 5;
@@ -97,17 +97,14 @@ function print(r: Record<string, any>): void {
     ]);
     const rows = (['leave', 'join', 'crash'] as const).flatMap((k) => (['keepalive', 'fresh'] as const).map((m) => {
       const f = lc[k].loads[m];
-      return [`${k}: ${f.kind}`, f.requests, f.failed, f.p50, f.p99, f.max, f.over100ms];
+      return loadRow(`${k}: ${f.kind}`, f);
     }));
-    table('load around each action, all reps', ['load', 'requests', 'failed', 'p50', 'p99', 'max', '>100 ms'], rows);
+    table('load around each action, all reps', LOAD_HEADER, rows);
     console.log(`reloads over ${lc.membershipChanges} membership changes: ${lc.reloads}`);
   }
   const c = r.churn;
   if (c) {
-    table(`churn, ${c.seconds} s`, ['load', 'requests', 'failed', 'p50', 'p99', 'max', '>100 ms'], [
-      [`keep-alive with cookies, ${c.rps} req/s`, c.keepalive.requests, c.keepalive.failed, c.keepalive.p50, c.keepalive.p99, c.keepalive.max, c.keepalive.over100ms],
-      [`fresh connections, ${c.fresh.rps} req/s`, c.fresh.requests, c.fresh.failed, c.fresh.p50, c.fresh.p99, c.fresh.max, c.fresh.over100ms],
-    ]);
+    table(`churn, ${c.seconds} s`, LOAD_HEADER, churnRows(c));
     console.log(`reloads during the churn: ${c.reloads}`);
   }
   const s = r.streams;

@@ -28,6 +28,24 @@ export function table(title: string, header: string[], rows: (string | number)[]
 }
 
 /** bench/results/ in the source tree (benchmarks run from dist/bench/). */
+/** A load's figures as a table row, and that table's header. */
+export interface LoadFigures {
+  requests: number;
+  failed: number;
+  p50: number;
+  p99: number;
+  max: number;
+  over100ms: number;
+}
+export const LOAD_HEADER = ['load', 'requests', 'failed', 'p50', 'p99', 'max', '>100 ms'];
+export const loadRow = (label: string, f: LoadFigures): (string | number)[] => [label, f.requests, f.failed, f.p50, f.p99, f.max, f.over100ms];
+
+/** The churn's two loads (keep-alive with cookies, fresh connections) as table rows. */
+export const churnRows = (c: { rps: number; keepalive: LoadFigures; fresh: LoadFigures & { rps: number } }) => [
+  loadRow(`keep-alive with cookies, ${c.rps} req/s`, c.keepalive),
+  loadRow(`fresh connections, ${c.fresh.rps} req/s`, c.fresh),
+];
+
 export const RESULTS = fileURLToPath(new URL('../../bench/results/', import.meta.url));
 
 export function writeResults(name: string, data: unknown): string {
