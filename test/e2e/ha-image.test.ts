@@ -14,7 +14,7 @@ test('the ha image answers 503 until the renderer writes its first config, and n
     ExposedPorts: { '80/tcp': {}, '1936/tcp': {} },
     HostConfig: { PortBindings: { '80/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }], '1936/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }] } },
   });
-  t.teardown(() => c.remove({ force: true }));
+  t.teardown(() => c.remove({ force: true, v: true }));
   await c.start();
   const ports = (await c.inspect()).NetworkSettings.Ports;
   const lb = `http://127.0.0.1:${ports['80/tcp']![0]!.HostPort}/`;

@@ -21,7 +21,7 @@ async function output(name: Parameters<typeof image>[0], cmd: string[]): Promise
     if (StatusCode !== 0) throw new Error(`${cmd.join(' ')} in ${image(name)} exited ${StatusCode}: ${out}`);
     return out;
   } finally {
-    await c.remove({ force: true });
+    await c.remove({ force: true, v: true }); // v: the etcd image's anonymous data volume too
   }
 }
 
