@@ -89,9 +89,13 @@ function print(r: Record<string, any>): void {
       ['  docker stop → renderer removed it', ...cells(lc.leave.steps.removed)],
       ['docker start → first answer (keep-alive)', ...cells(lc.join.keepaliveMs)],
       ['docker start → first answer (fresh)', ...cells(lc.join.freshMs)],
+      ['  docker start → process running (Docker)', ...cells(lc.join.steps.processStarted)],
+      ['  docker start → Docker DNS answers its name', ...cells(lc.join.steps.dnsResolved)],
       ['  docker start → app listening', ...cells(lc.join.steps.appListening)],
       ['  docker start → registrar registered', ...cells(lc.join.steps.registered)],
       ['  docker start → renderer placed it', ...cells(lc.join.steps.placed)],
+      ['app listening → first answer (keep-alive)', ...cells(lc.join.afterAppMs)],
+      ['Docker DNS answers → first answer (keep-alive)', ...cells(lc.join.overDnsMs)],
       ['SIGKILL → not UP in HAProxy', ...cells(lc.crash.outMs)],
       ['SIGKILL → slot freed', ...cells(lc.crash.slotFreedMs)],
     ]);
@@ -111,7 +115,7 @@ function print(r: Record<string, any>): void {
   if (s) console.log(`\nstreams of ${s.seconds} s during scale 2→6→2: ${s.complete}/${s.streams} complete (the one started at 2 webapps: ${s.firstComplete}); ${s.onRemovedNodesComplete}/${s.onRemovedNodes} on removed webapps; reloads ${s.reloads}`);
   const m = r.memory;
   if (m) {
-    table('resident memory in the containers (MB)', ['when', 'registrar (max)', 'registrar private / PSS (max)', 'renderer', 'haproxy master', 'haproxy worker', 'etcd'], [m.asRun, m.hundredNodes].map((x) => [`${x.webapps ?? 3} webapps${x.nodes ? `, ${x.nodes} nodes` : ''}`, x.registrarMax, x.registrarOwn.length ? `${Math.max(...x.registrarOwn.map((o: { privateMb: number }) => o.privateMb))} / ${Math.max(...x.registrarOwn.map((o: { pssMb: number }) => o.pssMb))}` : '-', x.renderer, x.haproxyMaster, x.haproxyWorker, x.etcd]));
+    table('resident memory in the containers (MB)', ['when', 'registrar (max)', 'registrar private / PSS (max)', 'bare node in the image', 'renderer', 'haproxy master', 'haproxy worker', 'etcd'], [m.asRun, m.hundredNodes].map((x) => [`${x.webapps ?? 3} webapps${x.nodes ? `, ${x.nodes} nodes` : ''}`, x.registrarMax, x.registrarOwn.length ? `${Math.max(...x.registrarOwn.map((o: { privateMb: number }) => o.privateMb))} / ${Math.max(...x.registrarOwn.map((o: { pssMb: number }) => o.pssMb))}` : '-', x.bareNodeMb ?? '-', x.renderer, x.haproxyMaster, x.haproxyWorker, x.etcd]));
   }
 }
 

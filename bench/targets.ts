@@ -40,7 +40,9 @@ export function targets(alone: Results, compose: Results, cluster?: Results): Ta
   const lc = compose?.lifecycle;
   if (lc) {
     const j = lc.join.keepaliveMs as Summary;
-    add({ what: 'join: docker start → first request served through the LB (keep-alive poller)', target: '≤ 300 ms', measured: mp(j), n: j.n, met: j.median <= 300, ...loadOf(compose, 'lifecycle') });
+    const med = (x?: Summary) => (x?.n ? ms(x.median) : '?');
+    const baseline = `; medians: Docker's DNS answers for it at ${med(lc.join.steps.dnsResolved)}, the app listens at ${med(lc.join.steps.appListening)}, app listening → served ${med(lc.join.afterAppMs)}`;
+    add({ what: 'join: docker start → first request served through the LB (keep-alive poller)', target: '≤ 300 ms', measured: mp(j) + baseline, n: j.n, met: j.median <= 300, ...loadOf(compose, 'lifecycle') });
     const l = lc.leave.outMs as Summary;
     const lf = lc.leave.loads.keepalive;
     add({ what: 'graceful leave: docker stop (SIGTERM) → no new request sent to it', target: '≤ 50 ms, 0 failed requests', measured: `${mp(l)}; ${lf.failed} failed of ${lf.requests} keep-alive (${lc.leave.loads.fresh.failed} of ${lc.leave.loads.fresh.requests} fresh)`, n: l.n, met: l.median <= 50 && lf.failed === 0 && lc.leave.loads.fresh.failed === 0, ...loadOf(compose, 'lifecycle') });
@@ -99,7 +101,7 @@ export function targets(alone: Results, compose: Results, cluster?: Results): Ta
 
   const m = compose?.memory;
   if (m) {
-    add({ what: 'registrar resident memory (in the container, Node 20)', target: '≤ 45 MB', measured: `${m.asRun.registrarMax} MB max of ${m.asRun.registrar.length} (${m.asRun.registrar.join(', ')})${m.asRun.registrarOwn?.length ? `; its own pages: ${Math.max(...m.asRun.registrarOwn.map((o: { privateMb: number }) => o.privateMb))} MB private, PSS ${Math.max(...m.asRun.registrarOwn.map((o: { pssMb: number }) => o.pssMb))} MB (the rest is node's code, shared with the app)` : ''}`, n: m.asRun.registrar.length, met: m.asRun.registrarMax <= 45, ...loadOf(compose, 'memory') });
+    add({ what: 'registrar resident memory (in the container, Node 20)', target: '≤ 45 MB', measured: `${m.asRun.registrarMax} MB max of ${m.asRun.registrar.length} (${m.asRun.registrar.join(', ')})${m.asRun.registrarOwn?.length ? `; its own pages: ${Math.max(...m.asRun.registrarOwn.map((o: { privateMb: number }) => o.privateMb))} MB private, PSS ${Math.max(...m.asRun.registrarOwn.map((o: { pssMb: number }) => o.pssMb))} MB (the rest is node's code, shared with the app)` : ''}${m.asRun.bareNodeMb ? `; a bare \`node\` in the image: ${m.asRun.bareNodeMb} MB` : ''}`, n: m.asRun.registrar.length, met: m.asRun.registrarMax <= 45, ...loadOf(compose, 'memory') });
     add({ what: 'renderer resident memory, ~100 nodes (in the container)', target: '≤ 80 MB', measured: `${m.hundredNodes.renderer} MB at ${m.hundredNodes.nodes} nodes (${m.asRun.renderer} MB at 3)${alone?.memory100 ? `; host: ${alone.memory100.rss} MB at 100` : ''}`, n: 1, met: m.hundredNodes.renderer <= 80, ...loadOf(compose, 'memory') });
   } else if (alone?.memory100) {
     add({ what: 'renderer resident memory, 100 nodes (host)', target: '≤ 80 MB', measured: `${alone.memory100.rss} MB`, n: 1, met: alone.memory100.rss <= 80, ...loadOf(alone, 'memory-100') });

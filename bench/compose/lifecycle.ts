@@ -64,7 +64,9 @@ export async function lifecycle(stack: ComposeStack, reps: number, logs: LogBook
     join: {
       keepaliveMs: summary(defined(at('join').map((x) => x.keepaliveMs))),
       freshMs: summary(defined(at('join').map((x) => x.freshMs))),
-      steps: Object.fromEntries(['startReturned', 'appListening', 'registered', 'placed'].map((k) => [k, summary(defined(at('join').map((x) => x.steps[k])))])),
+      afterAppMs: summary(defined(at('join').map((x) => x.afterAppMs))),
+      overDnsMs: summary(defined(at('join').map((x) => x.overDnsMs))),
+      steps: Object.fromEntries(['startReturned', 'processStarted', 'dnsResolved', 'appListening', 'registered', 'placed'].map((k) => [k, summary(defined(at('join').map((x) => x.steps[k])))])),
       loads: figures(loads.join),
     },
     crash: {
