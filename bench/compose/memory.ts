@@ -34,6 +34,18 @@ async function ownMemory(id: string): Promise<{ privateMb: number; pssMb: number
   return Number.isFinite(privateKb) ? { privateMb: round(privateKb / 1024), pssMb: round(kb('Pss') / 1024) } : undefined;
 }
 
+/**
+ * The floor under any Node process in the image: `node` with the registrar's flags and no code,
+ * resident after 2 s (Debian's Node is libnode.so: its symbol and relocation tables alone are ~10 MB
+ * read at start).
+ */
+async function bareNode(id: string): Promise<number | undefined> {
+  const script = 'node --lite-mode --no-expose-wasm -e "setTimeout(() => {}, 2000)" & p=$!; sleep 1.8; awk \'/^VmRSS:/ { print $2 }\' /proc/$p/status; wait $p';
+  const r = await run('docker', ['exec', id, 'bash', '-c', script], { timeout: 20000 }).catch(() => undefined);
+  const kb = Number(r?.stdout.trim());
+  return kb > 0 ? round(kb / 1024) : undefined;
+}
+
 export async function memory(stack: ComposeStack) {
   const [ha] = await stack.containers('ha');
   const [etcd] = await stack.containers('etcd');
@@ -47,7 +59,9 @@ export async function memory(stack: ComposeStack) {
   const registrars: number[] = [];
   const registrarsOwn: { privateMb: number; pssMb: number }[] = [];
   const apps: number[] = [];
-  for (const c of await stack.containers('webapp')) {
+  const webapps = await stack.containers('webapp');
+  const bare = webapps[0] ? await bareNode(webapps[0].Id) : undefined;
+  for (const c of webapps) {
     const own = await ownMemory(c.Id);
     if (own) registrarsOwn.push(own);
     for (const p of await top(c.Id)) {
@@ -60,6 +74,8 @@ export async function memory(stack: ComposeStack) {
     registrarMax: Math.max(...registrars),
     /** private (USS) and PSS of each registrar: the RSS above counts node's pages shared with the app */
     registrarOwn: registrarsOwn,
+    /** `node -e` with the registrar's flags in the same image: what any Node process there starts at */
+    bareNodeMb: bare,
     renderer: renderer?.rssMb ?? NaN,
     haproxyMaster: master?.rssMb ?? NaN,
     haproxyWorker: workers[0]?.rssMb ?? NaN,
