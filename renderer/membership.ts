@@ -1,4 +1,4 @@
-import { type DesiredServer, type Difference, diff, fingerprint, refusedAnswer } from './reconcile.js';
+import { type DesiredServer, type Difference, afterAddress, diff, fingerprint, refusedAnswer } from './reconcile.js';
 import type { RuntimeChannel } from './runtime.js';
 import type { Actual } from './worker.js';
 
@@ -19,13 +19,14 @@ export interface ReconcileOutcome {
   actual: Actual;
 }
 
-/** Rounds of commands and re-reads per reconcile: an address, then weight and state, then a last look. */
+/** Rounds of commands and re-reads per reconcile (a refused or unconfirmed address takes a round more). */
 const ROUNDS = 3;
 
 /**
  * Membership, level-triggered: desired servers against the worker's, commands for what differs,
  * a re-read, and again, until nothing differs or the rounds run out. Nothing is assumed applied
- * until a re-read shows it.
+ * until a re-read shows it, except an address HAProxy answered it took: the server's weight and
+ * state follow it at once (still verified by the re-read).
  */
 export class Membership {
   /** Fingerprint of each server's desired state when a re-read last showed it live. */
@@ -44,11 +45,19 @@ export class Membership {
     const drift = differed.filter((x) => this.verified.get(key(x.desired)) === fingerprint(x.desired));
     const refused: ReconcileOutcome['refused'] = [];
     let commands = 0;
-    for (let round = 0; round < ROUNDS && d.differences.length; round++) {
-      const batch = d.differences.flatMap((x) => x.commands);
+    const send = async (batch: string[]): Promise<string[]> => {
       const answers = await this.runtime.run(batch);
       commands += batch.length;
       answers.forEach((a, i) => refusedAnswer(a) && refused.push({ command: batch[i]!, answer: a }));
+      return answers;
+    };
+    for (let round = 0; round < ROUNDS && d.differences.length; round++) {
+      const answers = await send(d.differences.flatMap((x) => x.commands));
+      // A join: its weight and state go as soon as HAProxy answers that it took the address, not
+      // after a re-read of every server (at 16,384 slots that read is ~100 ms).
+      let at = 0;
+      const next = d.differences.flatMap((x) => afterAddress(x, answers.slice(at, (at += x.commands.length))));
+      if (next.length) await send(next);
       actual = await this.observe();
       d = diff(desired, actual.servers);
     }

@@ -50,7 +50,8 @@ export function desiredServers(pools: Pool[]): DesiredServer[] {
  * A new address is set while the server is out of rotation, and alone: weight and state follow
  * in the next round, once a re-read shows HAProxy took the address. A refused address (HAProxy
  * answers `Invalid addr`) thus leaves the server in maintenance, never in rotation at the
- * previous node's address. Going out of rotation is a single command.
+ * previous node's address. (`afterAddress` sends them in the same reconcile once HAProxy's own
+ * answer says it took the address.) Going out of rotation is a single command.
  */
 export function diff(desired: DesiredServer[], actual: ActualServer[]): Diff {
   const want = new Map(desired.map((d) => [`${d.backend}/${d.server}`, d]));
@@ -91,7 +92,38 @@ export function diff(desired: DesiredServer[], actual: ActualServer[]): Diff {
 
 /** An answer to a `set server` command that reports a failure (success is empty or a notice). */
 export function refusedAnswer(answer: string): boolean {
-  return answer !== '' && !/no need to change|changed from/i.test(answer);
+  return answer !== '' && !/no need to change|changed from|^nothing changed\s*$/i.test(answer);
+}
+
+/**
+ * Whether HAProxy's answer to `set server … addr A port P` says it now has exactly `address`:
+ * `port`, and nothing else. HAProxy 2.6 names both ("IP changed from 'a' to 'b', no need to
+ * change the port by '…'"); 3.0 names only what changed, or says "nothing changed". Other answers
+ * can start the same way ("no need to change the addr, can't change <port> …"): not taken.
+ */
+export function tookAddress(answer: string, address: string, port: number): boolean {
+  if (/^nothing changed\s*$/.test(answer)) return true;
+  const by = /^(.+) by '[^']*'\s*$/.exec(answer);
+  if (!by) return false;
+  return by[1]!.split(', ').every((part) => {
+    const ip = /^IP changed from '[^']*' to '([^']*)'$/.exec(part);
+    const p = /^port changed from '[^']*' to '(\d+)'$/.exec(part);
+    return ip ? canonicalIp(ip[1]!) === canonicalIp(address) : p ? Number(p[1]) === port : /^no need to change the (addr|port)$/.test(part);
+  });
+}
+
+/**
+ * The commands that follow a new address once HAProxy answered that it took it (weight, state):
+ * the server as it now is (the address set, in forced maintenance from the same batch) against
+ * what it should be. Empty unless every command of `x` was answered as taken.
+ */
+export function afterAddress(x: Difference, answers: string[]): string[] {
+  const { address, port } = x.desired;
+  if (!x.fields.includes('addr') || address === undefined || port === undefined) return [];
+  const at = x.commands.findIndex((c) => / addr /.test(c));
+  if (answers.some(refusedAnswer) || !tookAddress(answers[at] ?? '', address, port)) return [];
+  const now = { ...x.actual, address, port, admin: x.actual.admin | 0x01 };
+  return diff([x.desired], [now]).differences[0]?.commands ?? [];
 }
 
 /** A desired server's identity and settings: equal fingerprints ask the same of HAProxy. */

@@ -29,6 +29,10 @@ export class FakeHaproxy {
   down = false;
   /** A config that matches is refused by `check`. */
   refuse?: RegExp;
+  /** An address that matches is refused by `set server … addr` (as HAProxy refuses `fe80::1%lo`). */
+  refuseAddress?: RegExp;
+  /** `show servers state` answered so far. */
+  reads = 0;
 
   constructor(private readonly configPath: string) {}
 
@@ -74,6 +78,7 @@ export class FakeHaproxy {
 
   private one(c: string): string {
     if (c === 'show servers state') {
+      this.reads++;
       const lines = [...this.servers.values()].map((s, i) => `3 ${s.backend} ${i + 1} ${s.name} ${s.address} 2 ${s.admin} ${s.weight} ${s.weight} 0 0 0 0 0 0 0 0 - ${s.port} - 0 0 - - 0`);
       return ['1', '# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight ...', ...lines].join('\n');
     }
@@ -88,8 +93,14 @@ export class FakeHaproxy {
     const m = /^set server (\S+) (addr (\S+) port (\d+)|weight (\d+)|state (ready|drain|maint))$/.exec(c);
     const s = m && this.servers.get(m[1]!);
     if (!s) return 'No such server.';
-    if (m[3]) [s.address, s.port] = [m[3], Number(m[4])];
-    else if (m[5]) s.weight = Number(m[5]);
+    if (m[3]) {
+      // HAProxy's own answers (2.6 and 3.0).
+      if (this.refuseAddress?.test(m[3])) return `Invalid addr '${m[3]}' by 'stats socket command'`;
+      const ip = s.address === m[3] ? 'no need to change the addr' : `IP changed from '${s.address}' to '${m[3]}'`;
+      const port = s.port === Number(m[4]) ? 'no need to change the port' : `port changed from '${s.port}' to '${m[4]}'`;
+      [s.address, s.port] = [m[3], Number(m[4])];
+      return `${ip}, ${port} by 'stats socket command'\n`;
+    } else if (m[5]) s.weight = Number(m[5]);
     else if (m[6] === 'ready') s.admin &= ~0x19;
     else if (m[6] === 'drain') s.admin = (s.admin & ~0x01) | 0x08;
     else s.admin |= 0x01;

@@ -1,8 +1,11 @@
 import test from 'ava';
-import { type DesiredServer, diff, fingerprint, refusedAnswer } from '../../renderer/reconcile.js';
+import { Membership } from '../../renderer/membership.js';
+import { type DesiredServer, afterAddress, diff, fingerprint, refusedAnswer, tookAddress } from '../../renderer/reconcile.js';
 import { splitAnswers } from '../../renderer/runtime.js';
 import { canonicalIp, parseServersState, parseStatSessions, parseVar } from '../../renderer/runtime-state.js';
 import type { ActualServer } from '../../renderer/slots.js';
+import { observeWorker } from '../../renderer/worker.js';
+import { FakeHaproxy } from '../helpers/fake-haproxy.js';
 
 const want = (server: string, admin: DesiredServer['admin'], address = '10.0.0.1', port = 3000, weight = 100): DesiredServer =>
   admin === 'maint' ? { backend: 'webapp', server, admin } : { backend: 'webapp', server, admin, node: server, address, port, weight };
@@ -13,6 +16,68 @@ test('a free slot being assigned: its address alone first, then weight and ready
   t.deepEqual(first.differences[0]!.commands, ['set server webapp/s1 addr 10.0.0.9 port 4000']);
   const second = diff([want('s1', 'ready', '10.0.0.9', 4000, 7)], [have('s1', 5, '10.0.0.9', 4000, 1)]);
   t.deepEqual(second.differences[0]!.commands, ['set server webapp/s1 weight 7', 'set server webapp/s1 state ready']);
+});
+
+test('HAProxy took an address only when its answer says so for both address and port', (t) => {
+  // HAProxy 2.6's answers, as printed.
+  t.true(tookAddress("IP changed from '127.0.0.1' to '10.0.0.5', port changed from '3000' to '3001' by 'stats socket command'\n", '10.0.0.5', 3001));
+  t.true(tookAddress("no need to change the addr, no need to change the port by 'stats socket command'\n", '10.0.0.5', 3001));
+  t.true(tookAddress("IP changed from '127.0.0.1' to '::1', no need to change the port by 'stats socket command'", '0:0::1', 3000));
+  t.false(tookAddress("IP changed from '127.0.0.1' to '10.0.0.6', no need to change the port by 'stats socket command'", '10.0.0.5', 3000), 'another address');
+  t.false(tookAddress("no need to change the addr, port changed from '1' to '3001' by 'stats socket command'", '10.0.0.5', 3000), 'another port');
+  t.false(tookAddress("Invalid addr 'fe80::1%lo' by 'stats socket command'", 'fe80::1%lo', 3000));
+  t.false(tookAddress("no need to change the addr, can't change <port> to port map because it is incompatible with current health check port configuration (use 'port' statement from the 'server' directive. by 'stats socket command'", '10.0.0.5', 3000));
+  t.false(tookAddress('', '10.0.0.5', 3000), 'an empty answer says nothing');
+  // HAProxy 3.0's: only what changed.
+  t.true(tookAddress('nothing changed\n', '10.0.0.5', 3000), 'both were already so');
+  t.true(tookAddress("IP changed from '127.0.0.1' to '10.0.0.5' by 'stats socket command'\n", '10.0.0.5', 3000));
+  t.true(tookAddress("port changed from '3000' to '3001' by 'stats socket command'\n", '10.0.0.5', 3001));
+  t.true(tookAddress("IP changed from '10.0.0.5' to '::ffff:10.0.0.9' by 'stats socket command'\n", '::ffff:10.0.0.9', 3001));
+  t.false(tookAddress("Invalid addr 'fe80::1%lo'\n", 'fe80::1%lo', 3000));
+  t.false(tookAddress("port changed from '3000' to '3002' by 'stats socket command'\n", '10.0.0.5', 3001), 'another port');
+});
+
+test('weight and ready follow a new address in the same reconcile only once HAProxy answered it took it', (t) => {
+  const [x] = diff([want('s1', 'ready', '10.0.0.9', 4000, 7)], [have('s1', 5, '127.0.0.1', 1, 1)]).differences;
+  const took = "IP changed from '127.0.0.1' to '10.0.0.9', port changed from '1' to '4000' by 'stats socket command'";
+  t.deepEqual(afterAddress(x!, [took]), ['set server webapp/s1 weight 7', 'set server webapp/s1 state ready']);
+  t.deepEqual(afterAddress(x!, ["Invalid addr '10.0.0.9' by 'stats socket command'"]), []);
+  t.deepEqual(afterAddress(x!, ['']), [], 'no answer is no confirmation');
+  // A node in rotation moving: maint and addr both taken, then ready; maint refused, nothing more.
+  const [y] = diff([want('s1', 'ready', '10.0.0.9')], [have('s1', 0, '10.0.0.1')]).differences;
+  const moved = "IP changed from '10.0.0.1' to '10.0.0.9', no need to change the port by 'stats socket command'";
+  t.deepEqual(afterAddress(y!, ['', moved]), ['set server webapp/s1 state ready']);
+  t.deepEqual(afterAddress(y!, ['No such server.', moved]), []);
+  // Not an address change: nothing follows.
+  const [z] = diff([want('s1', 'ready', '10.0.0.1', 3000, 7)], [have('s1', 0)]).differences;
+  t.deepEqual(afterAddress(z!, ['']), []);
+});
+
+function worker(): FakeHaproxy {
+  const h = new FakeHaproxy('/nonexistent');
+  h.load('backend webapp\n  server s1 127.0.0.1:1 weight 1 disabled\n  server s2 127.0.0.1:1 weight 1 disabled\n');
+  return h;
+}
+
+test('a join takes one re-read of the worker, not one per round; a refused address stays out of rotation', async (t) => {
+  const h = worker();
+  const m = new Membership(h, () => observeWorker(h, []));
+  const start = await observeWorker(h, []);
+  h.refuseAddress = /^10\.6\.6\.6$/;
+  const reads = h.reads;
+  const out = await m.reconcile([want('s1', 'ready', '10.0.0.9', 4000, 7), want('s2', 'ready', '10.6.6.6', 4000, 7)], start);
+  t.deepEqual(h.live(), ['webapp/s1=10.0.0.9:4000']);
+  t.false(h.commands.includes('set server webapp/s2 state ready'), 'never in rotation at the address it had');
+  t.deepEqual(out.unconverged.map((x) => x.desired.server), ['s2']);
+  t.true(out.refused.every((r) => r.command === 'set server webapp/s2 addr 10.6.6.6 port 4000'));
+  // s1 converged after its first re-read; s2's address was tried in each of the 3 rounds.
+  t.is(h.reads - reads, 3);
+  const h2 = worker();
+  const m2 = new Membership(h2, () => observeWorker(h2, []));
+  const reads2 = h2.reads;
+  const ok = await m2.reconcile([want('s1', 'ready', '10.0.0.9', 4000, 7)], await observeWorker(h2, []));
+  t.is(ok.unconverged.length, 0);
+  t.is(h2.reads - reads2, 2, 'the start and one re-read');
 });
 
 test('a node in rotation that moves goes out of rotation while its address changes', (t) => {
@@ -52,6 +117,7 @@ test('answers: empty or a notice is success; anything else is a refusal', (t) =>
   t.false(refusedAnswer("IP changed from '127.0.0.1' to '::1', no need to change the port by 'stats socket command'"));
   t.false(refusedAnswer("no need to change the addr, port changed from '1' to '3000' by 'stats socket command'"));
   t.true(refusedAnswer("Invalid addr 'fe80::1%lo' by 'stats socket command'"));
+  t.false(refusedAnswer('nothing changed\n'), 'HAProxy 3.0: the address and port were already so');
   t.true(refusedAnswer('No such server.'));
 });
 
