@@ -131,8 +131,10 @@ export class Desired extends EventEmitter<DesiredEvents> {
     const out = new Map<string, NodeRecord>();
     for (const [k, r] of ev.records) {
       const q = this.quarantine.get(k);
-      if (q === JSON.stringify(r)) continue;
-      if (q !== undefined) this.quarantine.delete(k); // changed since: judged again
+      if (q !== undefined) {
+        if (q === JSON.stringify(r)) continue;
+        this.quarantine.delete(k); // changed since: judged again
+      }
       out.set(k, r);
     }
     if (this.held && this.now() >= this.held.until) this.held = undefined;

@@ -29,8 +29,8 @@ const ROUNDS = 3;
  * state follow it at once (still verified by the re-read).
  */
 export class Membership {
-  /** Fingerprint of each server's desired state when a re-read last showed it live. */
-  private verified = new Map<string, string>();
+  /** Each server's desired state when a re-read last showed it live (compared by fingerprint). */
+  private verified = new Map<string, DesiredServer>();
 
   constructor(
     private readonly runtime: Pick<RuntimeChannel, 'run'>,
@@ -42,7 +42,10 @@ export class Membership {
     let actual = start;
     let d = diff(desired, actual.servers);
     const differed = d.differences;
-    const drift = differed.filter((x) => this.verified.get(key(x.desired)) === fingerprint(x.desired));
+    const drift = differed.filter((x) => {
+      const v = this.verified.get(key(x.desired));
+      return v !== undefined && fingerprint(v) === fingerprint(x.desired);
+    });
     const refused: ReconcileOutcome['refused'] = [];
     let commands = 0;
     const send = async (batch: string[]): Promise<string[]> => {
@@ -61,9 +64,10 @@ export class Membership {
       actual = await this.observe();
       d = diff(desired, actual.servers);
     }
-    const bad = new Set(d.differences.map((x) => key(x.desired)));
-    const have = new Set(actual.servers.map((a) => `${a.backend}/${a.server}`));
-    this.verified = new Map(desired.filter((x) => have.has(key(x)) && !bad.has(key(x))).map((x) => [key(x), fingerprint(x)]));
+    // diff hands back the desired objects themselves: identity sets, no key per server.
+    const notLive = new Set<DesiredServer>([...d.missing, ...d.differences.map((x) => x.desired)]);
+    this.verified = new Map();
+    for (const x of desired) if (!notLive.has(x)) this.verified.set(key(x), x);
     return { differed, drift, commands, refused, unconverged: d.differences, missing: d.missing, actual };
   }
 }

@@ -54,40 +54,52 @@ export function desiredServers(pools: Pool[]): DesiredServer[] {
  * answer says it took the address.) Going out of rotation is a single command.
  */
 export function diff(desired: DesiredServer[], actual: ActualServer[]): Diff {
+  const differences: Difference[] = [];
+  // Both usually list the same servers in the same order (the pools, as the config declares
+  // them): paired by position, a pass at 16,384 slots builds no maps and no keys.
+  if (desired.length === actual.length && desired.every((d, i) => d.server === actual[i]!.server && d.backend === actual[i]!.backend)) {
+    for (let i = 0; i < actual.length; i++) {
+      const x = difference(desired[i]!, actual[i]!);
+      if (x) differences.push(x);
+    }
+    return { differences, missing: [] };
+  }
   const want = new Map(desired.map((d) => [`${d.backend}/${d.server}`, d]));
   const have = new Map(actual.map((a) => [`${a.backend}/${a.server}`, a]));
-  const differences: Difference[] = [];
   const missing = desired.filter((d) => !have.has(`${d.backend}/${d.server}`));
   for (const [key, a] of have) {
-    const d = want.get(key) ?? { backend: a.backend, server: a.server, admin: 'maint' as const };
-    const fields: string[] = [];
-    const commands: string[] = [];
-    const name = `${a.backend}/${a.server}`;
-    const forcedMaint = (a.admin & 0x01) !== 0;
-    if (d.admin === 'maint') {
-      // Only the forced bit counts: the `disabled` config bit alone does not keep a server out.
-      if (!forcedMaint) {
-        fields.push('admin');
-        commands.push(`set server ${name} state maint`);
-      }
-    } else if (canonicalIp(d.address!) !== canonicalIp(a.address) || d.port !== a.port) {
-      fields.push('addr');
-      if (!forcedMaint) commands.push(`set server ${name} state maint`);
-      commands.push(`set server ${name} addr ${d.address} port ${d.port}`);
-    } else {
-      if (d.weight !== a.weight) {
-        fields.push('weight');
-        commands.push(`set server ${name} weight ${d.weight}`);
-      }
-      const wrong = d.admin === 'ready' ? inMaint(a.admin) || inDrain(a.admin) : inMaint(a.admin) || !inDrain(a.admin);
-      if (wrong) {
-        fields.push('admin');
-        commands.push(`set server ${name} state ${d.admin}`);
-      }
-    }
-    if (commands.length) differences.push({ desired: d, actual: a, fields, commands });
+    const x = difference(want.get(key) ?? { backend: a.backend, server: a.server, admin: 'maint' }, a);
+    if (x) differences.push(x);
   }
   return { differences, missing };
+}
+
+/** One server: what differs and the commands that put it right, or undefined when nothing does. */
+function difference(d: DesiredServer, a: ActualServer): Difference | undefined {
+  const name = `${a.backend}/${a.server}`;
+  const forcedMaint = (a.admin & 0x01) !== 0;
+  if (d.admin === 'maint') {
+    // Only the forced bit counts: the `disabled` config bit alone does not keep a server out.
+    return forcedMaint ? undefined : { desired: d, actual: a, fields: ['admin'], commands: [`set server ${name} state maint`] };
+  }
+  if ((d.address !== a.address && canonicalIp(d.address!) !== canonicalIp(a.address)) || d.port !== a.port) {
+    const addr = `set server ${name} addr ${d.address} port ${d.port}`;
+    return { desired: d, actual: a, fields: ['addr'], commands: forcedMaint ? [addr] : [`set server ${name} state maint`, addr] };
+  }
+  const weight = d.weight !== a.weight;
+  const wrong = d.admin === 'ready' ? inMaint(a.admin) || inDrain(a.admin) : inMaint(a.admin) || !inDrain(a.admin);
+  if (!weight && !wrong) return undefined;
+  const fields: string[] = [];
+  const commands: string[] = [];
+  if (weight) {
+    fields.push('weight');
+    commands.push(`set server ${name} weight ${d.weight}`);
+  }
+  if (wrong) {
+    fields.push('admin');
+    commands.push(`set server ${name} state ${d.admin}`);
+  }
+  return { desired: d, actual: a, fields, commands };
 }
 
 /** An answer to a `set server` command that reports a failure (success is empty or a notice). */

@@ -358,10 +358,11 @@ export class Renderer extends EventEmitter<RendererEvents> {
 
   /** The leaving slots whose sessions decide when they are free. */
   private leavingQueries(actual?: Actual): SessionQuery[] {
-    const ids = new Map(actual?.servers.map((a) => [`${a.backend}/${a.server}`, a.id]));
     const out: SessionQuery[] = [];
-    for (const p of this.slots.all()) for (const s of p.slots) if (s.state === 'leaving') out.push({ backend: p.service, server: s.name, id: ids.get(`${p.service}/${s.name}`) });
-    return out;
+    for (const p of this.slots.all()) for (const s of p.slots) if (s.state === 'leaving') out.push({ backend: p.service, server: s.name });
+    if (!out.length) return out; // every pass asks: no map of every server for nothing
+    const ids = new Map(actual?.servers.map((a) => [`${a.backend}/${a.server}`, a.id]));
+    return out.map((q) => ({ ...q, id: ids.get(`${q.backend}/${q.server}`) }));
   }
 
   /** Reads the whole worker (a reconcile's re-reads, every interval). @throws RuntimeError */
