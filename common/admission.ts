@@ -71,7 +71,9 @@ export function addressProblem(address: string): string | undefined {
   const v = isIP(address);
   if (v === 0) return 'address must be an IPv4 or IPv6 literal';
   const type = v === 4 ? 'ipv4' : 'ipv6';
-  if (v === 6 && /^::ffff:/i.test(address)) return 'address is IPv4-mapped: register the IPv4 address itself';
+  // Any spelling (0:0:0:0:0:ffff:10.0.0.5, 0::ffff:a00:5): the canonical form, or the checks by
+  // address below (etcd's, the peers', our own) would miss the IPv4 host behind it.
+  if (v === 6 && /^::ffff:/i.test(canonicalIp(address))) return 'address is IPv4-mapped: register the IPv4 address itself';
   if (NEVER.check(address, type)) return 'address is not a unicast node address (unspecified, multicast, link-local or reserved)';
   return undefined;
 }

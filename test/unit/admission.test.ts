@@ -40,6 +40,10 @@ const refusals: [string, ReturnType<typeof kv>, RegExp, Partial<AdmissionRules>?
   ['loopback anywhere in 127/8', kv({ address: '127.8.9.10' }), /loopback/],
   ['IPv6 loopback', kv({ address: '::1' }), /loopback/],
   ['IPv4-mapped loopback', kv({ address: '::ffff:127.0.0.1' }), /IPv4-mapped/],
+  // Other spellings of a mapped address: without this, an etcd or peer address got through.
+  ['IPv4-mapped, long form', kv({ address: '0:0:0:0:0:ffff:10.0.0.5' }), /IPv4-mapped/],
+  ['IPv4-mapped, hex', kv({ address: '0::ffff:a00:5' }), /IPv4-mapped/],
+  ['IPv4-mapped, zeros spelled out', kv({ address: '::0:ffff:10.0.0.7' }), /IPv4-mapped/],
   ['the unspecified address', kv({ address: '0.0.0.0' }), /unicast/],
   ['the IPv6 unspecified address', kv({ address: '::' }), /unicast/],
   ['link-local', kv({ address: '169.254.1.1' }), /unicast/],
