@@ -1,4 +1,5 @@
 import { type DesiredServer, type Difference, afterAddress, diff, fingerprint, refusedAnswer } from './reconcile.js';
+import { canonicalIp, parseStatAddresses } from './runtime-state.js';
 import type { RuntimeChannel } from './runtime.js';
 import type { Actual } from './worker.js';
 
@@ -25,8 +26,8 @@ const ROUNDS = 3;
 /**
  * Membership, level-triggered: desired servers against the worker's, commands for what differs,
  * a re-read, and again, until nothing differs or the rounds run out. Nothing is assumed applied
- * until a re-read shows it, except an address HAProxy answered it took: the server's weight and
- * state follow it at once (still verified by the re-read).
+ * until a re-read shows it, except an address HAProxy answered it took and shows applied: the
+ * server's weight and state follow it at once (still verified by the re-read).
  */
 export class Membership {
   /** Each server's desired state when a re-read last showed it live (compared by fingerprint). */
@@ -56,11 +57,13 @@ export class Membership {
     };
     for (let round = 0; round < ROUNDS && d.differences.length; round++) {
       const answers = await send(d.differences.flatMap((x) => x.commands));
-      // A join: its weight and state go as soon as HAProxy answers that it took the address, not
-      // after a re-read of every server (at 16,384 slots that read is ~100 ms).
+      // A join: its weight and state go as soon as HAProxy says it took the address and shows it
+      // applied, not after a re-read of every server (at 16,384 slots that read is ~100 ms).
       let at = 0;
-      const next = d.differences.flatMap((x) => afterAddress(x, answers.slice(at, (at += x.commands.length))));
-      if (next.length) await send(next);
+      const next = d.differences.map((x) => ({ x, commands: afterAddress(x, answers.slice(at, (at += x.commands.length))) })).filter((f) => f.commands.length);
+      const ready = await this.applied(next.map((f) => f.x));
+      const follow = next.filter((f) => ready.has(f.x)).flatMap((f) => f.commands);
+      if (follow.length) await send(follow);
       actual = await this.observe();
       d = diff(desired, actual.servers);
     }
@@ -69,6 +72,21 @@ export class Membership {
     this.verified = new Map();
     for (const x of desired) if (!notLive.has(x)) this.verified.set(key(x), x);
     return { differed, drift, commands, refused, unconverged: d.differences, missing: d.missing, actual };
+  }
+
+  /**
+   * Of these servers with a new address, the ones whose address is applied now: since HAProxy 2.9
+   * the answer to `set server … addr` comes before a task applies it, and a server put in rotation
+   * before that would be sent traffic at the previous address. One `show stat` line each.
+   */
+  private async applied(xs: Difference[]): Promise<Set<Difference>> {
+    const asked = xs.filter((x) => x.actual.id !== undefined);
+    if (!asked.length) return new Set();
+    const answers = await this.runtime.run(asked.map((x) => `show stat ${x.actual.backend} 4 ${x.actual.id}`));
+    return new Set(asked.filter((x, i) => {
+      const now = parseStatAddresses(answers[i] ?? '').get(`${x.actual.backend}/${x.actual.server}`);
+      return now !== undefined && now.port === x.desired.port && canonicalIp(now.address) === canonicalIp(x.desired.address!);
+    }));
   }
 }
 

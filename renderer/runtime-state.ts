@@ -53,6 +53,26 @@ export function parseStatRows(text: string): Map<string, { status: string; sessi
   return out;
 }
 
+/**
+ * The address and port each server uses now, from `show stat` CSV (`addr`: `10.0.0.5:3000` or
+ * `[2001:db8::5]:3000`). Since HAProxy 2.9 a `set server … addr` is applied by a task after its
+ * answer; this column shows what is applied.
+ */
+export function parseStatAddresses(text: string): Map<string, { address: string; port: number }> {
+  const lines = text.split('\n');
+  const header = lines.find((l) => l.startsWith('# '))?.slice(2).split(',') ?? [];
+  const [px, sv, addr] = [header.indexOf('pxname'), header.indexOf('svname'), header.indexOf('addr')];
+  const out = new Map<string, { address: string; port: number }>();
+  if (px < 0 || sv < 0 || addr < 0) return out;
+  for (const line of lines) {
+    if (!line || line.startsWith('#')) continue;
+    const f = line.split(',');
+    const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(f[addr] ?? '');
+    if (m) out.set(`${f[px]}/${f[sv]}`, { address: m[1]!, port: Number(m[2]) });
+  }
+  return out;
+}
+
 /** The value of `get var <name>` (`name: type=str value=<v>`), or undefined if not set. */
 export function parseVar(text: string): string | undefined {
   return /value=<([^>]*)>/.exec(text)?.[1];

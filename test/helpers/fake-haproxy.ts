@@ -33,6 +33,14 @@ export class FakeHaproxy {
   refuseAddress?: RegExp;
   /** `show servers state` answered so far. */
   reads = 0;
+  /**
+   * As HAProxy ≥ 2.9: `set server … addr` answers at once and a task applies it later, here at the
+   * next `show servers state` (the latest it could be).
+   */
+  lateAddresses = false;
+  private pending = new Map<string, [string, number]>();
+  /** `backend/server=address:port` as applied when each `state ready` or `state drain` came. */
+  inRotationAt: string[] = [];
 
   constructor(private readonly configPath: string) {}
 
@@ -79,6 +87,8 @@ export class FakeHaproxy {
   private one(c: string): string {
     if (c === 'show servers state') {
       this.reads++;
+      for (const [name, [address, port]] of this.pending) Object.assign(this.servers.get(name)!, { address, port });
+      this.pending.clear();
       const lines = [...this.servers.values()].map((s, i) => `3 ${s.backend} ${i + 1} ${s.name} ${s.address} 2 ${s.admin} ${s.weight} ${s.weight} 0 0 0 0 0 0 0 0 - ${s.port} - 0 0 - - 0`);
       return ['1', '# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight ...', ...lines].join('\n');
     }
@@ -86,19 +96,21 @@ export class FakeHaproxy {
     const stat = /^show stat (\S+) 4 (-1|\d+)$/.exec(c);
     if (stat) {
       const list = [...this.servers.values()];
-      const rows = list.filter((s, i) => s.backend === stat[1] && (stat[2] === '-1' || String(i + 1) === stat[2])).map((s) => `${s.backend},${s.name},0,${s.sessions}`);
-      return ['# pxname,svname,qcur,scur', ...rows].join('\n');
+      const rows = list.filter((s, i) => s.backend === stat[1] && (stat[2] === '-1' || String(i + 1) === stat[2])).map((s) => `${s.backend},${s.name},0,${s.sessions},${s.address.includes(':') ? `[${s.address}]` : s.address}:${s.port}`);
+      return ['# pxname,svname,qcur,scur,addr', ...rows].join('\n');
     }
     this.commands.push(c);
     const m = /^set server (\S+) (addr (\S+) port (\d+)|weight (\d+)|state (ready|drain|maint))$/.exec(c);
     const s = m && this.servers.get(m[1]!);
     if (!s) return 'No such server.';
+    if (m[6] === 'ready' || m[6] === 'drain') this.inRotationAt.push(`${m[1]}=${s.address}:${s.port}`);
     if (m[3]) {
       // HAProxy's own answers (2.6 and 3.0).
       if (this.refuseAddress?.test(m[3])) return `Invalid addr '${m[3]}' by 'stats socket command'`;
       const ip = s.address === m[3] ? 'no need to change the addr' : `IP changed from '${s.address}' to '${m[3]}'`;
       const port = s.port === Number(m[4]) ? 'no need to change the port' : `port changed from '${s.port}' to '${m[4]}'`;
-      [s.address, s.port] = [m[3], Number(m[4])];
+      if (this.lateAddresses) this.pending.set(m[1]!, [m[3], Number(m[4])]);
+      else [s.address, s.port] = [m[3], Number(m[4])];
       return `${ip}, ${port} by 'stats socket command'\n`;
     } else if (m[5]) s.weight = Number(m[5]);
     else if (m[6] === 'ready') s.admin &= ~0x19;

@@ -2,7 +2,7 @@ import test from 'ava';
 import { Membership } from '../../renderer/membership.js';
 import { type DesiredServer, afterAddress, diff, fingerprint, refusedAnswer, tookAddress } from '../../renderer/reconcile.js';
 import { splitAnswers } from '../../renderer/runtime.js';
-import { canonicalIp, parseServersState, parseStatSessions, parseVar } from '../../renderer/runtime-state.js';
+import { canonicalIp, parseServersState, parseStatAddresses, parseStatSessions, parseVar } from '../../renderer/runtime-state.js';
 import type { ActualServer } from '../../renderer/slots.js';
 import { observeWorker } from '../../renderer/worker.js';
 import { FakeHaproxy } from '../helpers/fake-haproxy.js';
@@ -78,6 +78,17 @@ test('a join takes one re-read of the worker, not one per round; a refused addre
   const ok = await m2.reconcile([want('s1', 'ready', '10.0.0.9', 4000, 7)], await observeWorker(h2, []));
   t.is(ok.unconverged.length, 0);
   t.is(h2.reads - reads2, 2, 'the start and one re-read');
+  t.deepEqual(h2.inRotationAt, ['webapp/s1=10.0.0.9:4000']);
+});
+
+test('HAProxy ≥ 2.9 applies an address after answering: ready waits until the address shows applied', async (t) => {
+  const h = worker();
+  h.lateAddresses = true; // applied only at the next whole read: the worst case
+  const m = new Membership(h, () => observeWorker(h, []));
+  const out = await m.reconcile([want('s1', 'ready', '10.0.0.9', 4000, 7)], await observeWorker(h, []));
+  t.is(out.unconverged.length, 0);
+  t.deepEqual(h.inRotationAt, ['webapp/s1=10.0.0.9:4000'], 'never in rotation at 127.0.0.1:1');
+  t.deepEqual(h.live(), ['webapp/s1=10.0.0.9:4000']);
 });
 
 test('a node in rotation that moves goes out of rotation while its address changes', (t) => {
@@ -138,6 +149,13 @@ test('show servers state, show stat and get var are parsed as HAProxy 2.6 prints
   t.deepEqual([...parseStatSessions(stat)], [['webapp/s1', 3]]);
   t.is(parseVar('proc.leasehold_structure: type=str value=<abc123>'), 'abc123');
   t.is(parseVar('Variable not found.'), undefined);
+});
+
+test('show stat: the address each server uses now, IPv4 and IPv6', (t) => {
+  // HAProxy 2.6's columns, cut to these (the real header has ~100).
+  const text = '# pxname,svname,status,addr,cookie\nb,s1,MAINT,10.0.0.5:3001,\nb,s2,UP,[2001:db8::5]:3002,\nb,BACKEND,UP,,\n';
+  t.deepEqual([...parseStatAddresses(text)], [['b/s1', { address: '10.0.0.5', port: 3001 }], ['b/s2', { address: '2001:db8::5', port: 3002 }]]);
+  t.is(parseStatAddresses('# pxname,svname,scur\nb,s1,0\n').size, 0, 'no addr column: nothing known');
 });
 
 test('an interactive session splits into one answer per command', (t) => {
