@@ -85,10 +85,11 @@ test('HAProxy ≥ 2.9 applies an address after answering: ready waits until the 
   const h = worker();
   h.lateAddresses = true; // applied only at the next whole read: the worst case
   const m = new Membership(h, () => observeWorker(h, []));
-  const out = await m.reconcile([want('s1', 'ready', '10.0.0.9', 4000, 7)], await observeWorker(h, []));
+  // s2 moves its port only: the answer names the port, and show stat still shows the old one.
+  const out = await m.reconcile([want('s1', 'ready', '10.0.0.9', 4000, 7), want('s2', 'ready', '127.0.0.1', 4001, 7)], await observeWorker(h, []));
   t.is(out.unconverged.length, 0);
-  t.deepEqual(h.inRotationAt, ['webapp/s1=10.0.0.9:4000'], 'never in rotation at 127.0.0.1:1');
-  t.deepEqual(h.live(), ['webapp/s1=10.0.0.9:4000']);
+  t.deepEqual(h.inRotationAt, ['webapp/s1=10.0.0.9:4000', 'webapp/s2=127.0.0.1:4001'], 'never in rotation at 127.0.0.1:1');
+  t.deepEqual(h.live(), ['webapp/s1=10.0.0.9:4000', 'webapp/s2=127.0.0.1:4001']);
 });
 
 test('a node in rotation that moves goes out of rotation while its address changes', (t) => {
