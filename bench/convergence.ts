@@ -31,7 +31,7 @@ const WATCHDOG_MS = 30 * 60000;
 async function main(): Promise<void> {
   process.env.LEASEHOLD_TAG ||= 'bench';
   const parts = new Parts(process.env.BENCH_ONLY?.split(',').filter(Boolean));
-  const results: Record<string, any> = { machine: machine(), tag: process.env.LEASEHOLD_TAG, reps: REPS, webapps: WEBAPPS, settings: { LEASE_TTL: TTL_S, DRAIN_MS: 3000 }, parts: parts.records };
+  const results: Record<string, any> = { machine: machine(), tag: process.env.LEASEHOLD_TAG, reps: REPS, webapps: WEBAPPS, settings: { LEASE_TTL: TTL_S, DRAIN_MS: 3000, START_DELAY_MS: Number(process.env.START_DELAY_MS ?? 0) }, parts: parts.records };
   if (process.env.BENCH_BUILD !== '0') {
     log(`building leasehold/*:${process.env.LEASEHOLD_TAG} (the layer cache makes repeats quick)`);
     await buildImages();
@@ -71,7 +71,8 @@ async function main(): Promise<void> {
   }
   print(results);
   if (process.env.BENCH_ONLY) results.only = process.env.BENCH_ONLY;
-  log(`wrote ${writeResults('convergence', results)}`);
+  // A run with a slow-starting sample app (START_DELAY_MS) is kept apart from the main one.
+  log(`wrote ${writeResults(Number(process.env.START_DELAY_MS) > 0 ? 'convergence-slow-app' : 'convergence', results)}`);
 }
 
 const cells = (s: Summary) => [s.n, s.min, s.median, s.p99, s.max];

@@ -32,6 +32,8 @@ const port = int(env, 'PORT', 3000, 1, 65535);
 const drainMs = int(env, 'DRAIN_MS', 3000, 0, 600000);
 /** Then in-flight requests (streams) get this long to finish before the process exits. */
 const finishMs = int(env, 'FINISH_MS', 25000, 0, 600000);
+/** Stands in for an app's own start-up (loading code, warming caches) before it listens. */
+const startDelayMs = int(env, 'START_DELAY_MS', 0, 0, 600000);
 const host = hostname();
 const tag = str(env, 'TAG', host);
 const ip = ownAddress();
@@ -94,7 +96,7 @@ const server = createServer((req, res) => {
 // connections, so it never reuses one the app is closing.
 server.keepAliveTimeout = 10000;
 
-server.listen(port, () => log('listening', { port, host, ip, tag }));
+setTimeout(() => server.listen(port, () => log('listening', { port, host, ip, tag })), startDelayMs);
 
 // Draining: /health turns 503 so the balancer stops sending, while late requests still succeed;
 // then new connections are refused and in-flight requests (streams) get finishMs to end.
