@@ -168,12 +168,17 @@ export class Registrar extends EventEmitter<RegistrarEvents> {
   }
 
   /**
-   * While the app starts, open the connection to etcd and log in (with auth, etcd's bcrypt check
-   * alone takes ~100 ms): a join then costs only a grant and a put. Errors are left to the attempt.
+   * While the app starts: open the connection to etcd, log in, and take the lease the record will
+   * go on, so that a join costs one write (the put) once the app answers. The lease carries no key
+   * until then; stop() revokes it, and an attempt that finds it older than TTL/2 takes a new one
+   * (nothing keeps it alive meanwhile). Errors are left to the attempt.
    */
   private async warmUp(): Promise<void> {
     try {
       await this.deps.store.get(this.key, this.stopping.signal);
+      const id = await this.deps.store.grant(this.o.ttlSeconds, this.stopping.signal);
+      this.lease = id; // from here on stop() revokes it, even if it came meanwhile
+      this.confirmed();
     } catch {
       // the first registration attempt meets and reports whatever this met
     }
@@ -214,13 +219,17 @@ export class Registrar extends EventEmitter<RegistrarEvents> {
   private async attempt(): Promise<void> {
     const signal = this.stopping.signal;
     try {
+      // A lease nothing kept alive for TTL/2 may expire under the put: left to expire, not reused.
+      if (this.lease !== undefined && this.clock.now() - this.confirmedAt > this.ttlMs / 2) this.lease = undefined;
       if (this.lease === undefined) {
         const id = await this.deps.store.grant(this.o.ttlSeconds, signal);
         // Held from here on, even if stop() came meanwhile: stop() revokes it after the loop ends.
         this.lease = id;
+        this.confirmed();
         this.registeredAt = new Date(this.clock.now()).toISOString();
         if (this.isStopping) return;
       }
+      this.registeredAt ??= new Date(this.clock.now()).toISOString(); // the warm-up's lease: its first put
       await this.deps.store.put(this.key, this.value(), this.lease, signal);
       if (this.isStopping) return;
       this.confirmed();

@@ -39,7 +39,8 @@ test('waits for the app, polling every WAIT_CHECK_INTERVAL_MS, then registers it
   const { clock, etcd, app, registrar, registered } = setup(t, { healthy: false });
   await clock.advance(1000);
   t.is(registrar.state, 'waiting');
-  t.deepEqual(etcd.calls, ['get'], 'while the app does not answer: one read that logs in and opens the connection, nothing written');
+  t.deepEqual(etcd.calls, ['get', 'grant'], 'while the app does not answer: one read that logs in, and the lease the record will go on; no record');
+  t.is(etcd.stored(KEY), undefined);
   t.true(app.checks.length >= 1000 / 25, `${app.checks.length} checks in 1 s`);
   app.healthy = true;
   const answeredAt = clock.now();
@@ -126,7 +127,7 @@ test('etcd unreachable at the start: retries with growing, capped backoff, then 
 
 test('an error etcd will repeat (permission denied) is not retried sooner than the longest backoff', async (t) => {
   const { clock, etcd, registrar, of } = setup(t, { start: false });
-  etcd.failNext('grant', new EtcdRefusedError('etcd: permission denied', 403, 7));
+  etcd.failNext('put', new EtcdRefusedError('etcd: permission denied', 403, 7));
   registrar.start();
   await clock.advance(0);
   t.like(of('retry')[0], { retryable: false, delayMs: 2500 });
@@ -144,6 +145,22 @@ test('a put that failed after its grant reuses the granted lease: no lease is le
   t.is(registrar.state, 'registered');
   t.deepEqual(etcd.calls.slice(0, 4), ['get', 'grant', 'put', 'put']);
   t.is(etcd.leases.size, 1);
+});
+
+test('a lease taken while the app starts is used by the put when fresh, and left to expire when older than TTL/2', async (t) => {
+  const fresh = setup(t, { healthy: false });
+  await fresh.clock.advance(1000);
+  fresh.app.healthy = true;
+  const stored = await fresh.registered();
+  t.deepEqual(fresh.etcd.calls, ['get', 'grant', 'put'], 'one write after the app answered');
+  t.is(fresh.registrar.leaseId, stored.leaseId);
+  const slow = setup(t, { healthy: false });
+  await slow.clock.advance(30000); // the app takes longer than TTL/2 (TTL 3 s here)
+  slow.app.healthy = true;
+  const late = await slow.registered();
+  t.deepEqual(slow.etcd.calls.filter((c) => c !== 'keepAlive'), ['get', 'grant', 'grant', 'put'], 'a new lease: the first may have expired');
+  t.is(slow.registrar.leaseId, late.leaseId);
+  t.is(slow.etcd.leases.size, 1, 'the first lease expired on its own (TTL), the record is on the second');
 });
 
 test('a warm-up read that fails (etcd not up yet) delays nothing: the registrar registers when etcd answers', async (t) => {
