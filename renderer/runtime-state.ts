@@ -20,37 +20,39 @@ export function parseServersState(text: string): ActualServer[] {
   return out;
 }
 
-/** Current sessions and queued requests per `backend/server`, from `show stat` CSV. */
-export function parseStatSessions(text: string): Map<string, number> {
+/**
+ * The server rows of `show stat` CSV (FRONTEND and BACKEND rows left out), each with its
+ * `backend/server` and its fields, and the column of a field by name (-1 if absent). No rows
+ * when a column in `need` (or pxname, svname) is missing.
+ */
+function statServers(text: string, need: string[] = []): { col: (name: string) => number; rows: { key: string; f: string[] }[] } {
   const lines = text.split('\n');
   const header = lines.find((l) => l.startsWith('# '))?.slice(2).split(',') ?? [];
-  const at = (name: string) => header.indexOf(name);
-  const [px, sv, scur, qcur] = [at('pxname'), at('svname'), at('scur'), at('qcur')];
-  const out = new Map<string, number>();
-  if (px < 0 || sv < 0 || scur < 0) return out;
+  const col = (name: string) => header.indexOf(name);
+  const [px, sv] = [col('pxname'), col('svname')];
+  const rows: { key: string; f: string[] }[] = [];
+  if (px < 0 || sv < 0 || need.some((n) => col(n) < 0)) return { col, rows };
   for (const line of lines) {
     if (!line || line.startsWith('#')) continue;
     const f = line.split(',');
     if (f[sv] === 'FRONTEND' || f[sv] === 'BACKEND') continue;
-    out.set(`${f[px]}/${f[sv]}`, Number(f[scur] || 0) + (qcur >= 0 ? Number(f[qcur] || 0) : 0));
+    rows.push({ key: `${f[px]}/${f[sv]}`, f });
   }
-  return out;
+  return { col, rows };
+}
+
+/** Current sessions and queued requests per `backend/server`, from `show stat` CSV. */
+export function parseStatSessions(text: string): Map<string, number> {
+  const { col, rows } = statServers(text, ['scur']);
+  const [scur, qcur] = [col('scur'), col('qcur')];
+  return new Map(rows.map(({ key, f }) => [key, Number(f[scur] || 0) + (qcur >= 0 ? Number(f[qcur] || 0) : 0)]));
 }
 
 /** Status, sessions (current + queued) and weight per `backend/server`, from `show stat` CSV. */
 export function parseStatRows(text: string): Map<string, { status: string; sessions: number; weight: number }> {
-  const lines = text.split('\n');
-  const header = lines.find((l) => l.startsWith('# '))?.slice(2).split(',') ?? [];
-  const at = (name: string) => header.indexOf(name);
-  const [px, sv, scur, qcur, status, weight] = [at('pxname'), at('svname'), at('scur'), at('qcur'), at('status'), at('weight')];
-  const out = new Map<string, { status: string; sessions: number; weight: number }>();
-  for (const line of lines) {
-    if (!line || line.startsWith('#')) continue;
-    const f = line.split(',');
-    if (f[sv] === 'FRONTEND' || f[sv] === 'BACKEND') continue;
-    out.set(`${f[px]}/${f[sv]}`, { status: f[status] ?? '', sessions: Number(f[scur] || 0) + Number(f[qcur] || 0), weight: Number(f[weight] || 0) });
-  }
-  return out;
+  const { col, rows } = statServers(text);
+  const [scur, qcur, status, weight] = [col('scur'), col('qcur'), col('status'), col('weight')];
+  return new Map(rows.map(({ key, f }) => [key, { status: f[status] ?? '', sessions: Number(f[scur] || 0) + Number(f[qcur] || 0), weight: Number(f[weight] || 0) }]));
 }
 
 /**
@@ -59,16 +61,12 @@ export function parseStatRows(text: string): Map<string, { status: string; sessi
  * answer; this column shows what is applied.
  */
 export function parseStatAddresses(text: string): Map<string, { address: string; port: number }> {
-  const lines = text.split('\n');
-  const header = lines.find((l) => l.startsWith('# '))?.slice(2).split(',') ?? [];
-  const [px, sv, addr] = [header.indexOf('pxname'), header.indexOf('svname'), header.indexOf('addr')];
+  const { col, rows } = statServers(text, ['addr']);
+  const addr = col('addr');
   const out = new Map<string, { address: string; port: number }>();
-  if (px < 0 || sv < 0 || addr < 0) return out;
-  for (const line of lines) {
-    if (!line || line.startsWith('#')) continue;
-    const f = line.split(',');
+  for (const { key, f } of rows) {
     const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(f[addr] ?? '');
-    if (m) out.set(`${f[px]}/${f[sv]}`, { address: m[1]!, port: Number(m[2]) });
+    if (m) out.set(key, { address: m[1]!, port: Number(m[2]) });
   }
   return out;
 }
