@@ -1,5 +1,5 @@
-import { type DesiredServer, type Difference, afterAddress, diff, fingerprint, refusedAnswer } from './reconcile.js';
-import { canonicalIp, parseStatAddresses } from './runtime-state.js';
+import { type DesiredServer, type Difference, afterAddress, diff, fingerprint, refusedAnswer, sameAddress } from './reconcile.js';
+import { parseStatAddresses } from './runtime-state.js';
 import type { RuntimeChannel } from './runtime.js';
 import type { Actual } from './worker.js';
 
@@ -85,7 +85,7 @@ export class Membership {
     const answers = await this.runtime.run(asked.map((x) => `show stat ${x.actual.backend} 4 ${x.actual.id}`));
     return new Set(asked.filter((x, i) => {
       const now = parseStatAddresses(answers[i] ?? '').get(`${x.actual.backend}/${x.actual.server}`);
-      return now !== undefined && now.port === x.desired.port && canonicalIp(now.address) === canonicalIp(x.desired.address!);
+      return now !== undefined && now.port === x.desired.port && sameAddress(now.address, x.desired.address!);
     }));
   }
 }

@@ -1,5 +1,4 @@
-import type { DesiredServer } from './reconcile.js';
-import { canonicalIp } from './runtime-state.js';
+import { type DesiredServer, sameAddress } from './reconcile.js';
 
 /**
  * The server-state file for the next worker (`load-server-state-from-file`), from the running
@@ -18,7 +17,7 @@ export function carryServerState(dump: string, desired: DesiredServer[]): string
     // be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight ... srv_port (19th)
     const f = line.split(' ');
     const d = f.length >= 19 ? keep.get(`${f[1]}/${f[3]}`) : undefined;
-    if (!d || canonicalIp(d.address!) !== canonicalIp(f[4]!) || String(d.port) !== f[18]) continue;
+    if (!d || !sameAddress(d.address!, f[4]!) || String(d.port) !== f[18]) continue;
     f[6] = d.admin === 'drain' ? '8' : '0';
     f[7] = String(d.weight);
     // The initial weight is the config's, which renders a draining server with weight 0:
