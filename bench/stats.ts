@@ -27,7 +27,6 @@ export function table(title: string, header: string[], rows: (string | number)[]
   }
 }
 
-/** bench/results/ in the source tree (benchmarks run from dist/bench/). */
 /** A load's figures as a table row, and that table's header. */
 export interface LoadFigures {
   requests: number;
@@ -46,6 +45,7 @@ export const churnRows = (c: { rps: number; keepalive: LoadFigures; fresh: LoadF
   loadRow(`fresh connections, ${c.fresh.rps} req/s`, c.fresh),
 ];
 
+/** bench/results/ in the source tree (benchmarks run from dist/bench/). */
 export const RESULTS = fileURLToPath(new URL('../../bench/results/', import.meta.url));
 
 export function writeResults(name: string, data: unknown): string {

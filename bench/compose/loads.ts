@@ -3,17 +3,13 @@
 // runs beside it for comparison with the old benchmark, which opened a connection per request.
 import { type LoadResult, type Sample, startLoad } from '../../test/helpers/load.js';
 import { sleep } from '../../test/helpers/wait.js';
+import type { LoadFigures as TableFigures } from '../stats.js';
 
 export type LoadKind = 'keepalive' | 'fresh';
 
-export interface LoadFigures {
+/** A load's table figures (bench/stats.ts), what kind of load it was, and every failed request. */
+export interface LoadFigures extends TableFigures {
   kind: string;
-  requests: number;
-  failed: number;
-  p50: number;
-  p99: number;
-  max: number;
-  over100ms: number;
   failures: (Sample & { rep: number })[];
 }
 
