@@ -56,3 +56,9 @@ export function canonicalIp(address: string): string {
     return address;
   }
 }
+
+/** True for `127.0.0.0/8`, `::1` and `::ffff:127.x` (an IPv4 loopback client on a dual-stack socket). */
+export function isLoopback(address: string): boolean {
+  const a = address.toLowerCase().startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
+  return a === '::1' || (isIP(a) === 4 && a.startsWith('127.'));
+}

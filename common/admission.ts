@@ -19,7 +19,7 @@ export interface AdmissionRules {
   ownHosts: ReadonlySet<string>;
   /** Ports the load balancer listens on (traffic, stats, the renderer's endpoints). */
   lbPorts: ReadonlySet<number>;
-  /** The other load balancers' addresses (RENDERER_HEALTH_PEERS): never a node, at any port. */
+  /** The other load balancers' addresses (LB_PEERS): never a node, at any port. */
   peerHosts: ReadonlySet<string>;
   /** etcd's addresses (canonical) and `address:port` client endpoints. */
   etcdHosts: ReadonlySet<string>;
@@ -117,7 +117,7 @@ export function admit(prefix: string, kv: { key: string; value: string; lease?: 
   const local = LOOPBACK.check(address, type) || rules.ownHosts.has(address);
   if (local && !rules.allowLocal) fail('address is loopback or the load balancer\'s own: it would send traffic to itself');
   if (local && rules.lbPorts.has(record.port)) fail(`${address}:${record.port} is a listener of the load balancer itself`);
-  if (rules.peerHosts.has(address)) fail('address is another load balancer\'s (RENDERER_HEALTH_PEERS): it would reach that one\'s renderer or loop between them');
+  if (rules.peerHosts.has(address)) fail('address is another load balancer\'s (LB_PEERS): it would reach that one\'s renderer or loop between them');
   if ((rules.etcdHosts.has(address) && !rules.allowLocal) || rules.etcdEndpoints.has(`${address}:${record.port}`)) fail('address is etcd\'s: the load balancer would be a gateway to it');
   if (rules.allowed && !rules.allowed.check(address, type)) fail('address is outside ALLOWED_NETWORKS');
   const unknownFields = json && typeof json === 'object' ? Object.keys(json).filter((k) => !(k in NodeRecordSchema.shape)).map((k) => clip(k, 40)) : [];

@@ -1,4 +1,5 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 
 export interface HealthReport {
   healthy: boolean;
@@ -15,27 +16,36 @@ export interface HealthServerExtras {
    * unsubscribe to call when the client goes.
    */
   events?: (send: (event: unknown) => void) => () => void;
-  /**
-   * Who may connect, by remote address; others are cut off before a byte is read. Default: all
-   * (the default host is loopback).
-   */
-  allow?: (remote: string | undefined) => Promise<boolean>;
-  /** A connection refused by `allow`. */
-  onRefused?: (remote: string | undefined) => void;
   /** A listen error (port taken...). The daemon goes on without its endpoint. */
   onError?: (err: Error) => void;
 }
 
-/**
- * A tiny HTTP server for a daemon's own health: `/health` answers 200 or 503 with JSON,
- * `/metrics` (when given) Prometheus text, `/status` (when given) JSON.
- */
-export function startHealthServer(port: number, report: () => HealthReport, metrics?: () => string, extras: HealthServerExtras = {}): Server {
-  const json = (res: import('node:http').ServerResponse, status: number, body: unknown) => {
-    res.writeHead(status, { 'content-type': 'application/json' });
-    res.end(JSON.stringify(body));
-  };
-  const server = createServer((req, res) => {
+/** What a peer endpoint needs: the stack's CA and this daemon's certificate, PEM text. */
+export interface PeerTls {
+  ca: string | Buffer;
+  cert: string | Buffer;
+  key: string | Buffer;
+  /** The Common Name a client certificate must carry (another LB's renderer). */
+  peerName: string;
+  /** A client refused after its handshake: a certificate of the CA, but not a peer's. */
+  onRefused?: (why: string, remote: string | undefined) => void;
+}
+
+/** At most this many connections at once on a peer endpoint: peers are a handful of LBs. */
+const PEER_MAX_CONNECTIONS = 32;
+/** A handshake not done by then is dropped. */
+const PEER_HANDSHAKE_MS = 5000;
+/** Requests one peer connection may make; it then reconnects (bounds one pipelined burst). */
+const PEER_REQUESTS_PER_SOCKET = 16;
+
+function json(res: ServerResponse, status: number, body: unknown) {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(body));
+}
+
+/** `/health` (200 or 503 with JSON), `/metrics` (Prometheus text), `/status` (JSON), `/events` (NDJSON). */
+function handler(report: () => HealthReport, metrics: (() => string) | undefined, extras: HealthServerExtras) {
+  return (req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/health') {
       const r = report();
@@ -56,23 +66,58 @@ export function startHealthServer(port: number, report: () => HealthReport, metr
     } else {
       res.writeHead(404).end();
     }
-  });
+  };
+}
+
+/**
+ * A tiny HTTP server for a daemon's own health: `/health` answers 200 or 503 with JSON,
+ * `/metrics` (when given) Prometheus text, `/status` and `/events` (when given). Anyone who
+ * reaches its address is answered: keep it on loopback, or give it `/health` only.
+ */
+export function startHealthServer(port: number, report: () => HealthReport, metrics?: () => string, extras: HealthServerExtras = {}): Server {
+  const server = createServer(handler(report, metrics, extras));
   server.on('error', (err) => extras.onError?.(err));
-  if (extras.allow) {
-    const allow = extras.allow;
-    server.on('connection', (socket) => {
-      socket.pause();
-      allow(socket.remoteAddress).then(
-        (ok) => {
-          if (ok) return socket.resume();
-          extras.onRefused?.(socket.remoteAddress);
-          socket.destroy();
-        },
-        () => socket.destroy(),
-      );
-    });
-  }
   server.listen(port, extras.host ?? '127.0.0.1');
   server.unref();
   return server;
+}
+
+/**
+ * The same endpoints for peers on the network, over mutual TLS: the handshake requires a client
+ * certificate of the CA, then its Common Name must be `peerName`; only then is the socket handed
+ * to HTTP. A client without one never gets a byte of a request parsed.
+ */
+export function startPeerServer(port: number, tls: PeerTls, report: () => HealthReport, metrics?: () => string, extras: HealthServerExtras = {}): TlsServer {
+  const http = createServer(handler(report, metrics, extras));
+  http.maxRequestsPerSocket = PEER_REQUESTS_PER_SOCKET;
+  const server = createTlsServer(
+    { ca: tls.ca, cert: tls.cert, key: tls.key, requestCert: true, rejectUnauthorized: true, handshakeTimeout: PEER_HANDSHAKE_MS, minVersion: 'TLSv1.2' },
+    (socket: TLSSocket) => {
+      const why = peerRefusal(socket, tls.peerName);
+      if (why) {
+        tls.onRefused?.(why, socket.remoteAddress);
+        socket.destroy();
+        return;
+      }
+      http.emit('connection', socket);
+    },
+  );
+  server.maxConnections = PEER_MAX_CONNECTIONS;
+  // A failed handshake (no certificate, another CA) is the client's problem, not an error of ours.
+  server.on('tlsClientError', (err, socket) => {
+    tls.onRefused?.(err.message, socket.remoteAddress);
+    socket.destroy();
+  });
+  server.on('error', (err) => extras.onError?.(err));
+  server.listen(port, extras.host ?? '0.0.0.0');
+  server.unref();
+  return server;
+}
+
+/** Why a verified client is still no peer, or undefined when it is one. */
+export function peerRefusal(socket: TLSSocket, peerName: string): string | undefined {
+  if (!socket.authorized) return `certificate not verified: ${String(socket.authorizationError)}`;
+  const cn = socket.getPeerCertificate()?.subject?.CN;
+  const name = Array.isArray(cn) ? cn.join(',') : cn;
+  return name === peerName ? undefined : `certificate names ${JSON.stringify(name ?? '')}, not ${JSON.stringify(peerName)}`;
 }

@@ -1,13 +1,13 @@
 #!/usr/bin/env node
 // Wires the renderer to the environment, etcd, HAProxy, signals and logs.
-import { PeerAllowlist } from '../common/peer-allowlist.js';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { admissionRules, routesMapText } from './admission-rules.js';
 import { writeAtomically } from './files.js';
 import { dirname, join } from 'node:path';
 import { createEtcdClient } from '../common/etcd.js';
-import { startHealthServer } from '../common/health-server.js';
+import { type HealthServerExtras, startHealthServer, startPeerServer } from '../common/health-server.js';
+import { isLoopback } from '../common/address.js';
 import { createLogger } from '../common/log.js';
 import { exitOnSignals } from '../common/shutdown.js';
 import { Haproxy } from './haproxy.js';
@@ -16,6 +16,7 @@ import { COOKIE_KEY, rendererOptionsFromEnv } from './options.js';
 import { compileTemplate } from './render.js';
 import { Renderer } from './renderer.js';
 import { RuntimeChannel } from './runtime.js';
+import { Snapshot } from './status-snapshot.js';
 import { EtcdStore } from './store.js';
 
 /** COOKIE_KEY, else the key kept beside the state file, else a new one kept there. */
@@ -50,7 +51,6 @@ const etcd = createEtcdClient(o.etcd);
 const haproxy = new Haproxy({ bin: o.haproxyBin, masterSocket: o.masterSocket, reloadTimeoutMs: o.reloadTimeoutMs });
 const runtime = new RuntimeChannel({ socket: o.adminSocket, batchSize: o.runtimeBatch, timeoutMs: o.runtimeTimeoutMs });
 const { rules, refresh } = await admissionRules(o);
-setInterval(() => void refresh(), 60000).unref();
 // The routes are structure: written once, before the first config that names the map.
 await writeAtomically(o.routesMap, routesMapText(o.routes));
 const renderer: Renderer = new Renderer(
@@ -78,27 +78,65 @@ renderer.on('refused', (e) =>
 
 const version = await haproxy.version();
 
+/** What /status takes from HAProxy, once a second at most (status-snapshot.ts). */
+const STATUS_MAX_AGE_MS = 1000;
+const statusSnapshot = new Snapshot(async () => ({ haproxyVersion: version, ...renderer.status, backends: await renderer.slotViewsLive() }), STATUS_MAX_AGE_MS);
+const report = () => ({ healthy: renderer.healthy, body: { ...renderer.status } });
+const metrics = () => metricsText(renderer.status);
+const endpoints: HealthServerExtras = {
+  status: () => statusSnapshot.get(),
+  events: (send) => {
+    const forward = (event: string) => (e: object) => send({ time: new Date().toISOString(), event, ...e });
+    const subs = (['node', 'drift', 'operator', 'reload'] as const).map((name) => [name, forward(name)] as const);
+    for (const [name, fn] of subs) renderer.on(name, fn);
+    return () => {
+      for (const [name, fn] of subs) renderer.off(name, fn);
+    };
+  },
+};
+
 if (o.healthPort > 0) {
-  startHealthServer(
-    o.healthPort,
-    () => ({ healthy: renderer.healthy, body: { ...renderer.status } }),
-    () => metricsText(renderer.status),
+  // Beyond loopback whoever reaches the address is answered: /health only there.
+  const open = isLoopback(o.healthBind) || o.healthBind === 'localhost';
+  startHealthServer(o.healthPort, report, open ? metrics : undefined, {
+    host: o.healthBind,
+    ...(open ? endpoints : {}),
+    onError: (err) => log.error({ event: 'health-server', err: err.message }, '/health cannot listen'),
+  });
+}
+
+if (o.peerCert && o.peerKey && o.peerCa) {
+  let lastRefusal = -Infinity;
+  startPeerServer(
+    o.peerPort,
     {
-      host: o.healthBind,
-      ...(o.healthPeers.includes('*') ? {} : healthAllowlist(o.healthPeers, log)),
-      status: async () => ({ haproxyVersion: version, ...renderer.status, backends: await renderer.slotViewsLive() }),
-      events: (send) => {
-        const forward = (event: string) => (e: object) => send({ time: new Date().toISOString(), event, ...e });
-        const subs = (['node', 'drift', 'operator', 'reload'] as const).map((name) => [name, forward(name)] as const);
-        for (const [name, fn] of subs) renderer.on(name, fn);
-        return () => {
-          for (const [name, fn] of subs) renderer.off(name, fn);
-        };
+      ca: readFileSync(o.peerCa),
+      cert: readFileSync(o.peerCert),
+      key: readFileSync(o.peerKey),
+      peerName: o.peerName,
+      onRefused: (why, remote) => {
+        // At most one line a second: a client knocking in a loop must not flood the log.
+        if (performance.now() - lastRefusal < 1000) return;
+        lastRefusal = performance.now();
+        log.warn({ event: 'peer-refused', remote, why }, `peer endpoint: ${remote} refused (${why})`);
       },
-      onError: (err) => log.error({ event: 'health-server', err: err.message }, '/health cannot listen'),
     },
+    report,
+    metrics,
+    { ...endpoints, onError: (err) => log.error({ event: 'peer-server', err: err.message }, 'the peer endpoint cannot listen') },
   );
 }
+
+// Peers and etcd's members may move (a restarted container, a new Swarm task): look them up again,
+// and admit every record anew when an address changed.
+setInterval(
+  () =>
+    void refresh().then(
+      (changed) => changed && renderer.relist('admission addresses changed'),
+      () => undefined,
+    ),
+  o.lbPeersRefreshMs,
+).unref();
 
 log.info({ event: 'start', haproxy: version, config: o.configPath, template: o.templatePath, endpoints: o.etcd.endpoints, prefix: o.prefix }, 'renderer starting');
 renderer.start();
@@ -108,18 +146,3 @@ exitOnSignals(log, 'stopping', async () => {
   if (!finished) log.warn({ event: 'shutdown', timeoutMs: 5000 }, 'a pass was still running after 5 s: stopping anyway');
   etcd.close();
 });
-
-/** Loopback and the named peers only: a webapp on the same network gets no answer at all. */
-function healthAllowlist(peers: string[], log: { warn: (o: object, msg: string) => void }) {
-  const list = new PeerAllowlist(peers);
-  let lastLogged = 0;
-  return {
-    allow: (remote: string | undefined) => list.allows(remote),
-    onRefused: (remote: string | undefined) => {
-      // At most one line a second: a client knocking in a loop must not flood the log.
-      if (Date.now() - lastLogged < 1000) return;
-      lastLogged = Date.now();
-      log.warn({ event: 'health-refused', remote, peers }, `connection from ${remote} refused: not loopback nor one of RENDERER_HEALTH_PEERS`);
-    },
-  };
-}

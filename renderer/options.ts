@@ -99,13 +99,34 @@ export interface RendererOptions {
   runtimeTimeoutMs: number;
   /** Port of the renderer's `/health` and `/metrics`; 0 turns it off. Env `RENDERER_HEALTH_PORT`. Default 8405. */
   healthPort: number;
-  /** Address of `/health`, `/status` and `/metrics`. Env `RENDERER_HEALTH_BIND`. Default `127.0.0.1`. */
+  /**
+   * Address of `/health`, `/metrics`, `/status` and `/events`. Env `RENDERER_HEALTH_BIND`. Default
+   * `127.0.0.1`. Bound beyond loopback, it answers `/health` only: whoever reaches that address
+   * (a webapp on the same network) must learn nothing else there; peers use the TLS endpoint.
+   */
   healthBind: string;
   /**
-   * Bound beyond loopback, who else may use those endpoints: host names or addresses (the other
-   * LBs), or `*` for anyone. Env `RENDERER_HEALTH_PEERS`. Default none: loopback only.
+   * The peer endpoint: `/status` and `/events` (and `/health`, `/metrics`) for the other LBs and
+   * the operator's CLI over mutual TLS, on every address. Off unless `peerCert` and `peerKey` are
+   * set. Env `RENDERER_PEER_PORT`. Default 8406.
    */
-  healthPeers: string[];
+  peerPort: number;
+  /** This renderer's peer certificate (PEM file; serverAuth and clientAuth). Env `RENDERER_PEER_CERT`. Default none: no peer endpoint. */
+  peerCert?: string;
+  /** Its key. Env `RENDERER_PEER_KEY`. */
+  peerKey?: string;
+  /** The CA a peer's certificate must chain to. Env `RENDERER_PEER_CA`. Default `ETCD_CA` (the stack's one CA). */
+  peerCa?: string;
+  /** The Common Name a peer's certificate must carry. Env `RENDERER_PEER_NAME`. Default `leasehold-renderer-peer`. */
+  peerName: string;
+  /**
+   * The other load balancers, by host name or address (a Swarm service's `tasks.<name>` names
+   * every task): their addresses are never admitted as nodes, at any port. Looked up again every
+   * `lbPeersRefreshMs`. Env `LB_PEERS`, comma-separated. Default none.
+   */
+  lbPeers: string[];
+  /** How often `LB_PEERS` and etcd's names are looked up again, ms. Env `LB_PEERS_REFRESH_MS`. Default 5000. */
+  lbPeersRefreshMs: number;
   /** Log level. Env `LOG_LEVEL`. Default `info`. */
   logLevel: string;
 }
@@ -160,9 +181,21 @@ export function rendererOptionsFromEnv(env: Env): RendererOptions {
     runtimeTimeoutMs: int(env, 'RUNTIME_TIMEOUT_MS', 10000, 100, 600000),
     healthPort: int(env, 'RENDERER_HEALTH_PORT', 8405, 0, 65535),
     healthBind: str(env, 'RENDERER_HEALTH_BIND', '127.0.0.1'),
-    healthPeers: list(env, 'RENDERER_HEALTH_PEERS', []),
+    peerPort: int(env, 'RENDERER_PEER_PORT', 8406, 1, 65535),
+    peerCert: str(env, 'RENDERER_PEER_CERT', '') || undefined,
+    peerKey: str(env, 'RENDERER_PEER_KEY', '') || undefined,
+    peerCa: str(env, 'RENDERER_PEER_CA', '') || str(env, 'ETCD_CA', '') || undefined,
+    peerName: str(env, 'RENDERER_PEER_NAME', 'leasehold-renderer-peer'),
+    lbPeers: list(env, 'LB_PEERS', []),
+    lbPeersRefreshMs: int(env, 'LB_PEERS_REFRESH_MS', 5000, 500, 3600000),
     logLevel: str(env, 'LOG_LEVEL', 'info'),
   };
+  if (env.RENDERER_HEALTH_PEERS !== undefined) {
+    throw new OptionError('RENDERER_HEALTH_PEERS is gone: peers are admitted by certificate on the TLS endpoint (RENDERER_PEER_CERT, RENDERER_PEER_KEY), and the other LBs are named in LB_PEERS');
+  }
+  if (!o.peerCert !== !o.peerKey) throw new OptionError('RENDERER_PEER_CERT and RENDERER_PEER_KEY go together: set both or neither');
+  if (o.peerCert && !o.peerCa) throw new OptionError('RENDERER_PEER_CERT needs a CA to check peers against: RENDERER_PEER_CA (or ETCD_CA)');
+  if (o.peerCert && o.healthPort === o.peerPort) throw new OptionError('RENDERER_PEER_PORT must differ from RENDERER_HEALTH_PORT');
   if (!NAME_PATTERN.test(o.defaultService)) throw new OptionError(`DEFAULT_SERVICE=${JSON.stringify(o.defaultService)}: must match ${NAME_PATTERN.source}`);
   if (!/^\/[\x21-\x7e]*$/.test(o.healthCheckPath)) throw new OptionError(`HEALTH_CHECK_PATH=${JSON.stringify(o.healthCheckPath)}: must be a path without spaces`);
   for (const [k, v] of [['FRONTEND_BIND', o.frontendBind], ['STATS_BIND', o.statsBind]] as const) {

@@ -191,6 +191,11 @@ export class Renderer extends EventEmitter<RendererEvents> {
     return out;
   }
 
+  /** Lists the nodes again, admitting every record anew (the admission rules changed). */
+  relist(reason: string): void {
+    this.sync.resync(reason);
+  }
+
   /** Lists, watches and applies until stopped; retries etcd and HAProxy in the background. */
   start(): void {
     this.sync.resync('start');

@@ -53,7 +53,7 @@ const refusals: [string, ReturnType<typeof kv>, RegExp, Partial<AdmissionRules>?
   ['IPv6 multicast', kv({ address: 'ff02::1' }), /unicast/],
   ['broadcast', kv({ address: '255.255.255.255' }), /unicast/],
   ['the LB itself', kv({ address: '172.18.0.9', port: 8080 }), /load balancer's own/],
-  ["another LB's renderer (RENDERER_HEALTH_PEERS)", kv({ address: '172.18.0.10', port: 8405 }), /another load balancer's/, { peerHosts: new Set(['172.18.0.10']) }],
+  ["another LB (LB_PEERS)", kv({ address: '172.18.0.10', port: 8405 }), /another load balancer's/, { peerHosts: new Set(['172.18.0.10']) }],
   ["another LB's frontend, even with local nodes allowed", kv({ address: '172.18.0.10', port: 80 }), /another load balancer's/, { peerHosts: new Set(['172.18.0.10']), allowLocal: true }],
   ["etcd's address", kv({ address: '172.18.0.2', port: 2380 }), /etcd's/],
   ["etcd's client endpoint, even with local nodes allowed", kv({ address: '127.0.0.1', port: 2379 }), /etcd's/, { allowLocal: true }],

@@ -6,6 +6,7 @@ import { Backoff, isRetryable } from '../../registrar/backoff.js';
 import { etcdOptionsFromEnv } from '../../common/etcd.js';
 import { parseShowProc } from '../../renderer/haproxy.js';
 import { rendererOptionsFromEnv } from '../../renderer/options.js';
+import { Snapshot } from '../../renderer/status-snapshot.js';
 import { NodeView } from '../../renderer/view.js';
 import { registrarOptionsFromEnv } from '../../registrar/options.js';
 
@@ -115,4 +116,34 @@ test('backoff doubles from 200 ms up to 5 s with jitter in [d/2, d); an error th
   t.is(new Backoff({ random: () => 0 }).next(new TypeError('a bug')), 2500, 'an unknown error is not retryable');
   t.false(isRetryable(new LeaseholdError('x')));
   t.true(isRetryable(new LeaseNotFoundError('1')));
+});
+
+test('renderer options: the peer endpoint is by certificate; the old address allowlist is refused with its replacement named', (t) => {
+  t.like(rendererOptionsFromEnv({}), { peerPort: 8406, peerCert: undefined, peerName: 'leasehold-renderer-peer', lbPeers: [], lbPeersRefreshMs: 5000 });
+  t.like(rendererOptionsFromEnv({ ETCD_ENDPOINTS: 'https://etcd:2379', ETCD_CA: '/ca.pem', RENDERER_PEER_CERT: '/p.pem', RENDERER_PEER_KEY: '/k.pem', LB_PEERS: 'ha1, tasks.ha' }), { peerCa: '/ca.pem', lbPeers: ['ha1', 'tasks.ha'] });
+  t.throws(() => rendererOptionsFromEnv({ RENDERER_HEALTH_PEERS: 'ha1,ha2' }), { instanceOf: OptionError, message: /by certificate.*LB_PEERS/ });
+  t.throws(() => rendererOptionsFromEnv({ RENDERER_PEER_CERT: '/p.pem' }), { instanceOf: OptionError, message: /go together/ });
+  t.throws(() => rendererOptionsFromEnv({ RENDERER_PEER_CERT: '/p.pem', RENDERER_PEER_KEY: '/k.pem' }), { instanceOf: OptionError, message: /CA/ });
+  t.throws(() => rendererOptionsFromEnv({ ETCD_ENDPOINTS: 'https://etcd:2379', ETCD_CA: '/c', RENDERER_PEER_CERT: '/p', RENDERER_PEER_KEY: '/k', RENDERER_PEER_PORT: '8405' }), { instanceOf: OptionError, message: /differ/ });
+});
+
+test('the status snapshot: concurrent and repeated askers within its age share one answer; a failure is not kept', async (t) => {
+  let now = 0;
+  let taken = 0;
+  let fail = false;
+  const s = new Snapshot(async () => {
+    taken++;
+    if (fail) throw new Error('HAProxy away');
+    return taken;
+  }, 1000, () => now);
+  const answers = await Promise.all(Array.from({ length: 2000 }, () => s.get()));
+  t.true(answers.every((a) => a === 1));
+  now = 999;
+  t.is(await s.get(), 1);
+  now = 1000;
+  fail = true;
+  await t.throwsAsync(s.get(), { message: 'HAProxy away' });
+  fail = false;
+  t.is(await s.get(), 3, 'the failed answer was not kept');
+  t.is(taken, 3);
 });
