@@ -6,6 +6,14 @@ import { DEFAULT_OPERATOR_PREFIX } from '../common/operator.js';
 import { NAME_PATTERN, normalizePrefix } from '../common/record.js';
 import { UsageError } from './errors.js';
 
+/** Where the CLI's peer credentials are (main.ts reads them). */
+export interface RendererTlsFiles {
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+  name: string;
+}
+
 /** A node as the operator names it: `<service>/<id>`. */
 export interface NodeRef {
   service: string;
@@ -32,6 +40,13 @@ export interface CliOptions {
   operatorPrefix: string;
   /** Renderers' HTTP endpoints (`/status`, `/events`). Env `LEASEHOLD_RENDERERS`, comma-separated. Default `http://127.0.0.1:8405`. */
   renderers: string[];
+  /**
+   * For `https://` renderers (their peer endpoint, mutual TLS): the CA, our certificate and key
+   * (PEM files), and the Common Name the renderer's certificate must carry. Env
+   * `LEASEHOLD_RENDERER_CA`, `LEASEHOLD_RENDERER_CERT`, `LEASEHOLD_RENDERER_KEY`,
+   * `LEASEHOLD_RENDERER_NAME` (default `leasehold-renderer-peer`). Default none.
+   */
+  rendererTls?: RendererTlsFiles;
   /** Env `NO_COLOR` set and not empty: no colour even on a terminal (https://no-color.org). */
   noColor: boolean;
   /** Who writes an operator key (its `by` field). Env `LEASEHOLD_USER`, else `<user>@<host>`. */
@@ -58,9 +73,19 @@ export function cliOptionsFromEnv(env: Env, user: string, host: string): CliOpti
     nodesPrefix,
     operatorPrefix,
     renderers,
+    ...optional('rendererTls', rendererTlsFromEnv(env)),
     noColor: (env.NO_COLOR ?? '') !== '',
     who: str(env, 'LEASEHOLD_USER', `${str(env, 'SUDO_USER', user)}@${host}`),
   };
+}
+
+const optional = <K extends string, V>(k: K, v: V | undefined) => (v === undefined ? {} : ({ [k]: v } as Record<K, V>));
+
+function rendererTlsFromEnv(env: Env): RendererTlsFiles | undefined {
+  const files = { caFile: str(env, 'LEASEHOLD_RENDERER_CA', ''), certFile: str(env, 'LEASEHOLD_RENDERER_CERT', ''), keyFile: str(env, 'LEASEHOLD_RENDERER_KEY', '') };
+  if (!files.caFile && !files.certFile && !files.keyFile) return undefined;
+  if (!files.caFile || !files.certFile || !files.keyFile) throw new OptionError('LEASEHOLD_RENDERER_CA, LEASEHOLD_RENDERER_CERT and LEASEHOLD_RENDERER_KEY go together: set all three or none');
+  return { ...files, name: str(env, 'LEASEHOLD_RENDERER_NAME', 'leasehold-renderer-peer') };
 }
 
 /** A renderer's base URL: `host:port` means `http://host:port`; no trailing slash. */

@@ -1,6 +1,7 @@
 import type { Etcd3 } from 'etcd3';
 import type { CliOptions } from './args.js';
 import type { Look } from './format.js';
+import type { RendererTls } from './renderers.js';
 import type { CliStore } from './store.js';
 
 /**
@@ -18,6 +19,8 @@ export interface Context {
   /** A line (or lines) for stderr: progress, notes, errors. */
   err(text: string): void;
   now(): number;
+  /** Credentials for `https://` renderers (LEASEHOLD_RENDERER_*), read once. */
+  rendererTls?: RendererTls;
   /** Aborted on SIGINT: `watch` ends (exit 0), `drain --wait` stops. */
   interrupted: AbortSignal;
 }

@@ -40,7 +40,7 @@ async function waitDrained(cmd: Extract<Command, { name: 'drain' }>, ctx: Contex
   let last = '';
   let reached = false;
   for (;;) {
-    const replies = await fetchAll(urls, 2000);
+    const replies = await fetchAll(urls, 2000, ctx.rendererTls);
     reached ||= replies.some((r) => r.status);
     const { done, progress } = drainDone(replies, cmd.node.service, cmd.node.id);
     if (progress !== last && !done) {

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // `leasehold`: wires the command line, the environment, etcd, output and signals to a subcommand.
+import { readFileSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import type { Etcd3 } from 'etcd3';
 import { createEtcdClient } from '../common/etcd.js';
@@ -7,6 +8,8 @@ import { type CliOptions, type Command, cliOptionsFromEnv, parseArgs, usage } fr
 import type { Context } from './context.js';
 import { drain, undrain } from './drain.js';
 import { UsageError, exitCodeOf } from './errors.js';
+import type { RendererTls } from './renderers.js';
+import { OptionError } from '../common/errors.js';
 import { status } from './status.js';
 import { CliStore } from './store.js';
 import { watch } from './watch.js';
@@ -41,6 +44,7 @@ function run(cmd: Command, ctx: Context): Promise<number> {
 async function main(argv: string[]): Promise<number> {
   let cmd: Command;
   let options: CliOptions;
+  let rendererTls: RendererTls | undefined;
   try {
     cmd = parseArgs(argv);
     let user = 'unknown';
@@ -51,6 +55,17 @@ async function main(argv: string[]): Promise<number> {
       user = process.env.USER ?? user;
     }
     options = cliOptionsFromEnv(process.env, user, hostname());
+    const files = options.rendererTls;
+    if (files) {
+      const read = (path: string) => {
+        try {
+          return readFileSync(path);
+        } catch (err) {
+          throw new OptionError(`LEASEHOLD_RENDERER_*: ${(err as Error).message}`);
+        }
+      };
+      rendererTls = { ca: read(files.caFile), cert: read(files.certFile), key: read(files.keyFile), name: files.name };
+    }
   } catch (err) {
     write(process.stderr, `leasehold: ${(err as Error).message}`);
     if (err instanceof UsageError) write(process.stderr, `\n${usage(err.command)}`);
@@ -78,6 +93,7 @@ async function main(argv: string[]): Promise<number> {
     err: (text) => write(process.stderr, text),
     now: Date.now,
     interrupted: interrupt.signal,
+    rendererTls,
   };
   try {
     return await run(cmd, ctx);

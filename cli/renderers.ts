@@ -1,13 +1,37 @@
 // The renderers' HTTP endpoints: `/status` (one JSON document) and `/events` (NDJSON, forever).
 import { type IncomingMessage, request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import type { PeerCertificate } from 'node:tls';
 import type { RendererReply, RendererStatusBody, WatchEvent } from './report.js';
 
 /** Largest `/status` body read, bytes (10,000 nodes make a few MB). */
 const MAX_STATUS_BYTES = 64 << 20;
 
-function get(url: string, timeoutMs: number | undefined, onResponse: (res: IncomingMessage) => void, onError: (err: Error) => void) {
-  const req = (url.startsWith('https:') ? httpsRequest : httpRequest)(url, { method: 'GET', agent: false, timeout: timeoutMs, headers: { accept: 'application/json' } }, onResponse);
+/** The client side of a renderer's peer endpoint (mutual TLS): PEM text, and the Common Name it must show. */
+export interface RendererTls {
+  ca: Buffer;
+  cert: Buffer;
+  key: Buffer;
+  name: string;
+}
+
+/**
+ * TLS options for an https:// renderer: our certificate, the stack's CA, and the renderer's
+ * identity by Common Name (one peer certificate serves every LB, whatever its host name).
+ */
+function tlsOptions(tls: RendererTls) {
+  return {
+    ca: tls.ca,
+    cert: tls.cert,
+    key: tls.key,
+    checkServerIdentity: (_host: string, cert: PeerCertificate) =>
+      cert.subject?.CN === tls.name ? undefined : new Error(`the renderer's certificate names ${JSON.stringify(cert.subject?.CN ?? '')}, not ${JSON.stringify(tls.name)}`),
+  };
+}
+
+function get(url: string, timeoutMs: number | undefined, onResponse: (res: IncomingMessage) => void, onError: (err: Error) => void, tls?: RendererTls) {
+  const options = { method: 'GET', agent: false, timeout: timeoutMs, headers: { accept: 'application/json' } } as const;
+  const req = url.startsWith('https:') ? httpsRequest(url, { ...options, ...(tls ? tlsOptions(tls) : {}) }, onResponse) : httpRequest(url, options, onResponse);
   req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
   req.on('error', onError);
   req.end();
@@ -17,7 +41,7 @@ function get(url: string, timeoutMs: number | undefined, onResponse: (res: Incom
 const reason = (err: Error) => ((err as NodeJS.ErrnoException).code && !err.message.includes((err as NodeJS.ErrnoException).code!) ? `${(err as NodeJS.ErrnoException).code} ${err.message}` : err.message);
 
 /** GETs `<url>/status`. Never throws: an unreachable renderer is an answer with `error`. */
-export function fetchStatus(url: string, timeoutMs = 3000): Promise<RendererReply> {
+export function fetchStatus(url: string, timeoutMs = 3000, tls?: RendererTls): Promise<RendererReply> {
   return new Promise((resolve) => {
     const fail = (error: string) => resolve({ url, error });
     get(
@@ -45,13 +69,14 @@ export function fetchStatus(url: string, timeoutMs = 3000): Promise<RendererRepl
         });
       },
       (err) => fail(reason(err)),
+      tls,
     );
   });
 }
 
 /** Every renderer's `/status`, asked at once, in the order given. */
-export function fetchAll(urls: string[], timeoutMs?: number): Promise<RendererReply[]> {
-  return Promise.all(urls.map((u) => fetchStatus(u, timeoutMs)));
+export function fetchAll(urls: string[], timeoutMs?: number, tls?: RendererTls): Promise<RendererReply[]> {
+  return Promise.all(urls.map((u) => fetchStatus(u, timeoutMs, tls)));
 }
 
 export interface EventStream {
@@ -63,7 +88,7 @@ export interface EventStream {
 }
 
 /** Follows `<url>/events`: one call of `onEvent` per NDJSON line. Lines that are not JSON objects are skipped. */
-export function followEvents(url: string, onEvent: (e: WatchEvent) => void, connectTimeoutMs = 3000): EventStream {
+export function followEvents(url: string, onEvent: (e: WatchEvent) => void, connectTimeoutMs = 3000, tls?: RendererTls): EventStream {
   let resolveOpened!: (v: { ok: true } | { ok: false; error: string }) => void;
   let resolveEnded!: (why: string) => void;
   const opened = new Promise<{ ok: true } | { ok: false; error: string }>((r) => (resolveOpened = r));
@@ -107,6 +132,7 @@ export function followEvents(url: string, onEvent: (e: WatchEvent) => void, conn
       res.on('end', () => finish(closed ? 'closed' : 'the renderer closed the stream'));
     },
     (err) => finish(closed ? 'closed' : reason(err)),
+    tls,
   );
   return {
     opened,

@@ -16,7 +16,7 @@ export async function status(cmd: Extract<Command, { name: 'status' }>, ctx: Con
     ([nodes, kvs]) => ({ nodes, kvs, error: undefined as unknown }),
     (error: unknown) => ({ nodes: [] as EtcdNode[], kvs: [], error }),
   );
-  const [etcd, renderers] = await Promise.all([fromEtcd, fetchAll(cmd.renderers ?? ctx.options.renderers)]);
+  const [etcd, renderers] = await Promise.all([fromEtcd, fetchAll(cmd.renderers ?? ctx.options.renderers, undefined, ctx.rendererTls)]);
   if (etcd.error && !(etcd.error instanceof EtcdUnreachableError && renderers.some((r) => r.status))) throw etcd.error;
   const report = buildStatus({
     nodes: etcd.nodes,

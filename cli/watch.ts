@@ -13,7 +13,7 @@ export async function watch(cmd: Extract<Command, { name: 'watch' }>, ctx: Conte
   const print = (e: WatchEvent, source: { label?: string; renderer?: string }) =>
     ctx.out(cmd.json ? JSON.stringify({ ...e, ...(source.renderer ? { renderer: source.renderer } : { source: 'etcd' }) }) : formatEvent(e, { label: source.label, color: ctx.look.color, now: ctx.now() }));
 
-  const first = urls.map((url, i) => ({ url, label: urls.length > 1 ? `LB${i + 1}` : undefined, stream: followEvents(url, (e) => print(e, { label: urls.length > 1 ? `LB${i + 1}` : undefined, renderer: url })) }));
+  const first = urls.map((url, i) => ({ url, label: urls.length > 1 ? `LB${i + 1}` : undefined, stream: followEvents(url, (e) => print(e, { label: urls.length > 1 ? `LB${i + 1}` : undefined, renderer: url }), undefined, ctx.rendererTls) }));
   const opened = await Promise.all(first.map((f) => f.stream.opened));
   if (!opened.some((o) => o.ok)) {
     const why = first.map((f, i) => `${f.url}: ${(opened[i] as { error: string }).error}`).join('; ');
@@ -49,7 +49,7 @@ async function follow(
     }
     await pause(delay, ctx.interrupted);
     if (ctx.interrupted.aborted) break;
-    stream = followEvents(f.url, (e) => print(e, { label: f.label, renderer: f.url }));
+    stream = followEvents(f.url, (e) => print(e, { label: f.label, renderer: f.url }), undefined, ctx.rendererTls);
     const o = await stream.opened;
     if (o.ok) ctx.err(`note: ${f.label ? `${f.label} ` : ''}${f.url}: following events again`);
     else {

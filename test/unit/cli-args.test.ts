@@ -116,3 +116,9 @@ test('options from the environment: prefixes, renderers, NO_COLOR, who', (t) => 
   t.is(exitCodeOf(bad), 2);
   t.throws(() => cliOptionsFromEnv({ LEASEHOLD_RENDERERS: 'ftp://x' }, 'r', 'h'), { instanceOf: OptionError, message: /LEASEHOLD_RENDERERS/ });
 });
+
+test('LEASEHOLD_RENDERER_CA, _CERT and _KEY go together; the renderer\'s name defaults to the peer certificate\'s', (t) => {
+  const o = cliOptionsFromEnv({ LEASEHOLD_RENDERER_CA: '/ca.pem', LEASEHOLD_RENDERER_CERT: '/p.pem', LEASEHOLD_RENDERER_KEY: '/k.pem' }, 'r', 'h');
+  t.deepEqual(o.rendererTls, { caFile: '/ca.pem', certFile: '/p.pem', keyFile: '/k.pem', name: 'leasehold-renderer-peer' });
+  t.throws(() => cliOptionsFromEnv({ LEASEHOLD_RENDERER_CERT: '/p.pem' }, 'r', 'h'), { instanceOf: OptionError, message: /go together/ });
+});
