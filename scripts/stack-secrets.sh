@@ -27,6 +27,8 @@ pairs=(
   ha/renderer-key.pem ha-renderer-key.pem
   ha/operator.pem ha-operator.pem
   ha/operator-key.pem ha-operator-key.pem
+  ha/peer.pem ha-peer.pem
+  ha/peer-key.pem ha-peer-key.pem
   ha/cookie-key cookie-key
   registrar-webapp/registrar.pem webapp-registrar.pem
   registrar-webapp/registrar-key.pem webapp-registrar-key.pem

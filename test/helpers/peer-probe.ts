@@ -11,3 +11,23 @@ const get = (port) => new Promise((r) => {
   req.on('error', (e) => r('error ' + (e.code || e.message)));
 });
 (async () => console.log(JSON.stringify({ client: await get(2379), peer: await get(2380) })))();`;
+
+// Run with `node -e` inside a container: what a renderer's endpoints give whoever runs it, printed
+// as JSON { plain, peer, noCert }. `plain`: GET /status on the loopback-only port 8405 from the
+// network. `peer`: 2,000 pipelined GET /status over TLS to the peer port 8406 with the
+// container's certificate (a webapp's registrar.pem, or an LB's peer.pem): the count of answers
+// and how it ended. `noCert`: the same without a client certificate.
+export const RENDERER_PROBE = (host: string, cert: string) => `
+const tls = require('node:tls'), http = require('node:http'), fs = require('node:fs'), d = '/etc/leasehold/pki/';
+const plain = () => new Promise((r) => http.get({ host: '${host}', port: 8405, path: '/status', timeout: 3000 }, (res) => { res.resume(); r(String(res.statusCode)); })
+  .on('timeout', function () { this.destroy(new Error('timeout')); }).on('error', (e) => r('error ' + (e.code || e.message))));
+const peer = (withCert) => new Promise((r) => {
+  let text = '', err = '';
+  const s = tls.connect({ host: '${host}', port: 8406, ca: fs.readFileSync(d + 'ca.pem'), checkServerIdentity: () => undefined,
+    ...(withCert ? { cert: fs.readFileSync(d + '${cert}.pem'), key: fs.readFileSync(d + '${cert}-key.pem') } : {}) },
+    () => s.write('GET /status HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n'.repeat(2000)));
+  const done = () => { clearTimeout(t); s.destroy(); r({ answers: (text.match(/HTTP\\/1\\.1 200/g) || []).length, error: err }); };
+  const t = setTimeout(done, 4000);
+  s.setEncoding('utf8'); s.on('data', (c) => (text += c)); s.on('error', (e) => (err = e.code || e.message)); s.on('close', done);
+});
+(async () => console.log(JSON.stringify({ plain: await plain(), peer: await peer(true), noCert: await peer(false) })))();`;
