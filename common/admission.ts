@@ -32,6 +32,8 @@ export interface AdmissionRules {
   allowLocal: boolean;
   /** When set, a node's address must be inside one of these networks (ALLOWED_NETWORKS). */
   allowed?: BlockList;
+  /** What `allowed` is, for the refusal. Default `ALLOWED_NETWORKS`. */
+  allowedName?: string;
 }
 
 export const DEFAULT_RULES: AdmissionRules = {
@@ -119,7 +121,7 @@ export function admit(prefix: string, kv: { key: string; value: string; lease?: 
   if (local && rules.lbPorts.has(record.port)) fail(`${address}:${record.port} is a listener of the load balancer itself`);
   if (rules.peerHosts.has(address)) fail('address is another load balancer\'s (LB_PEERS): it would reach that one\'s renderer or loop between them');
   if ((rules.etcdHosts.has(address) && !rules.allowLocal) || rules.etcdEndpoints.has(`${address}:${record.port}`)) fail('address is etcd\'s: the load balancer would be a gateway to it');
-  if (rules.allowed && !rules.allowed.check(address, type)) fail('address is outside ALLOWED_NETWORKS');
+  if (rules.allowed && !rules.allowed.check(address, type)) fail(`address is outside ${rules.allowedName ?? 'ALLOWED_NETWORKS'}`);
   const unknownFields = json && typeof json === 'object' ? Object.keys(json).filter((k) => !(k in NodeRecordSchema.shape)).map((k) => clip(k, 40)) : [];
   return { record, unknownFields: unknownFields.slice(0, 10) };
 }

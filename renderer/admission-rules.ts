@@ -1,7 +1,7 @@
 import { lookup } from 'node:dns/promises';
 import { BlockList, isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
-import { canonicalIp } from '../common/address.js';
+import { type Interfaces, canonicalIp } from '../common/address.js';
 import { type AdmissionRules, DEFAULT_RULES } from '../common/admission.js';
 import type { RendererOptions } from './options.js';
 
@@ -20,25 +20,44 @@ const PEER_ADDRESS_KEPT_MS = 120000;
  * `refresh()` (a container may come back at another address, a Swarm service gain a task): it
  * resolves true when an address set changed, so records admitted before are admitted again.
  */
-export async function admissionRules(o: RendererOptions): Promise<{ rules: AdmissionRules; refresh: () => Promise<boolean> }> {
+export async function admissionRules(
+  o: RendererOptions,
+  interfaces: () => Interfaces = networkInterfaces,
+): Promise<{ rules: AdmissionRules; refresh: () => Promise<boolean> }> {
   const ownHosts = new Set<string>();
-  for (const i of Object.values(networkInterfaces()).flat()) if (i) ownHosts.add(canonicalIp(i.address.split('%')[0]!));
   const lbPorts = new Set([bindPort(o.frontendBind), bindPort(o.statsBind), o.healthPort || undefined, o.peerCert ? o.peerPort : undefined].filter((p): p is number => p !== undefined));
-  let allowed: BlockList | undefined;
-  if (o.allowedNetworks.length) {
-    allowed = new BlockList();
-    for (const cidr of o.allowedNetworks) {
-      const [ip, bits] = cidr.split('/') as [string, string];
-      allowed.addSubnet(ip, Number(bits), isIP(ip) === 4 ? 'ipv4' : 'ipv6');
-    }
-  }
+  const services = new Set([o.defaultService, ...o.routes.map((r) => r.service)]);
+  const rules: AdmissionRules = { ...DEFAULT_RULES, services, ownHosts, lbPorts, allowLocal: o.allowLocalNodes };
+  const explicit = o.allowedNetworks.filter((n) => n !== '*');
+  if (explicit.length) rules.allowed = blockList(explicit);
+  // Unset: the networks this LB is attached to (it reaches no node elsewhere anyway); `*`: any.
+  const auto = !o.allowedNetworks.length;
+  if (auto) rules.allowedName = "the load balancer's own networks (ALLOWED_NETWORKS unset)";
+  let ownNetworks = '';
   const etcdHosts = new Set<string>();
   const etcdEndpoints = new Set<string>();
   const peerHosts = new Set<string>();
+  Object.assign(rules, { etcdHosts, etcdEndpoints, peerHosts });
   const resolve = async (name: string) => (isIP(name) ? [name] : (await lookup(name, { all: true }).catch(() => [])).map((a) => a.address));
   const lastPeerAddresses = new Map<string, { ips: string[]; at: number }>();
   const same = (a: Set<string>, b: Set<string>) => a.size === b.size && [...a].every((x) => b.has(x));
   const refresh = async () => {
+    // Our own addresses and networks: a container may be connected to another network later.
+    const own = Object.values(interfaces()).flat().filter((i) => i !== undefined);
+    const addresses = new Set(own.map((i) => canonicalIp(i.address.split('%')[0]!)));
+    let changed = !same(addresses, ownHosts);
+    ownHosts.clear();
+    for (const a of addresses) ownHosts.add(a);
+    if (auto) {
+      const networks = own.filter((i) => o.allowLocalNodes || !i.internal).map((i) => i.cidr).filter((c): c is string => !!c && !c.startsWith('fe80:'));
+      if (o.allowLocalNodes) networks.push('127.0.0.0/8', '::1/128');
+      const key = [...new Set(networks)].sort().join(',');
+      if (key !== ownNetworks) {
+        ownNetworks = key;
+        rules.allowed = blockList(key ? key.split(',') : []);
+        changed = true;
+      }
+    }
     const hosts = new Set<string>();
     const endpoints = new Set<string>();
     for (const e of o.etcd.endpoints) {
@@ -61,7 +80,7 @@ export async function admissionRules(o: RendererOptions): Promise<{ rules: Admis
       const last = lastPeerAddresses.get(name);
       for (const ip of ips.length ? ips : last && now - last.at < PEER_ADDRESS_KEPT_MS ? last.ips : []) peers.add(ip);
     }
-    const changed = !same(hosts, etcdHosts) || !same(endpoints, etcdEndpoints) || !same(peers, peerHosts);
+    changed ||= !same(hosts, etcdHosts) || !same(endpoints, etcdEndpoints) || !same(peers, peerHosts);
     // Replace in place: the view holds these sets.
     etcdHosts.clear();
     for (const h of hosts) etcdHosts.add(h);
@@ -72,8 +91,16 @@ export async function admissionRules(o: RendererOptions): Promise<{ rules: Admis
     return changed;
   };
   await refresh();
-  const services = new Set([o.defaultService, ...o.routes.map((r) => r.service)]);
-  return { rules: { ...DEFAULT_RULES, services, ownHosts, lbPorts, peerHosts, etcdHosts, etcdEndpoints, allowLocal: o.allowLocalNodes, allowed }, refresh };
+  return { rules, refresh };
+}
+
+function blockList(cidrs: string[]): BlockList {
+  const list = new BlockList();
+  for (const cidr of cidrs) {
+    const [ip, bits] = cidr.split('/') as [string, string];
+    list.addSubnet(ip, Number(bits), isIP(ip) === 4 ? 'ipv4' : 'ipv6');
+  }
+  return list;
 }
 
 /** The map file HAProxy looks Host names up in: `host service` per line. */

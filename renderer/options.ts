@@ -81,7 +81,11 @@ export interface RendererOptions {
   routes: { host: string; service: string }[];
   /** Map file the routes are written to for HAProxy. Env `ROUTES_MAP`. Default `routes.map` beside `HAPROXY_CONFIG`. */
   routesMap: string;
-  /** When set, node addresses must be inside one of these CIDRs. Env `ALLOWED_NETWORKS`, comma-separated. Default: any. */
+  /**
+   * Node addresses must be inside one of these CIDRs; `*` allows any. Env `ALLOWED_NETWORKS`,
+   * comma-separated. Default: the networks this LB is attached to, looked up again every
+   * `lbPeersRefreshMs` (with ALLOW_LOCAL_NODES, loopback too).
+   */
   allowedNetworks: string[];
   /**
    * Loopback and this host's own addresses may be nodes (not on the LB's ports): for everything
@@ -205,7 +209,7 @@ export function rendererOptionsFromEnv(env: Env): RendererOptions {
   for (const [k, v] of [['HARD_STOP_AFTER', o.hardStopAfter], ['CONNECT_TIMEOUT', o.connectTimeout]] as const) {
     if (!/^[0-9]+(us|ms|s|m|h|d)?$/.test(v)) throw new OptionError(`${k}=${JSON.stringify(v)}: must be an HAProxy time such as 100ms, 30s or 5m`);
   }
-  for (const cidr of o.allowedNetworks) {
+  for (const cidr of o.allowedNetworks.filter((n) => n !== '*')) {
     const [ip, bits] = cidr.split('/');
     const v = isIP(ip ?? '');
     if (!v || !/^\d+$/.test(bits ?? '') || Number(bits) > (v === 4 ? 32 : 128)) throw new OptionError(`ALLOWED_NETWORKS: ${JSON.stringify(cidr)} is not a CIDR such as 10.0.0.0/8`);

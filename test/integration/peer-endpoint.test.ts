@@ -92,7 +92,8 @@ test('no client certificate, or one of another CA: the handshake fails, no answe
 test('a peer is answered; its pipelined burst is bounded per connection and costs HAProxy one snapshot', async (t) => {
   const { s, port, counts } = await server();
   t.teardown(() => s.close());
-  const r = await pipelined(port, peer, 2000);
+  // 40, not 2,000: past 16 the server closes, and a reset over unread requests may drop answers.
+  const r = await pipelined(port, peer, 40);
   t.true(r.secured);
   t.true(r.answers >= 1, `answered: ${r.answers}`);
   t.true(r.answers <= 16, `at most 16 requests per connection, then it is closed: ${r.answers}`);
