@@ -13,6 +13,7 @@ up:
 	@echo "leasehold is up:"
 	@echo "  load balancer  http://$${LB_BIND:-127.0.0.1}:$${LB_PORT:-8080}/"
 	@echo "  stats page     http://$${LB_BIND:-127.0.0.1}:$${STATS_PORT:-1936}/  (CSV: /;csv, Prometheus: /metrics)"
+	@echo "                 user leasehold, password: docker compose exec ha cat /etc/leasehold/pki/stats-password"
 	@echo "  scale with     docker compose up -d --scale webapp=5"
 
 down:

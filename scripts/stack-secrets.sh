@@ -27,6 +27,7 @@ pairs=(
   ha/renderer-key.pem ha-renderer-key.pem
   ha/operator.pem ha-operator.pem
   ha/operator-key.pem ha-operator-key.pem
+  ha/stats-password ha-stats-password
   ha/peer.pem ha-peer.pem
   ha/peer-key.pem ha-peer-key.pem
   ha/cookie-key cookie-key

@@ -2,6 +2,7 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import test, { type ExecutionContext } from 'ava';
 import { ComposeStack, buildImages, docker } from '../helpers/compose.js';
+import { get } from '../helpers/http.js';
 import { type LoadResult, startLoad } from '../helpers/load.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 
@@ -143,7 +144,7 @@ test.serial('etcd: TLS only, client certificates, auth on; the users and roles D
   // One volume per consumer: a webapp sees its service's registrar credentials and the CA, nothing else.
   const files = async (service: string) => (await stack.exec(service, ['ls', '/etc/leasehold/pki'])).stdout.split('\n').filter(Boolean);
   t.deepEqual(await files('webapp'), ['ca.pem', 'password', 'registrar-key.pem', 'registrar.pem']);
-  t.deepEqual(await files('ha'), ['ca.pem', 'operator-key.pem', 'operator.pem', 'renderer-key.pem', 'renderer.pem']);
+  t.deepEqual(await files('ha'), ['ca.pem', 'operator-key.pem', 'operator.pem', 'peer-key.pem', 'peer.pem', 'renderer-key.pem', 'renderer.pem', 'stats-password']);
   t.false((await files('etcd')).includes('ca-key.pem'), "the CA's key is in the pki job's volume only");
   // The registrar's certificate has no Common Name: etcd's gateway would refuse it with auth on.
   const reg = await stack.exec('webapp', ['cat', '/etc/leasehold/pki/registrar.pem']);
@@ -151,6 +152,18 @@ test.serial('etcd: TLS only, client certificates, auth on; the users and roles D
   const cert = new X509Certificate(reg.stdout);
   t.notRegex(cert.subject, /CN=/);
   t.regex(cert.subject, /OU=registrar-webapp/);
+});
+
+test.serial("HAProxy's stats page and /metrics: a webapp on the network gets 401; the operator's published port with the password, 200", async (t) => {
+  const probe = `const http = require('node:http'); const get = (p) => new Promise((r) => http.get({ host: 'ha', port: 1936, path: p, timeout: 3000 }, (res) => { res.resume(); r(res.statusCode); }).on('error', (e) => r(e.code)));
+(async () => console.log(JSON.stringify([await get('/;csv'), await get('/metrics'), await get('/')])))();`;
+  const fromWebapp = JSON.parse((await stack.exec('webapp', ['node', '-e', probe])).stdout);
+  t.deepEqual(fromWebapp, [401, 401, 401], 'no node address, state or session count for a webapp');
+  const csv = await get(`${stack.statsUrl}/;csv`);
+  t.is(csv.status, 200);
+  t.regex(csv.text, /^# pxname,svname,/);
+  t.is((await get(`${stack.statsUrl}/metrics`)).status, 200, 'Prometheus with the password');
+  t.is((await get(`http://127.0.0.1:${stack.statsPort}/;csv`)).status, 401, 'without it, not even from the host');
 });
 
 test.serial('from the host: etcd has no published port; reached through the bridge without a client certificate, it answers nothing', async (t) => {

@@ -20,6 +20,7 @@ export class ClusterStack extends ComposeStack {
 
   constructor() {
     super('compose.cluster.yml');
+    this.haService = 'ha1';
   }
 
   async upCluster(webapps: number, env: Record<string, string> = {}): Promise<this> {
@@ -32,7 +33,7 @@ export class ClusterStack extends ComposeStack {
   get lbs(): [Lb, Lb] {
     return [
       { name: 'ha1', url: this.url, statsUrl: this.statsUrl },
-      { name: 'ha2', url: `http://127.0.0.1:${this.lb2Port}/`, statsUrl: `http://127.0.0.1:${this.stats2Port}` },
+      { name: 'ha2', url: `http://127.0.0.1:${this.lb2Port}/`, statsUrl: this.statsAt(this.stats2Port) },
     ];
   }
 

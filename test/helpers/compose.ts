@@ -48,6 +48,10 @@ export class ComposeStack {
   protected env: NodeJS.ProcessEnv = {};
   lbPort = 0;
   statsPort = 0;
+  /** The stats page's password (user leasehold), made by the pki job; read from the LB at `up`. */
+  statsPassword = '';
+  /** The service whose container holds the LB's credentials. */
+  protected haService = 'ha';
 
   async up(o: StackOptions): Promise<this> {
     this.lbPort = await freePort();
@@ -61,6 +65,10 @@ export class ComposeStack {
       ...o.env,
     };
     await this.compose(['up', '-d', '--no-build', '--scale', `webapp=${o.webapps}`]);
+    this.statsPassword = await waitFor(async () => {
+      const r = await this.exec(this.haService, ['cat', '/etc/leasehold/pki/stats-password'], 10000);
+      return r.code === 0 && r.stdout.trim() ? r.stdout.trim() : undefined;
+    }, 'the stats password', 60000, 250);
     await waitFor(async () => (await get(`${this.statsUrl}/;csv`)).status === 200, 'stats page', 60000, 250);
     return this;
   }
@@ -72,8 +80,12 @@ export class ComposeStack {
   get url(): string {
     return `http://127.0.0.1:${this.lbPort}/`;
   }
+  /** The stats page, with its credentials in the URL (node:http sends them as basic auth). */
   get statsUrl(): string {
-    return `http://127.0.0.1:${this.statsPort}`;
+    return this.statsAt(this.statsPort);
+  }
+  protected statsAt(port: number): string {
+    return `http://leasehold:${this.statsPassword}@127.0.0.1:${port}`;
   }
 
   async scale(n: number): Promise<void> {

@@ -119,7 +119,7 @@ export class SwarmStack {
   async stats(): Promise<StatsRow[]> {
     const csv = await docker([
       'exec', await this.haContainer(), 'bash', '-c',
-      'exec 3<>/dev/tcp/127.0.0.1/1936 && printf "GET /;csv HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n" >&3 && cat <&3',
+      'a=$(printf leasehold:%s "$(cat /etc/leasehold/pki/stats-password)" | base64 -w0) && exec 3<>/dev/tcp/127.0.0.1/1936 && printf "GET /;csv HTTP/1.0\\r\\nHost: localhost\\r\\nAuthorization: Basic %s\\r\\n\\r\\n" "$a" >&3 && cat <&3',
     ], { timeoutMs: 10000 });
     const lines = csv.slice(csv.indexOf('# ')).split('\n');
     const header = lines[0]!.replace(/^# /, '').split(',');
