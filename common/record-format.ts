@@ -18,7 +18,8 @@ export interface NodeRecord {
   tag: string;
   /** HAProxy weight, 0..256 */
   weight: number;
-  state: 'up' | 'draining';
+  /** `leaving`: a graceful leave, written just before the lease is revoked (out of rotation at once). */
+  state: 'up' | 'draining' | 'leaving';
   /** ISO 8601 with an offset or `Z`. */
   registeredAt: string;
 }
@@ -42,7 +43,7 @@ function problem(r: NodeRecord): string | undefined {
   if (isIP(r.address) === 0) return 'address must be an IPv4 or IPv6 literal';
   if (!Number.isInteger(r.port) || r.port < 1 || r.port > 65535) return 'port must be an integer from 1 to 65535';
   if (!Number.isInteger(r.weight) || r.weight < 0 || r.weight > 256) return 'weight must be an integer from 0 to 256';
-  if (r.state !== 'up' && r.state !== 'draining') return 'state must be "up" or "draining"';
+  if (r.state !== 'up' && r.state !== 'draining' && r.state !== 'leaving') return 'state must be "up", "draining" or "leaving"';
   if (!DATETIME.test(r.registeredAt)) return 'registeredAt must be an ISO 8601 date-time';
   return undefined;
 }

@@ -16,7 +16,7 @@ export const NodeRecordSchema = z
     port: z.number().int().min(1).max(65535),
     tag: name,
     weight: z.number().int().min(0).max(256),
-    state: z.enum(['up', 'draining']),
+    state: z.enum(['up', 'draining', 'leaving']),
     registeredAt: z.string().datetime({ offset: true }),
   })
   .strict() satisfies z.ZodType<NodeRecord>;

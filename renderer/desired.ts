@@ -19,6 +19,16 @@ export interface DesiredEvents {
   operator: [OperatorEvent];
   /** A suspicious list is held until `until` (ms). */
   held: [{ reason: string; until: number }];
+  /** Nodes that vanished without a graceful leave, kept in HAProxy (its checks decide) until `until`. */
+  failStatic: [FailStaticEvent];
+}
+
+export interface FailStaticEvent {
+  change: 'held' | 'released' | 'returned';
+  service: string;
+  ids: string[];
+  reason: string;
+  until?: number;
 }
 
 export interface DesiredOptions {
@@ -27,6 +37,14 @@ export interface DesiredOptions {
   admission: AdmissionRules;
   /** How long a suspicious list is held, ms. */
   holdMs: number;
+  /**
+   * Fail static: nodes of a service that vanish without a graceful leave (expiry, delete) while
+   * that takes more than this share of the service within `failStaticWindowMs` are held.
+   */
+  failStaticShare: number;
+  failStaticWindowMs: number;
+  /** How long such a node is held at most, ms; HAProxy's checks decide its traffic meanwhile. */
+  failStaticMaxMs: number;
 }
 
 /**
@@ -46,6 +64,14 @@ export class Desired extends EventEmitter<DesiredEvents> {
   private readonly unknownReported = new Set<string>();
   /** Operator overrides as last applied, by `service/id`, to report what changed. */
   private lastOverrides = new Map<string, string>();
+  /** Fail static: the records served by the last `records()` (before overrides), by key. */
+  private served = new Map<string, NodeRecord>();
+  /** Keys whose record said `leaving` (a graceful leave): their deletion is applied at once. */
+  private readonly leavers = new Set<string>();
+  /** Unannounced losses per service: when (this clock), to count them within the window. */
+  private readonly losses = new Map<string, number[]>();
+  /** Nodes held by fail static: their last record and until when. */
+  private readonly failHeld = new Map<string, { record: NodeRecord; until: number }>();
   /** A full list has arrived: before it nothing is decided. */
   synced = false;
   readonly counts = { holds: 0, rejected: 0, admitted: 0 };
@@ -67,6 +93,12 @@ export class Desired extends EventEmitter<DesiredEvents> {
     return this.quarantine.size;
   }
 
+  /** Nodes held by fail static now, and the earliest end of their holds. */
+  get failStatic(): { held: number; until?: number } {
+    const ends = [...this.failHeld.values()].map((h) => h.until);
+    return { held: ends.length, ...(ends.length && { until: Math.min(...ends) }) };
+  }
+
   /**
    * A full list. One that comes from another etcd (cluster id), goes back in time (revision) or
    * would take most of the nodes `served` away at once is held: those keep serving for `holdMs`
@@ -85,7 +117,12 @@ export class Desired extends EventEmitter<DesiredEvents> {
   }
 
   onEvents(events: WatchEvent[]): void {
-    this.view.apply(events);
+    // One at a time: a graceful leave's `leaving` put and its deletion often come in one batch.
+    for (const e of events) {
+      if (e.type === 'delete' && this.view.get(e.key)?.state === 'leaving') this.leavers.add(e.key);
+      this.view.apply([e]);
+      if (e.type === 'put' && this.view.get(e.key)?.state === 'leaving') this.leavers.add(e.key);
+    }
   }
 
   onOperatorSnapshot(kvs: KV[]): void {
@@ -137,9 +174,74 @@ export class Desired extends EventEmitter<DesiredEvents> {
       }
       out.set(k, r);
     }
+    for (const [k, r] of out) {
+      // A graceful leave: out of rotation at once, and its deletion is no failure.
+      if (r.state === 'leaving') {
+        this.leavers.add(k);
+        out.delete(k);
+      } else this.leavers.delete(k);
+    }
+    this.failStaticPass(out);
+    for (const k of this.leavers) if (!ev.records.has(k)) this.leavers.delete(k);
     if (this.held && this.now() >= this.held.until) this.held = undefined;
     if (this.held) for (const [k, r] of this.held.records) if (!out.has(k)) out.set(k, r);
     return this.withOverrides([...out.values()]);
+  }
+
+  /**
+   * Fail static, in place on `out`: a served node gone without a graceful leave is a loss; while
+   * a service's losses within the window exceed its share, the nodes lost are held (kept in
+   * `out`, HAProxy's checks decide) until they come back or `failStaticMaxMs` passes.
+   */
+  private failStaticPass(out: Map<string, NodeRecord>): void {
+    const now = this.now();
+    const returned = new Map<string, string[]>();
+    const released = new Map<string, string[]>();
+    for (const [k, h] of this.failHeld) {
+      if (out.has(k) || this.leavers.has(k)) {
+        this.failHeld.delete(k);
+        append(returned, h.record.service, h.record.id);
+      } else if (now >= h.until) {
+        this.failHeld.delete(k);
+        append(released, h.record.service, h.record.id);
+      }
+    }
+    const lost = new Map<string, [string, NodeRecord][]>();
+    for (const [k, r] of this.served) {
+      if (out.has(k) || this.failHeld.has(k)) continue;
+      if (this.leavers.delete(k)) continue; // left gracefully: gone at once
+      lost.set(r.service, [...(lost.get(r.service) ?? []), [k, r]]);
+    }
+    const alive = new Map<string, number>();
+    for (const r of out.values()) alive.set(r.service, (alive.get(r.service) ?? 0) + 1);
+    for (const [service, nodes] of lost) {
+      const recent = (this.losses.get(service) ?? []).filter((t) => now - t < this.o.failStaticWindowMs);
+      const held: string[] = [];
+      for (const [k, r] of nodes) {
+        recent.push(now);
+        // The share of the service (nodes still there, held, and lost within the window) lost.
+        const heldNow = [...this.failHeld.values()].filter((h) => h.record.service === service).length;
+        const whole = (alive.get(service) ?? 0) + heldNow + recent.length;
+        if (recent.length > this.o.failStaticShare * whole || (alive.get(service) ?? 0) + heldNow === 0) {
+          this.failHeld.set(k, { record: r, until: now + this.o.failStaticMaxMs });
+          held.push(r.id);
+        }
+      }
+      this.losses.set(service, recent);
+      if (held.length) {
+        this.emit('failStatic', {
+          change: 'held',
+          service,
+          ids: held,
+          until: now + this.o.failStaticMaxMs,
+          reason: `${held.length} node(s) of ${service} vanished without a graceful leave, ${recent.length} within ${this.o.failStaticWindowMs} ms: more than ${Math.round(this.o.failStaticShare * 100)}% of the service; kept for HAProxy's checks to decide, up to ${this.o.failStaticMaxMs} ms`,
+        });
+      }
+    }
+    this.served = new Map(out);
+    for (const [service, ids] of returned) this.emit('failStatic', { change: 'returned', service, ids, reason: 'registered again (or left gracefully): no longer held' });
+    for (const [service, ids] of released) this.emit('failStatic', { change: 'released', service, ids, reason: `held ${this.o.failStaticMaxMs} ms without coming back: removed` });
+    for (const [k, h] of this.failHeld) out.set(k, h.record);
   }
 
   /** Operator drains and weights over the registrars' records; reports what changed. */
@@ -176,6 +278,10 @@ export class Desired extends EventEmitter<DesiredEvents> {
       this.emit('rejected', new RecordError(key, `unknown fields ignored: ${fields.join(', ')} (a newer registrar?)`));
     }
   }
+}
+
+function append(m: Map<string, string[]>, k: string, v: string): void {
+  m.set(k, [...(m.get(k) ?? []), v]);
 }
 
 function mostGone(served: Map<string, NodeRecord>, records: Map<string, NodeRecord>): string | undefined {

@@ -1,6 +1,6 @@
 import type { LeaseholdError, RecordError } from '../common/errors.js';
 import type { NodeRecord } from '../common/record.js';
-import type { OperatorEvent } from './desired.js';
+import type { FailStaticEvent, OperatorEvent } from './desired.js';
 import type { ReloadResult } from './haproxy.js';
 import type { Override } from './operator-view.js';
 import type { SlotState } from './slots.js';
@@ -75,6 +75,7 @@ export interface RendererEvents {
   drift: [DriftEvent];
   mirror: [MirrorEvent];
   operator: [OperatorEvent];
+  failStatic: [FailStaticEvent];
 }
 
 /** One slot as `/status` shows it. */
@@ -109,6 +110,8 @@ export interface RendererStatus {
   /** A suspicious list is held: the previous nodes keep serving until this time. */
   heldUntil?: string;
   holds: number;
+  /** Fail static: nodes lost without a graceful leave and kept for HAProxy's checks to decide. */
+  failStaticHeld: number;
   /** Records excluded because `haproxy -c` refused their server line. */
   quarantined: number;
   lastReconcileAt?: string;

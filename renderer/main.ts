@@ -70,6 +70,7 @@ renderer.on('node', (e) => log.info({ event: 'node', ...e }, `node ${e.change}: 
 renderer.on('reconciled', (e) => (e.unconverged ? log.warn : log.info).call(log, { event: 'reconciled', ...e }, `runtime: ${e.changed} server(s) set, ${e.commands} command(s), ${e.drift} drift repaired, ${e.unconverged} still different, ${e.durationMs} ms`));
 renderer.on('drift', (e) => log.warn({ event: 'drift', ...e }, `drift repaired: ${e.backend}/${e.server}${e.node ? ` (${e.node})` : ''} differed in ${e.fields.join(', ')}`));
 renderer.on('reload', (e) => log.info({ event: 'reload', ...e }, `reload (${e.cause}): worker ${e.workerPid}, ${e.slots} slots, ${e.durationMs} ms`));
+renderer.on('failStatic', (e) => log.warn({ event: 'fail-static', ...e }, `fail static: ${e.service} ${e.change} ${e.ids.join(', ')}: ${e.reason}`));
 renderer.on('operator', (e) => log.info({ event: 'operator', ...e }, `operator: ${e.service}/${e.id} ${e.change}${e.weight !== undefined ? ` ${e.weight}` : ''}`));
 renderer.on('mirror', (e) => log.debug({ event: 'mirror', ...e }, 'config on disk follows the slots'));
 renderer.on('refused', (e) =>

@@ -95,6 +95,18 @@ export interface RendererOptions {
   allowLocalNodes: boolean;
   /** How long a suspicious list (another etcd, an older revision, most nodes gone) is held, ms. Env `HOLD_MS`. Default 15000. */
   holdMs: number;
+  /**
+   * Fail static: nodes of a service that vanish without a graceful leave (lease expiry, a delete)
+   * while that takes more than this share of the service's nodes within `failStaticWindowMs` are
+   * held: kept in HAProxy, whose own checks decide their traffic, until they register again or
+   * `failStaticMaxMs` passes. A service is never emptied by expiries alone within that bound.
+   * Env `FAIL_STATIC_SHARE` (percent). Default 50.
+   */
+  failStaticShare: number;
+  /** Env `FAIL_STATIC_WINDOW_MS`. Default 10000. */
+  failStaticWindowMs: number;
+  /** Env `FAIL_STATIC_MAX_MS`. Default 60000. */
+  failStaticMaxMs: number;
   /** Largest pool of server slots per backend (HAProxy takes a file descriptor per slot). Env `MAX_SLOTS`. Default 16384. */
   maxSlots: number;
   /** Runtime API commands sent per connection. Env `RUNTIME_BATCH`. Default 1000. */
@@ -180,6 +192,9 @@ export function rendererOptionsFromEnv(env: Env): RendererOptions {
     allowedNetworks: list(env, 'ALLOWED_NETWORKS', []),
     allowLocalNodes: int(env, 'ALLOW_LOCAL_NODES', 0, 0, 1) === 1,
     holdMs: int(env, 'HOLD_MS', 15000, 0, 3600000),
+    failStaticShare: int(env, 'FAIL_STATIC_SHARE', 50, 0, 100) / 100,
+    failStaticWindowMs: int(env, 'FAIL_STATIC_WINDOW_MS', 10000, 0, 3600000),
+    failStaticMaxMs: int(env, 'FAIL_STATIC_MAX_MS', 60000, 0, 86400000),
     maxSlots: int(env, 'MAX_SLOTS', 16384, 1, 1000000),
     runtimeBatch: int(env, 'RUNTIME_BATCH', 1000, 1, 100000),
     runtimeTimeoutMs: int(env, 'RUNTIME_TIMEOUT_MS', 10000, 100, 600000),

@@ -36,6 +36,10 @@ export interface RendererConfig extends RenderSettings, Omit<SlotOptions, 'servi
   mirrorDelayMs: number;
   /** How long a suspicious list (another etcd, an older revision, most nodes gone) is held, ms. */
   holdMs: number;
+  /** Fail static (desired.ts): the share of a service, the window and the longest hold of nodes lost without a graceful leave. */
+  failStaticShare: number;
+  failStaticWindowMs: number;
+  failStaticMaxMs: number;
   /** Services that always have a backend: the default one and the ROUTES targets. */
   services: string[];
   /** What records must satisfy to reach HAProxy. */
@@ -103,6 +107,7 @@ export class Renderer extends EventEmitter<RendererEvents> {
     converged: false,
     pending: 0,
     holds: 0,
+    failStaticHeld: 0,
     quarantined: 0,
     reloads: { services: 0, pool: 0, config: 0 },
     refused: { render: 0, write: 0, check: 0, reload: 0, verify: 0, runtime: 0 },
@@ -125,6 +130,10 @@ export class Renderer extends EventEmitter<RendererEvents> {
     this.desired.on('held', ({ reason, until }) => {
       this.emit('store', { state: 'held', reason });
       this.later(until - this.now() + 10, () => void this.pass());
+    });
+    this.desired.on('failStatic', (e) => {
+      this.emit('failStatic', e);
+      if (e.until !== undefined) this.later(e.until - this.now() + 10, () => void this.pass());
     });
     this.slots = new SlotTable(c);
     this.membership = new Membership(deps.runtime, () => this.read());
@@ -168,7 +177,7 @@ export class Renderer extends EventEmitter<RendererEvents> {
     const counts = this.deps.runtime.counts;
     if (counts) Object.assign(s.runtime, { sent: counts.sent, failed: counts.failed, retried: counts.retried });
     const until = this.desired.heldUntil;
-    Object.assign(s, { holds: this.desired.counts.holds, quarantined: this.desired.quarantined, rejectedRecords: this.desired.counts.rejected, records: this.desired.counts.admitted });
+    Object.assign(s, { holds: this.desired.counts.holds, failStaticHeld: this.desired.failStatic.held, quarantined: this.desired.quarantined, rejectedRecords: this.desired.counts.rejected, records: this.desired.counts.admitted });
     s.heldUntil = until !== undefined && until > this.now() ? new Date(until).toISOString() : undefined;
     return s;
   }

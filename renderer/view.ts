@@ -42,6 +42,11 @@ export class NodeView {
     }
   }
 
+  /** The admitted record at `key` now, if any. */
+  get(key: string): NodeRecord | undefined {
+    return this.entries.get(key)?.record;
+  }
+
   evaluate(): Evaluation {
     const records = new Map<string, NodeRecord>();
     const rejected: RecordError[] = [];

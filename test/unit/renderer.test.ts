@@ -81,6 +81,9 @@ function setup(t: ExecutionContext, over: Partial<RendererConfig> = {}) {
     leaveMaxMs: 60000,
     mirrorDelayMs: 20,
     holdMs: 500,
+    failStaticShare: 0.5,
+    failStaticWindowMs: 10000,
+    failStaticMaxMs: 60000,
     services: [],
     admission: { ...DEFAULT_RULES, services: undefined },
     ...over,
@@ -163,6 +166,7 @@ test('delete then re-put across passes: the slot leaves rotation and comes back 
   const { r } = make();
   r.start();
   await serving(haproxy, ['10.0.0.1:3000']);
+  store.put('a', { address: '10.0.0.1', state: 'leaving' });
   store.del('a');
   await serving(haproxy, []);
   store.put('a', { address: '10.0.0.1' });
@@ -237,7 +241,7 @@ test('a record whose server line haproxy -c refuses is quarantined; everything e
 });
 
 test('etcd emptied (another cluster id): the previous nodes are held while registrars come back', async (t) => {
-  const { store, haproxy, make } = setup(t, { holdMs: 1500 });
+  const { store, haproxy, make } = setup(t, { holdMs: 1500, failStaticMaxMs: 1500 });
   for (const [id, address] of [['a', '10.0.0.1'], ['b', '10.0.0.2']]) store.put(id!, { address, notify: false });
   const { r, events } = make();
   r.start();
@@ -426,4 +430,62 @@ test('a bad operator value is reported and ignored', async (t) => {
   store.raw('/leasehold/weight/webapp/a', JSON.stringify({ weight: 999 }));
   await waitFor(() => rejected.includes('/leasehold/weight/webapp/a'), 'reported');
   t.is(haproxy.servers.get('webapp/s1')?.weight, 100);
+});
+
+/** Starts a renderer serving `ids` (webapp, 10.0.0.<n>), and counts its fail-static events. */
+async function failStaticSetup(t: ExecutionContext, n: number, over: Partial<RendererConfig> = {}) {
+  const { store, haproxy, make } = setup(t, { minSlots: 16, ...over });
+  const ids = Array.from({ length: n }, (_, i) => `n${i + 1}`);
+  ids.forEach((id, i) => store.put(id, { address: `10.0.0.${i + 1}`, notify: false }));
+  const { r } = make();
+  const fs: string[] = [];
+  r.on('failStatic', (e) => fs.push(`${e.change}:${e.ids.join(',')}`));
+  r.start();
+  await serving(haproxy, ids.map((_, i) => `10.0.0.${i + 1}:3000`));
+  return { store, haproxy, r, fs, addr: (i: number) => `10.0.0.${i}:3000` };
+}
+
+test('fail static: every node of a service expiring at once is held: HAProxy keeps them (its checks decide), reported', async (t) => {
+  const { store, haproxy, r, fs, addr } = await failStaticSetup(t, 3);
+  for (const id of ['n1', 'n2', 'n3']) store.del(id);
+  await waitFor(() => fs.length > 0, 'a fail-static event');
+  await sleep(300);
+  t.deepEqual(haproxy.live().map((l) => l.split('=')[1]).sort(), [addr(1), addr(2), addr(3)], 'none removed');
+  t.deepEqual(fs, ['held:n1,n2,n3']);
+  t.is(r.status.failStaticHeld, 3);
+});
+
+test('fail static: two of three expiring together: the one over half is held; one expiry alone goes at once', async (t) => {
+  const { store, haproxy, fs, addr } = await failStaticSetup(t, 3);
+  store.del('n1');
+  await serving(haproxy, [addr(2), addr(3)]);
+  t.deepEqual(fs, [], 'one of three: no hold');
+  store.del('n2');
+  await waitFor(() => fs.length > 0, 'a fail-static event');
+  t.deepEqual(fs, ['held:n2'], 'two of three within the window: the second is held');
+  await sleep(300);
+  t.deepEqual(haproxy.live().map((l) => l.split('=')[1]).sort(), [addr(2), addr(3)]);
+});
+
+test('fail static: a graceful leave (state leaving, then the delete) is applied at once however many leave together', async (t) => {
+  const { store, haproxy, fs, addr } = await failStaticSetup(t, 10);
+  for (let i = 2; i <= 10; i++) {
+    store.put(`n${i}`, { address: `10.0.0.${i}`, state: 'leaving' });
+    store.del(`n${i}`);
+  }
+  await serving(haproxy, [addr(1)]);
+  await sleep(300);
+  t.deepEqual(fs, [], 'nothing held');
+  t.deepEqual(haproxy.live().map((l) => l.split('=')[1]), [addr(1)]);
+});
+
+test('fail static: a held node that registers again is served as before; one that never does goes after FAIL_STATIC_MAX_MS', async (t) => {
+  const { store, haproxy, fs, addr } = await failStaticSetup(t, 2, { failStaticMaxMs: 1500 });
+  store.del('n1');
+  store.del('n2');
+  await waitFor(() => fs.includes('held:n1,n2') || fs.includes('held:n2'), 'held');
+  store.put('n1', { address: '10.0.0.1' });
+  await waitFor(() => fs.some((e) => e.startsWith('returned:')), 'n1 returned');
+  await serving(haproxy, [addr(1)]);
+  t.true(fs.some((e) => e === 'released:n2'), fs.join(' '));
 });
