@@ -209,3 +209,8 @@ export function formatEvent(e: WatchEvent, o: { label?: string; color: boolean; 
   const line = [time, paint(what.padEnd(9), style, o.color), ...rest.filter(Boolean)].join('  ');
   return o.label ? `${line}  ${paint(`[${o.label}]`, 'dim', o.color)}` : line;
 }
+
+/** `watch --json`: one event per line, with the renderer it came from (or `source: etcd`). */
+export function formatEventJson(e: WatchEvent, source: { renderer?: string }): string {
+  return JSON.stringify({ ...e, ...(source.renderer ? { renderer: source.renderer } : { source: 'etcd' }) });
+}
