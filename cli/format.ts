@@ -1,4 +1,6 @@
-// Text for people: tables, durations, event lines. Pure: strings in, strings out.
+// Text for people: tables, durations, event lines. Pure: strings in, strings out. Every value
+// shown is made printable first (printable.ts): only the CLI's own text reaches a terminal raw.
+import { printableFields, printableJson } from './printable.js';
 import type { NodeRow, StatusReport, WatchEvent } from './report.js';
 
 export type Style = 'ok' | 'warn' | 'bad' | 'dim' | 'bold';
@@ -23,6 +25,9 @@ const SGR: Record<Style, [string, string]> = {
   dim: ['\x1b[2m', '\x1b[22m'],
   bold: ['\x1b[1m', '\x1b[22m'],
 };
+
+/** Every escape sequence the CLI itself writes: what the output boundary lets through. */
+export const OWN_SEQUENCES: readonly string[] = [...new Set(Object.values(SGR).flat())];
 
 export function paint(text: string, style: Style | undefined, color: boolean): string {
   return color && style && text ? `${SGR[style][0]}${text}${SGR[style][1]}` : text;
@@ -99,7 +104,8 @@ function weightCell(r: NodeRow): Cell {
 }
 
 /** `leasehold status` as text: the table, each backend's totals, then notes. */
-export function formatStatus(report: StatusReport, look: Look): string {
+export function formatStatus(shown: StatusReport, look: Look): string {
+  const report = printableFields(shown);
   const lbs = report.renderers.filter((r) => r.reachable);
   const several = lbs.length > 1;
   const header = ['SERVICE', 'NODE', 'ADDRESS'];
@@ -153,9 +159,9 @@ export function formatStatus(report: StatusReport, look: Look): string {
   return out.join('\n');
 }
 
-/** `--json`: the report as one document. */
+/** `--json`: the report as one document, its values as read (only their spelling escaped). */
 export function formatStatusJson(report: StatusReport): string {
-  return JSON.stringify(report, null, 2);
+  return printableJson(report, 2);
 }
 
 const CHANGE_STYLE: Record<string, Style> = { joined: 'ok', left: 'warn', changed: 'dim', drained: 'warn', undrained: 'ok', weight: 'warn', 'weight-reset': 'ok' };
@@ -164,7 +170,8 @@ const CHANGE_STYLE: Record<string, Style> = { joined: 'ok', left: 'warn', change
  * One `leasehold watch` line: time (UTC, from the event), what happened, to whom, details; and
  * `[LB2]` when several load balancers speak.
  */
-export function formatEvent(e: WatchEvent, o: { label?: string; color: boolean; now: number }): string {
+export function formatEvent(event: WatchEvent, o: { label?: string; color: boolean; now: number }): string {
+  const e = printableFields(event);
   const at = typeof e.time === 'string' ? Date.parse(e.time) : NaN;
   const time = new Date(Number.isNaN(at) ? o.now : at).toISOString().slice(11, 23);
   const node = e.service && e.id ? `${e.service}/${e.id}` : '';
@@ -208,4 +215,9 @@ export function formatEvent(e: WatchEvent, o: { label?: string; color: boolean; 
   }
   const line = [time, paint(what.padEnd(9), style, o.color), ...rest.filter(Boolean)].join('  ');
   return o.label ? `${line}  ${paint(`[${o.label}]`, 'dim', o.color)}` : line;
+}
+
+/** `watch --json`: one event per line, with the renderer it came from (or `source: etcd`). */
+export function formatEventJson(e: WatchEvent, source: { renderer?: string }): string {
+  return printableJson({ ...e, ...(source.renderer ? { renderer: source.renderer } : { source: 'etcd' }) });
 }

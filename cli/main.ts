@@ -10,12 +10,22 @@ import { drain, undrain } from './drain.js';
 import { UsageError, exitCodeOf } from './errors.js';
 import type { RendererTls } from './renderers.js';
 import { OptionError } from '../common/errors.js';
+import { OWN_SEQUENCES } from './format.js';
+import { printableText } from './printable.js';
 import { status } from './status.js';
 import { CliStore } from './store.js';
 import { watch } from './watch.js';
 import { weight } from './weight.js';
 
-const write = (stream: NodeJS.WriteStream, text: string) => stream.write(text.endsWith('\n') ? text : `${text}\n`);
+/**
+ * The output boundary: everything the CLI prints passes here. Only its own line breaks, tabs and
+ * (on a coloured stdout) colours reach the terminal raw; any other control or bidi character, say
+ * in an error that quotes what etcd or a renderer sent, is shown escaped.
+ */
+const write = (stream: NodeJS.WriteStream, text: string, colours: readonly string[] = []) => {
+  const shown = printableText(text, colours);
+  stream.write(shown.endsWith('\n') ? shown : `${shown}\n`);
+};
 
 // `leasehold status | head`: a closed pipe ends the command quietly.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
@@ -84,12 +94,13 @@ async function main(argv: string[]): Promise<number> {
   let etcd: Etcd3 | undefined;
   let store: CliStore | undefined;
   const tty = process.stdout.isTTY === true;
+  const look = { tty, color: tty && !options.noColor };
   const ctx: Context = {
     options,
     etcd: () => (etcd ??= createEtcdClient(options.etcd)),
     store: () => (store ??= new CliStore(ctx.etcd(), { endpoints: options.etcd.endpoints, nodesPrefix: options.nodesPrefix, operatorPrefix: options.operatorPrefix })),
-    look: { tty, color: tty && !options.noColor },
-    out: (text) => write(process.stdout, text),
+    look,
+    out: (text) => write(process.stdout, text, look.color ? OWN_SEQUENCES : []),
     err: (text) => write(process.stderr, text),
     now: Date.now,
     interrupted: interrupt.signal,

@@ -3,7 +3,7 @@ import { normalizePrefix } from '../common/record.js';
 import { EtcdStore, type WatchEvent as StoreEvent, type WatchHandle } from '../renderer/store.js';
 import type { Command } from './args.js';
 import { type Context, pause } from './context.js';
-import { formatEvent } from './format.js';
+import { formatEvent, formatEventJson } from './format.js';
 import { followEvents } from './renderers.js';
 import { type WatchEvent, etcdChange } from './report.js';
 import { etcdFailure } from './store.js';
@@ -11,7 +11,7 @@ import { etcdFailure } from './store.js';
 export async function watch(cmd: Extract<Command, { name: 'watch' }>, ctx: Context): Promise<number> {
   const urls = cmd.renderers ?? ctx.options.renderers;
   const print = (e: WatchEvent, source: { label?: string; renderer?: string }) =>
-    ctx.out(cmd.json ? JSON.stringify({ ...e, ...(source.renderer ? { renderer: source.renderer } : { source: 'etcd' }) }) : formatEvent(e, { label: source.label, color: ctx.look.color, now: ctx.now() }));
+    ctx.out(cmd.json ? formatEventJson(e, source) : formatEvent(e, { label: source.label, color: ctx.look.color, now: ctx.now() }));
 
   const first = urls.map((url, i) => ({ url, label: urls.length > 1 ? `LB${i + 1}` : undefined, stream: followEvents(url, (e) => print(e, { label: urls.length > 1 ? `LB${i + 1}` : undefined, renderer: url }), undefined, ctx.rendererTls) }));
   const opened = await Promise.all(first.map((f) => f.stream.opened));

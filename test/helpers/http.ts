@@ -1,4 +1,5 @@
 import { request } from 'node:http';
+import { connect } from 'node:net';
 
 export interface Reply {
   /** 0 when nothing answered (refused, reset, timed out). */
@@ -82,4 +83,25 @@ export const inRotation = (r: ServerRow) => r.status !== '' && !r.status.startsW
 export function cookies(r: Reply): string {
   const set = r.headers['set-cookie'] ?? [];
   return (Array.isArray(set) ? set : [set]).map((c) => c.split(';')[0]).join('; ');
+}
+
+/**
+ * Sends `text` as it is on a fresh connection to 127.0.0.1:`port` and reads until the server
+ * closes: a request node:http cannot make (no Host header, HTTP/1.0). Never throws; status 0
+ * when nothing answered.
+ */
+export function rawRequest(port: number, text: string, timeoutMs = 5000): Promise<{ status: number; headers: string; body: string }> {
+  return new Promise((resolve) => {
+    let reply = '';
+    const s = connect(port, '127.0.0.1', () => s.end(text));
+    s.setEncoding('utf8');
+    s.setTimeout(timeoutMs, () => s.destroy());
+    s.on('data', (d: string) => (reply += d));
+    s.on('error', () => undefined);
+    s.on('close', () => {
+      const at = reply.indexOf('\r\n\r\n');
+      const headers = at < 0 ? reply : reply.slice(0, at);
+      resolve({ status: Number(/^HTTP\/1\.[01] (\d{3})/.exec(headers)?.[1] ?? 0), headers, body: at < 0 ? '' : reply.slice(at + 4) });
+    });
+  });
 }

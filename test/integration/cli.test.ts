@@ -173,6 +173,43 @@ test.serial('watch without a renderer follows etcd: joins, leaves, drains and we
   t.is(await w.exited, 0);
 });
 
+test.serial('a hostile record: status, status --json, a refusal naming it, and watch print no control or bidi character raw', async (t) => {
+  // What a webapp container can write with its registrar's credentials: a record whose state
+  // zod's message quotes back, and a key whose id is not a name at all.
+  const hostile = '\x1b[2K\x1b[1A\u009b\u202e';
+  const keys = ['/nodes/webapp/evil', `/nodes/webapp/x${hostile}`, '/nodes/webapp/evil2'];
+  t.teardown(async () => {
+    for (const key of keys) await etcd.client.delete().key(key).exec();
+  });
+  await etcd.putLeased(keys[0]!, record('evil', { state: `up${hostile}` }));
+  await etcd.putLeased(keys[1]!, record('x'));
+  /** Control and bidi characters besides the line breaks and tabs the CLI lays out with. */
+  const unsafe = (text: string) => [...text].filter((c) => /[\p{Cc}\p{Bidi_Control}]/u.test(c) && c !== '\n' && c !== '\t');
+  const escaped = "up\\x1b[2K\\x1b[1A\\x9b\\u202e";
+
+  const text = await leasehold(['status'], env);
+  t.is(text.code, 0, text.stderr);
+  t.deepEqual(unsafe(text.stdout), []);
+  t.true(text.stdout.includes(`received '${escaped}'`), text.stdout);
+
+  const json = await leasehold(['status', '--json'], env);
+  t.deepEqual(unsafe(json.stdout), []);
+  t.regex(JSON.parse(json.stdout).nodes.find((n: { id: string }) => n.id === 'evil').etcd.invalid, /received 'up\x1b\[2K\x1b\[1A\u009b\u202e'/, 'the same value, parsed back');
+
+  const refused = await leasehold(['drain', 'webapp/typo'], env);
+  t.is(refused.code, 5);
+  t.deepEqual(unsafe(refused.stderr), []);
+  t.true(refused.stderr.includes('x\\x1b[2K\\x1b[1A\\x9b\\u202e'), refused.stderr);
+
+  const w = leaseholdProc(['watch'], env);
+  t.teardown(() => w.stop());
+  await waitFor(() => w.lines.find((l) => l.startsWith('watching etcd:')), 'watch to start', 10000);
+  await etcd.putLeased(keys[2]!, record('evil2', { state: `up${hostile}` }));
+  const line = await waitFor(() => w.lines.find((l) => l.includes('invalid')), 'the invalid record in leasehold watch', 10000);
+  t.deepEqual(unsafe(w.lines.join('\n')), []);
+  t.true(line.includes(`received '${escaped}'`), line);
+});
+
 test.serial('no permission: etcd refuses the write, the CLI says so (a PermissionError: exit 4)', async (t) => {
   // A second etcd with auth on: a user who may read /nodes/ and /leasehold/ but write nothing.
   const secured = await TestEtcd.start();

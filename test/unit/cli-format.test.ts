@@ -1,6 +1,6 @@
 import test from 'ava';
-import { formatAge, formatEvent, formatStatus, formatStatusJson, table, visibleLength } from '../../cli/format.js';
-import { type RendererReply, type SlotInfo, buildStatus, readNode, readOperator } from '../../cli/report.js';
+import { formatAge, formatEvent, formatEventJson, formatStatus, formatStatusJson, table, visibleLength } from '../../cli/format.js';
+import { type RendererReply, type SlotInfo, type WatchEvent, buildStatus, readNode, readOperator } from '../../cli/report.js';
 
 const NOW = Date.parse('2026-11-23T10:00:00.000Z');
 const TTY = { tty: true, color: false };
@@ -183,4 +183,101 @@ test('watch lines: one per event, time from the event, LB label when several', (
   t.is(formatEvent({ time: '2026-11-23T10:01:02Z', event: 'operator', change: 'drained', service: 'webapp', id: 'a' }, o), '10:01:02.000  drained    webapp/a', 'a time without ms');
   const coloured = formatEvent({ time, event: 'node', change: 'joined', service: 'webapp', id: 'a', address: '172.18.0.4', port: 3000 }, { ...o, color: true });
   t.true(coloured.includes('\x1b[32mjoined   \x1b[39m'));
+});
+
+// A hostile webapp container writes what it likes into its record; a renderer relays what it
+// was sent. None of it may act on the operator's terminal: erase a line (ESC [2K), move up
+// (ESC [1A), open a one-character CSI (U+009B), or reverse what follows (U+202E).
+const HOSTILE = '\x1b[2K\x1b[1A\u009b\u202e';
+const RAW_HOSTILE = ['\x1b[2K', '\x1b[1A', '\u009b', '\u202e'];
+/** Control and bidi characters in `text` besides the line breaks and tabs the CLI lays out with. */
+const unsafe = (text: string) => [...text].filter((c) => /[\p{Cc}\p{Bidi_Control}]/u.test(c) && c !== '\n' && c !== '\t');
+
+function hostileReport(): ReturnType<typeof buildStatus> {
+  const evil = readNode('/nodes/', {
+    key: '/nodes/webapp/evil',
+    // The state is refused, and zod's message quotes what it received.
+    value: JSON.stringify({ id: 'evil', service: 'webapp', address: '172.18.0.9', port: 3000, tag: `t${HOSTILE}`, weight: 1, state: `up${HOSTILE}`, registeredAt: '2026-11-23T09:57:48.000Z' }),
+    lease: '7587869658328741900',
+  }, 4)!;
+  const relayed: SlotInfo = { slot: `s2${HOSTILE}`, state: 'ready', node: `ghost${HOSTILE}`, address: `172.18.0.8${HOSTILE}`, port: 3000, weight: 1, haproxy: { status: `UP${HOSTILE}`, sessions: 0, weight: 1 } };
+  const one = lb('http://lb1', [slot('s1', '3f2c9a1b7d10', 'UP', 1), relayed]);
+  one.status!.haproxyVersion = `3.0${HOSTILE}`;
+  return buildStatus({
+    nodes: [node('3f2c9a1b7d10', '172.18.0.4'), evil],
+    operator: new Map(),
+    renderers: [one, { url: 'http://lb2', error: `refused${HOSTILE} forged\r\nwebapp  forged  row` }, lb('http://lb3', [])],
+    now: NOW,
+  });
+}
+
+test('status shows a hostile record and relayed values escaped: no control or bidi character it did not write', (t) => {
+  const r = hostileReport();
+  t.true(r.nodes.some((n) => n.etcd.invalid?.includes('\x1b[2K')), 'the reason quotes the raw value: the report holds it as read');
+  for (const look of [TTY, PIPE, TTY_COLOR]) {
+    const text = formatStatus(r, look);
+    for (const raw of RAW_HOSTILE) t.false(text.includes(raw), `${JSON.stringify(look)}: no raw ${JSON.stringify(raw)}`);
+    t.regex(text, /ghost\\x1b\[2K\\x1b\[1A\\x9b\\u202e/, 'the id, escaped where one can read it');
+    t.regex(text, /172\.18\.0\.8\\x1b\[2K/, 'the address');
+    t.regex(text, /received 'up\\x1b\[2K\\x1b\[1A\\x9b\\u202e'/, "the reason (zod's message)");
+    t.regex(text, /refused\\x1b\[2K/, 'an unreachable renderer\'s error');
+    t.regex(text, /\(HAProxy 3\.0\\x1b\[2K/, 'a renderer\'s HAProxy version');
+    if (!look.color) t.deepEqual(unsafe(text), [], `${JSON.stringify(look)}: nothing but line breaks and tabs`);
+  }
+  // In colour, the escapes left are the CLI's own colours, whole.
+  // eslint-disable-next-line no-control-regex
+  t.deepEqual(unsafe(formatStatus(r, TTY_COLOR).replace(/\x1b\[(?:1|2|22|31|32|33|39)m/g, '')), []);
+});
+
+test('an escaped value neither splits nor adds a row: one row per node, as many cells as the header, one line per note', (t) => {
+  const r = hostileReport();
+  const pipe = formatStatus(r, PIPE).split('\n');
+  const rows = pipe.slice(0, pipe.indexOf(''));
+  t.is(rows.length, 1 + 3, 'the header and three nodes');
+  t.true(rows.every((l) => l.split('\t').length === rows[0]!.split('\t').length), 'no cell split');
+  const tty = formatStatus(r, TTY).split('\n');
+  t.is(tty.indexOf(''), 1 + 3);
+  t.is(tty.filter((l) => l.startsWith('note: ')).length, r.notes.length, 'every note on one line');
+  t.true(tty.some((l) => l.includes('forged\\r\\nwebapp')), "the renderer's error with its line break escaped");
+});
+
+test('--json escapes what JSON.stringify leaves raw (DEL, C1, bidi) and parses back to the same report', (t) => {
+  const r = hostileReport();
+  const json = formatStatusJson(r);
+  t.deepEqual(unsafe(json), []);
+  t.true(json.includes('\\u009b') && json.includes('\\u202e') && json.includes('\\u001b[2K'));
+  t.deepEqual(JSON.parse(json), JSON.parse(JSON.stringify(r)), 'the same values: only their spelling changed');
+});
+
+test('watch lines show hostile fields escaped, in every kind of event', (t) => {
+  const o = { color: false, now: NOW, label: 'LB1' };
+  const time = '2026-11-23T10:01:02.345Z';
+  const events: WatchEvent[] = [
+    { time, event: 'node', change: 'joined', service: 'webapp', id: `a${HOSTILE}`, address: `172.18.0.4${HOSTILE}`, port: 3000, weight: 1, state: `up${HOSTILE}`, slot: `s1${HOSTILE}` },
+    { time, event: 'node', change: `left${HOSTILE}`, service: 'webapp', id: 'a' },
+    { time, event: 'operator', change: 'weight', service: 'webapp', id: `a${HOSTILE}`, weight: 3 },
+    { time, event: 'drift', backend: `webapp${HOSTILE}`, server: 's1', node: `webapp/a${HOSTILE}`, fields: [`weight${HOSTILE}`] },
+    { time, event: 'reload', cause: `pool${HOSTILE}`, workerPid: 42 },
+    { time, event: 'invalid', key: `/nodes/webapp/x${HOSTILE}`, reason: `state Invalid enum value, received 'up${HOSTILE}'` },
+    { time, event: `new${HOSTILE}`, tag: `t${HOSTILE}` },
+  ];
+  for (const e of events) {
+    for (const color of [false, true]) {
+      const line = formatEvent(e, { ...o, color });
+      for (const raw of RAW_HOSTILE) t.false(line.includes(raw), `${e.event}: no raw ${JSON.stringify(raw)} in ${JSON.stringify(line)}`);
+      t.false(line.includes('\n'), 'one line');
+      // eslint-disable-next-line no-control-regex
+      t.deepEqual(unsafe(color ? line.replace(/\x1b\[(?:1|2|22|31|32|33|39)m/g, '') : line), [], JSON.stringify(line));
+    }
+  }
+  t.is(formatEvent(events[0]!, o), '10:01:02.345  joined     webapp/a\\x1b[2K\\x1b[1A\\x9b\\u202e  172.18.0.4\\x1b[2K\\x1b[1A\\x9b\\u202e:3000  slot s1\\x1b[2K\\x1b[1A\\x9b\\u202e  weight 1  up\\x1b[2K\\x1b[1A\\x9b\\u202e  [LB1]');
+});
+
+test('watch --json lines escape what JSON.stringify leaves raw and parse back to the event', (t) => {
+  const e: WatchEvent = { time: '2026-11-23T10:01:02.345Z', event: 'invalid', key: `/nodes/webapp/x${HOSTILE}`, reason: `received 'up${HOSTILE}'` };
+  const line = formatEventJson(e, { renderer: 'http://lb1' });
+  t.deepEqual(unsafe(line), []);
+  t.false(line.includes('\n'));
+  t.deepEqual(JSON.parse(line), { ...e, renderer: 'http://lb1' });
+  t.deepEqual(JSON.parse(formatEventJson(e, {})), { ...e, source: 'etcd' });
 });
