@@ -6,6 +6,11 @@ export interface KV {
   value: string;
   /** The lease the key is attached to, `0` or unset for none. */
   lease?: string;
+  /**
+   * The revision that created the key: another one means the key was deleted and created again
+   * in between (a gap in the watch can hide the delete). Unset when the store does not say.
+   */
+  createRevision?: string;
 }
 
 /** Everything under a prefix at one revision. */
@@ -44,7 +49,7 @@ export class EtcdStore implements NodeStore {
       return {
         revision: BigInt(res.header.revision),
         clusterId: String(res.header.cluster_id),
-        kvs: res.kvs.map((kv) => ({ key: kv.key.toString(), value: kv.value.toString(), lease: String(kv.lease) })),
+        kvs: res.kvs.map((kv) => ({ key: kv.key.toString(), value: kv.value.toString(), lease: String(kv.lease), createRevision: String(kv.create_revision) })),
       };
     } catch (err) {
       throw new StoreError(`listing ${prefix} failed: ${(err as Error).message}`, { cause: err });
@@ -76,7 +81,7 @@ export class EtcdStore implements NodeStore {
       if (done || res.events.length === 0) return;
       h.events(
         res.events.map((e) =>
-          e.type === 'Put' ? { type: 'put', key: e.kv.key.toString(), value: e.kv.value.toString(), lease: String(e.kv.lease) } : { type: 'delete', key: e.kv.key.toString() },
+          e.type === 'Put' ? { type: 'put', key: e.kv.key.toString(), value: e.kv.value.toString(), lease: String(e.kv.lease), createRevision: String(e.kv.create_revision) } : { type: 'delete', key: e.kv.key.toString() },
         ),
       );
     });

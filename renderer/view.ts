@@ -16,6 +16,8 @@ interface Entry {
   record?: NodeRecord;
   error?: RecordError;
   unknown?: string[];
+  /** The key's create revision: the last valid record belongs to this life of the key only. */
+  createRevision?: string;
 }
 
 /**
@@ -23,16 +25,22 @@ interface Entry {
  * 10,000 nodes parses only what changed), never its raw value (a 1 MB junk value is not kept).
  */
 export class NodeView {
-  private readonly entries = new Map<string, Entry>();
+  private entries = new Map<string, Entry>();
 
   constructor(
     private readonly prefix: string,
     private readonly rules: AdmissionRules,
   ) {}
 
+  /**
+   * A full list replaces the picture. A key still there (same create revision) keeps its last
+   * valid record through an invalid value, as between two lists: a registrar upgrade whose records
+   * this renderer refuses must not drop its nodes at the next re-list. A key absent is gone.
+   */
   reset(kvs: KV[]): void {
-    this.entries.clear();
-    for (const kv of kvs) this.set(kv);
+    const before = this.entries;
+    this.entries = new Map();
+    for (const kv of kvs) this.set(kv, before.get(kv.key));
   }
 
   apply(events: WatchEvent[]): void {
@@ -54,16 +62,18 @@ export class NodeView {
     return { records, rejected, unknownFields };
   }
 
-  private set(kv: KV): void {
+  private set(kv: KV, prev = this.entries.get(kv.key)): void {
+    const { createRevision } = kv;
     try {
       const { record, unknownFields } = admit(this.prefix, kv, this.rules);
-      this.entries.set(kv.key, { record, unknown: unknownFields });
+      this.entries.set(kv.key, { record, unknown: unknownFields, createRevision });
     } catch (err) {
       if (!(err instanceof RecordError)) throw err;
-      // An invalid overwrite of a live key keeps its last valid record serving.
-      const kept = this.entries.get(kv.key)?.record;
+      // An invalid overwrite of a live key keeps its last valid record serving; a key deleted and
+      // created again in between starts a new life without one.
+      const kept = prev?.createRevision === createRevision ? prev?.record : undefined;
       const error = kept ? new RecordError(err.key, `${err.reason} (invalid overwrite: the last valid record keeps serving)`) : err;
-      this.entries.set(kv.key, { record: kept, error });
+      this.entries.set(kv.key, { record: kept, error, createRevision });
     }
   }
 }
