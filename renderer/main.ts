@@ -55,7 +55,8 @@ setInterval(() => void refresh(), 60000).unref();
 await writeAtomically(o.routesMap, routesMapText(o.routes));
 const renderer: Renderer = new Renderer(
   { ...o, cookieKey: key, services: [...new Set(o.routes.map((r) => r.service))], admission: rules },
-  { store: new EtcdStore(etcd), haproxy, runtime, template },
+  // Values over the record limit are refused anyway: the store does not keep them.
+  { store: new EtcdStore(etcd, { maxValueBytes: rules.maxValueBytes }), haproxy, runtime, template },
 );
 
 // Each /events client listens to four events.
