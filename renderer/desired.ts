@@ -27,6 +27,8 @@ export interface DesiredOptions {
   admission: AdmissionRules;
   /** How long a suspicious list is held, ms. */
   holdMs: number;
+  /** Records served per service at most; the excess is refused and reported. */
+  maxNodesPerService: number;
 }
 
 /**
@@ -44,6 +46,8 @@ export class Desired extends EventEmitter<DesiredEvents> {
   private readonly quarantine = new Map<string, string>();
   private readonly rejections = new Map<string, string>();
   private readonly unknownReported = new Set<string>();
+  /** Records refused over the per-service cap, by service, as last reported. */
+  private capped = new Map<string, number>();
   /** Operator overrides as last applied, by `service/id`, to report what changed. */
   private lastOverrides = new Map<string, string>();
   /** A full list has arrived: before it nothing is decided. */
@@ -55,7 +59,7 @@ export class Desired extends EventEmitter<DesiredEvents> {
     private readonly now: () => number,
   ) {
     super();
-    this.view = new NodeView(o.prefix, o.admission);
+    this.view = new NodeView(o.prefix, o.admission, o.maxNodesPerService);
     this.operators = new OperatorView(o.operatorPrefix);
   }
 
@@ -65,6 +69,11 @@ export class Desired extends EventEmitter<DesiredEvents> {
 
   get quarantined(): number {
     return this.quarantine.size;
+  }
+
+  /** Valid records refused because their service is over `maxNodesPerService`, by service. */
+  get overCap(): ReadonlyMap<string, number> {
+    return this.capped;
   }
 
   /**
@@ -127,6 +136,7 @@ export class Desired extends EventEmitter<DesiredEvents> {
   records(): NodeRecord[] {
     const ev = this.view.evaluate();
     this.report([...ev.rejected, ...this.operators.rejected()], ev.unknownFields);
+    this.reportCap(ev.overCap);
     this.counts.admitted = ev.records.size;
     const out = new Map<string, NodeRecord>();
     for (const [k, r] of ev.records) {
@@ -159,6 +169,16 @@ export class Desired extends EventEmitter<DesiredEvents> {
       const o = this.operators.get(r.service, r.id);
       return o ? { ...r, ...(o.drained && { state: 'draining' as const }), ...(o.weight !== undefined && { weight: o.weight }) } : r;
     });
+  }
+
+  /** One line per service when the number refused over the cap changes (not one per key). */
+  private reportCap(overCap: Map<string, number>): void {
+    for (const [service, n] of overCap) {
+      if (this.capped.get(service) === n) continue;
+      const cap = this.o.maxNodesPerService;
+      this.emit('rejected', new RecordError(`${this.o.prefix}${service}/`, `${n} node(s) over MAX_NODES_PER_SERVICE (${cap}) refused: the first ${cap} registered keep serving`));
+    }
+    this.capped = overCap;
   }
 
   private report(rejected: RecordError[], unknown: Map<string, string[]>): void {

@@ -118,6 +118,8 @@ export interface RendererStatus {
   driftRepaired: number;
   reconcile: { count: number; totalMs: number; lastMs: number };
   rejectedRecords: number;
+  /** Valid records refused because their service is over MAX_NODES_PER_SERVICE, by service. */
+  overCap: Record<string, number>;
   slots: { service: string; used: number; total: number }[];
   lastError?: string;
 }

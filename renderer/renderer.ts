@@ -40,6 +40,8 @@ export interface RendererConfig extends RenderSettings, Omit<SlotOptions, 'servi
   services: string[];
   /** What records must satisfy to reach HAProxy. */
   admission: AdmissionRules;
+  /** Records served per service at most; the excess is refused and reported. */
+  maxNodesPerService: number;
 }
 
 export interface RendererDeps {
@@ -110,6 +112,7 @@ export class Renderer extends EventEmitter<RendererEvents> {
     driftRepaired: 0,
     reconcile: { count: 0, totalMs: 0, lastMs: 0 },
     rejectedRecords: 0,
+    overCap: {},
     slots: [],
   };
 
@@ -169,6 +172,7 @@ export class Renderer extends EventEmitter<RendererEvents> {
     if (counts) Object.assign(s.runtime, { sent: counts.sent, failed: counts.failed, retried: counts.retried });
     const until = this.desired.heldUntil;
     Object.assign(s, { holds: this.desired.counts.holds, quarantined: this.desired.quarantined, rejectedRecords: this.desired.counts.rejected, records: this.desired.counts.admitted });
+    s.overCap = Object.fromEntries(this.desired.overCap);
     s.heldUntil = until !== undefined && until > this.now() ? new Date(until).toISOString() : undefined;
     return s;
   }

@@ -10,6 +10,8 @@ export interface Evaluation {
   rejected: RecordError[];
   /** Unknown fields seen, by key (tolerated: a newer registrar's). */
   unknownFields: Map<string, string[]>;
+  /** Valid records refused because their service has more than the cap, by service. */
+  overCap: Map<string, number>;
 }
 
 interface Entry {
@@ -27,9 +29,11 @@ interface Entry {
 export class NodeView {
   private entries = new Map<string, Entry>();
 
+  /** `maxPerService`: records served per service at most; the excess is refused (`overCap`). */
   constructor(
     private readonly prefix: string,
     private readonly rules: AdmissionRules,
+    private readonly maxPerService = Infinity,
   ) {}
 
   /**
@@ -59,7 +63,36 @@ export class NodeView {
       if (e.error) rejected.push(e.error);
       if (e.unknown?.length) unknownFields.set(key, e.unknown);
     }
-    return { records, rejected, unknownFields };
+    // Only a total over the cap can put a service over it: no count on every pass.
+    const overCap = records.size > this.maxPerService ? this.cap(records) : new Map<string, number>();
+    return { records, rejected, unknownFields, overCap };
+  }
+
+  /**
+   * Leaves at most `maxPerService` records of each service in `records`: those registered first
+   * (oldest create revision) keep serving, so a burst of new keys cannot push out the nodes
+   * already there. Returns how many were refused, by service.
+   */
+  private cap(records: Map<string, NodeRecord>): Map<string, number> {
+    const byService = new Map<string, string[]>();
+    for (const [key, r] of records) {
+      const keys = byService.get(r.service);
+      if (keys) keys.push(key);
+      else byService.set(r.service, [key]);
+    }
+    const overCap = new Map<string, number>();
+    const age = (key: string) => {
+      const rev = this.entries.get(key)?.createRevision;
+      return rev === undefined ? undefined : BigInt(rev);
+    };
+    for (const [service, keys] of byService) {
+      if (keys.length <= this.maxPerService) continue;
+      const aged = keys.map((key) => ({ key, rev: age(key) }));
+      aged.sort((a, b) => (a.rev === b.rev ? (a.key < b.key ? -1 : 1) : a.rev === undefined ? 1 : b.rev === undefined ? -1 : a.rev < b.rev ? -1 : 1));
+      for (const { key } of aged.slice(this.maxPerService)) records.delete(key);
+      overCap.set(service, keys.length - this.maxPerService);
+    }
+    return overCap;
   }
 
   private set(kv: KV, prev = this.entries.get(kv.key)): void {

@@ -400,3 +400,30 @@ test.serial('a running renderer whose prefix grows past 4 MiB goes on listing an
   await waitForNodes(s, ['w1', 'w2']);
   t.is(await health(s), 200);
 });
+
+test.serial('1,200 ordinary records (a 4.6 MB list) are listed in pages; past MAX_NODES_PER_SERVICE the newest are refused, logged and counted', async (t) => {
+  const N = 1200;
+  const CAP = 1000;
+  // JSON takes whitespace: records of 3.8 KB, under the 4 KiB limit, with no unknown field.
+  const pad = ' '.repeat(3500);
+  const s = await stack(t, [], { MAX_NODES_PER_SERVICE: String(CAP), LOG_LEVEL: 'warn', HAPROXY_MAXCONN: '1000' }, async (etcd) => {
+    // Batch after batch: the last 200 keys are the newest.
+    for (let i = 0; i < N; i += 100) {
+      await Promise.all(Array.from({ length: 100 }, (_, k) => etcd.putLeased(`/nodes/webapp/n${i + k}`, record(`n${i + k}`, 20000 + i + k, { address: `127.1.${(i + k) >> 8}.${(i + k) & 255}` }) + pad)));
+    }
+  });
+  const admin = new RuntimeChannel({ socket: s.ha.adminSocket, batchSize: 100, timeoutMs: 5000 });
+  await waitFor(async () => {
+    const [state] = await admin.run(['show servers state webapp']);
+    return parseServersState(state!).filter((x) => (x.admin & 0x01) === 0).length === CAP;
+  }, `${CAP} servers in rotation`, 60000, 500);
+  const line = await s.renderer.waitForEvent((e) => e.event === 'rejected' && e.key === '/nodes/webapp/', 'one line for the service');
+  t.regex(line.reason, /^200 node\(s\) over MAX_NODES_PER_SERVICE \(1000\) refused/);
+  t.is(s.renderer.events().filter((e) => e.event === 'rejected').length, 1, 'one line, not one per key');
+  const status = (await get(`http://127.0.0.1:${s.healthPort}/status`)).body;
+  t.deepEqual(status.overCap, { webapp: 200 });
+  const served = new Set(status.backends.webapp.filter((x: { node?: string }) => x.node).map((x: { node: string }) => x.node));
+  t.deepEqual([...served].filter((id) => Number(String(id).slice(1)) >= CAP), [], 'the newest are the ones refused');
+  t.is(served.size, CAP);
+  t.regex(await metrics(s), /leasehold_renderer_nodes_over_cap\{service="webapp"\} 200\n/);
+});

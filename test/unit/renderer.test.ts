@@ -81,6 +81,7 @@ function setup(t: ExecutionContext, over: Partial<RendererConfig> = {}) {
     leaveMaxMs: 60000,
     mirrorDelayMs: 20,
     holdMs: 500,
+    maxNodesPerService: 1000,
     services: [],
     admission: { ...DEFAULT_RULES, services: undefined },
     ...over,

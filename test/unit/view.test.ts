@@ -43,6 +43,20 @@ test('a key deleted forgets its last valid record: re-created invalid, it serves
   t.deepEqual(served(v), [], 'absent from a list, the key is gone');
 });
 
+test('past MAX_NODES_PER_SERVICE the newest keys of that service are refused and counted; the others are untouched', (t) => {
+  const v = new NodeView('/nodes/', FIXTURE_RULES, 3);
+  const kv = (service: string, id: string, rev: number) => ({ key: `/nodes/${service}/${id}`, value: rec(id, '10.0.0.1', service), createRevision: String(rev) });
+  // Create revisions out of key order: the oldest keep serving, whatever their names.
+  v.reset([kv('webapp', 'a', 50), kv('webapp', 'b', 7), kv('webapp', 'c', 9), kv('webapp', 'd', 8), kv('webapp', 'e', 60), kv('api', 'x', 70), kv('api', 'y', 71)]);
+  const ev = v.evaluate();
+  t.deepEqual([...ev.records.values()].map((r) => `${r.service}/${r.id}`).sort(), ['api/x', 'api/y', 'webapp/b', 'webapp/c', 'webapp/d']);
+  t.deepEqual([...ev.overCap], [['webapp', 2]]);
+  // One of the first leaves: the next oldest takes its place.
+  v.apply([{ type: 'delete', key: '/nodes/webapp/b' }]);
+  t.deepEqual([...v.evaluate().records.keys()].filter((k) => k.startsWith('/nodes/webapp/')).sort(), ['/nodes/webapp/a', '/nodes/webapp/c', '/nodes/webapp/d']);
+  t.deepEqual([...v.evaluate().overCap], [['webapp', 1]]);
+});
+
 test('a key deleted and re-created between two lists (another create revision) does not inherit the old record', (t) => {
   const v = new NodeView('/nodes/', FIXTURE_RULES);
   v.reset([{ key: KEY, value: rec('a'), createRevision: '5' }]);
