@@ -42,6 +42,8 @@ export interface RendererConfig extends RenderSettings, Omit<SlotOptions, 'servi
   admission: AdmissionRules;
   /** Records served per service at most; the excess is refused and reported. */
   maxNodesPerService: number;
+  /** `/health` is unhealthy once the store has been out of sync (not listed and watching) this long, ms. */
+  storeUnsyncedUnhealthyMs: number;
 }
 
 export interface RendererDeps {
@@ -113,6 +115,7 @@ export class Renderer extends EventEmitter<RendererEvents> {
     reconcile: { count: 0, totalMs: 0, lastMs: 0 },
     rejectedRecords: 0,
     overCap: {},
+    storeUnsyncedSeconds: 0,
     slots: [],
   };
 
@@ -173,6 +176,7 @@ export class Renderer extends EventEmitter<RendererEvents> {
     const until = this.desired.heldUntil;
     Object.assign(s, { holds: this.desired.counts.holds, quarantined: this.desired.quarantined, rejectedRecords: this.desired.counts.rejected, records: this.desired.counts.admitted });
     s.overCap = Object.fromEntries(this.desired.overCap);
+    s.storeUnsyncedSeconds = this.storeUnsyncedMs() / 1000;
     s.heldUntil = until !== undefined && until > this.now() ? new Date(until).toISOString() : undefined;
     return s;
   }
@@ -180,7 +184,13 @@ export class Renderer extends EventEmitter<RendererEvents> {
   /** Serving what the store says, or able to: what `/health` answers. */
   get healthy(): boolean {
     const s = this.st;
-    return this.desired.synced && s.haproxy === 'reachable' && s.structureLive && s.converged && !(this.desired.counts.admitted > 0 && s.nodes === 0);
+    const storeInSync = this.desired.synced && this.storeUnsyncedMs() <= this.c.storeUnsyncedUnhealthyMs;
+    return storeInSync && s.haproxy === 'reachable' && s.structureLive && s.converged && !(this.desired.counts.admitted > 0 && s.nodes === 0);
+  }
+
+  /** How long the node or the operator keys have been out of sync, ms (monotonic). */
+  private storeUnsyncedMs(): number {
+    return Math.max(this.sync.unsyncedMs(), this.operatorSync.unsyncedMs());
   }
 
   /** Every slot of every backend: which node sits where (`/status`). */

@@ -427,3 +427,20 @@ test.serial('1,200 ordinary records (a 4.6 MB list) are listed in pages; past MA
   t.is(served.size, CAP);
   t.regex(await metrics(s), /leasehold_renderer_nodes_over_cap\{service="webapp"\} 200\n/);
 });
+
+test.serial('etcd gone longer than STORE_UNSYNCED_UNHEALTHY_MS: /health 503 while HAProxy serves on; etcd back: 200, and the watch is live again', async (t) => {
+  // No periodic re-list in this test: after etcd comes back, only the watch can bring w2.
+  const s = await stack(t, ['w1'], { STORE_UNSYNCED_UNHEALTHY_MS: '3000', RESYNC_INTERVAL_MS: '600000' });
+  await waitForNodes(s, ['w1']);
+  await waitFor(async () => (await health(s)) === 200, 'healthy');
+  await s.etcd.pause();
+  await waitFor(async () => (await health(s)) === 503, '/health 503 once out of sync past 3 s', 20000);
+  const unsynced = () => metrics(s).then((m) => Number(/^leasehold_renderer_store_unsynced_seconds (\S+)$/m.exec(m)?.[1]));
+  t.true((await unsynced()) >= 3);
+  t.deepEqual([...new Set(await tags(s.ha.url, 10))], ['w1'], 'HAProxy serves on');
+  await s.etcd.resume();
+  await waitFor(async () => (await health(s)) === 200, '/health 200 once listed and watching again', 30000);
+  t.is(await unsynced(), 0);
+  s.apps.push(await startApp('w2', s.etcd.endpoint));
+  await waitForNodes(s, ['w1', 'w2']);
+});
