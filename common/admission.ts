@@ -87,7 +87,7 @@ const clip = (s: string, n = 200) => (s.length > n ? `${s.slice(0, n)}... (${s.l
  * drops out of an older renderer); a wrong type or range is not.
  * @throws RecordError naming the key and one short reason.
  */
-export function admit(prefix: string, kv: { key: string; value: string; lease?: string }, rules: AdmissionRules): Admitted {
+export function admit(prefix: string, kv: { key: string; value: string; lease?: string; unread?: string }, rules: AdmissionRules): Admitted {
   const p = normalizePrefix(prefix);
   const { key, value } = kv;
   const fail = (reason: string): never => {
@@ -97,6 +97,8 @@ export function admit(prefix: string, kv: { key: string; value: string; lease?: 
   const parts = key.slice(p.length).split('/');
   if (parts.length !== 2 || !NAME_PATTERN.test(parts[0]!) || !NAME_PATTERN.test(parts[1]!)) fail(`key must be ${p}<service>/<id> with names matching ${NAME_PATTERN.source}`);
   const [service, id] = parts as [string, string];
+  // The store left a value unread (too large): refused for its size, as one read would be.
+  if (kv.unread) fail(kv.unread);
   const bytes = Buffer.byteLength(value);
   if (bytes > rules.maxValueBytes) fail(`value is ${bytes} bytes, over ${rules.maxValueBytes}`);
   if (rules.requireLease && (!kv.lease || kv.lease === '0')) fail('no lease: a record lives on its registrar\'s lease (a plain put would be served forever)');

@@ -16,8 +16,8 @@ const once = {
 
 /**
  * The renderer's etcd client (gRPC; the registrar uses etcd-gateway.ts). Its calls fail fast:
- * the renderer retries on its own schedule (p-retry, re-list), so the library's own retries and
- * circuit breaker would only add delay. TLS files are read once, here.
+ * the renderer retries on its own schedule (re-list with jittered backoff), so the library's own
+ * retries and circuit breaker would only add delay. TLS files are read once, here.
  */
 export function createEtcdClient(o: EtcdOptions): Etcd3 {
   const read = (f?: string) => (f ? readFileSync(f) : undefined);

@@ -16,6 +16,8 @@ export interface HealthServerExtras {
    * unsubscribe to call when the client goes.
    */
   events?: (send: (event: unknown) => void) => () => void;
+  /** `/live`: like `/health`, for the container's own health check, when it asks less. */
+  live?: () => HealthReport;
   /** A listen error (port taken...). The daemon goes on without its endpoint. */
   onError?: (err: Error) => void;
 }
@@ -47,8 +49,8 @@ function json(res: ServerResponse, status: number, body: unknown) {
 function handler(report: () => HealthReport, metrics: (() => string) | undefined, extras: HealthServerExtras) {
   return (req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0];
-    if (path === '/health') {
-      const r = report();
+    if (path === '/health' || (path === '/live' && extras.live)) {
+      const r = path === '/live' ? extras.live!() : report();
       json(res, r.healthy ? 200 : 503, r.body);
     } else if (path === '/metrics' && metrics) {
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });

@@ -45,6 +45,8 @@ export interface DesiredOptions {
   failStaticWindowMs: number;
   /** How long such a node is held at most, ms; HAProxy's checks decide its traffic meanwhile. */
   failStaticMaxMs: number;
+  /** Records served per service at most; the excess is refused and reported. */
+  maxNodesPerService: number;
 }
 
 /**
@@ -62,6 +64,8 @@ export class Desired extends EventEmitter<DesiredEvents> {
   private readonly quarantine = new Map<string, string>();
   private readonly rejections = new Map<string, string>();
   private readonly unknownReported = new Set<string>();
+  /** Records refused over the per-service cap, by service, as last reported. */
+  private capped = new Map<string, number>();
   /** Operator overrides as last applied, by `service/id`, to report what changed. */
   private lastOverrides = new Map<string, string>();
   /** Fail static: the records served by the last `records()` (before overrides), by key. */
@@ -81,7 +85,7 @@ export class Desired extends EventEmitter<DesiredEvents> {
     private readonly now: () => number,
   ) {
     super();
-    this.view = new NodeView(o.prefix, o.admission);
+    this.view = new NodeView(o.prefix, o.admission, o.maxNodesPerService);
     this.operators = new OperatorView(o.operatorPrefix);
   }
 
@@ -97,6 +101,11 @@ export class Desired extends EventEmitter<DesiredEvents> {
   get failStatic(): { held: number; until?: number } {
     const ends = [...this.failHeld.values()].map((h) => h.until);
     return { held: ends.length, ...(ends.length && { until: Math.min(...ends) }) };
+  }
+
+  /** Valid records refused because their service is over `maxNodesPerService`, by service. */
+  get overCap(): ReadonlyMap<string, number> {
+    return this.capped;
   }
 
   /**
@@ -164,6 +173,7 @@ export class Desired extends EventEmitter<DesiredEvents> {
   records(): NodeRecord[] {
     const ev = this.view.evaluate();
     this.report([...ev.rejected, ...this.operators.rejected()], ev.unknownFields);
+    this.reportCap(ev.overCap);
     this.counts.admitted = ev.records.size;
     const out = new Map<string, NodeRecord>();
     for (const [k, r] of ev.records) {
@@ -261,6 +271,16 @@ export class Desired extends EventEmitter<DesiredEvents> {
       const o = this.operators.get(r.service, r.id);
       return o ? { ...r, ...(o.drained && { state: 'draining' as const }), ...(o.weight !== undefined && { weight: o.weight }) } : r;
     });
+  }
+
+  /** One line per service when the number refused over the cap changes (not one per key). */
+  private reportCap(overCap: Map<string, number>): void {
+    for (const [service, n] of overCap) {
+      if (this.capped.get(service) === n) continue;
+      const cap = this.o.maxNodesPerService;
+      this.emit('rejected', new RecordError(`${this.o.prefix}${service}/`, `${n} node(s) over MAX_NODES_PER_SERVICE (${cap}) refused: the first ${cap} registered keep serving`));
+    }
+    this.capped = overCap;
   }
 
   private report(rejected: RecordError[], unknown: Map<string, string[]>): void {

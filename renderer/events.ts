@@ -121,6 +121,10 @@ export interface RendererStatus {
   driftRepaired: number;
   reconcile: { count: number; totalMs: number; lastMs: number };
   rejectedRecords: number;
+  /** Valid records refused because their service is over MAX_NODES_PER_SERVICE, by service. */
+  overCap: Record<string, number>;
+  /** Seconds the store has been out of sync (not listed and watching); 0 while in sync. */
+  storeUnsyncedSeconds: number;
   slots: { service: string; used: number; total: number }[];
   lastError?: string;
 }

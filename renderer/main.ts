@@ -55,7 +55,8 @@ const { rules, refresh } = await admissionRules(o);
 await writeAtomically(o.routesMap, routesMapText(o.routes));
 const renderer: Renderer = new Renderer(
   { ...o, cookieKey: key, services: [...new Set(o.routes.map((r) => r.service))], admission: rules },
-  { store: new EtcdStore(etcd), haproxy, runtime, template },
+  // Values over the record limit are refused anyway: the store does not keep them.
+  { store: new EtcdStore(etcd, { maxValueBytes: rules.maxValueBytes }), haproxy, runtime, template },
 );
 
 // Each /events client listens to four events.
@@ -101,6 +102,7 @@ if (o.healthPort > 0) {
   const open = isLoopback(o.healthBind) || o.healthBind === 'localhost';
   startHealthServer(o.healthPort, report, open ? metrics : undefined, {
     host: o.healthBind,
+    live: () => ({ healthy: renderer.live, body: { ...renderer.status } }),
     ...(open ? endpoints : {}),
     onError: (err) => log.error({ event: 'health-server', err: err.message }, '/health cannot listen'),
   });

@@ -32,8 +32,10 @@ export function metricsText(s: RendererStatus): string {
     ...metric('leasehold_renderer_pending_nodes', 'gauge', 'Nodes waiting for a structural change (a pool that has not grown yet).', [[{}, s.pending]]),
     ...metric('leasehold_renderer_rejected_records', 'gauge', 'Records under the prefix that failed validation.', [[{}, s.rejectedRecords]]),
     ...metric('leasehold_renderer_fail_static_held', 'gauge', 'Nodes lost without a graceful leave while too many of their service went at once: kept, HAProxy\'s checks decide.', [[{}, s.failStaticHeld]]),
+    ...metric('leasehold_renderer_nodes_over_cap', 'gauge', 'Valid records refused because their service has more than MAX_NODES_PER_SERVICE, by service.', Object.entries(s.overCap).map(([service, n]) => [{ service }, n])),
     ...metric('leasehold_renderer_converged', 'gauge', '1 when the last reconcile left HAProxy as the store says.', [[{}, s.converged ? 1 : 0]]),
     ...metric('leasehold_renderer_etcd_connected', 'gauge', '1 while the watch on etcd is live.', [[{}, s.etcd === 'connected' ? 1 : 0]]),
+    ...metric('leasehold_renderer_store_unsynced_seconds', 'gauge', 'Seconds since the store was last in sync (listed and watching); 0 while it is. /health fails past STORE_UNSYNCED_UNHEALTHY_MS.', [[{}, s.storeUnsyncedSeconds]]),
   ];
   return lines.join('\n') + '\n';
 }

@@ -109,6 +109,19 @@ export interface RendererOptions {
   failStaticMaxMs: number;
   /** Largest pool of server slots per backend (HAProxy takes a file descriptor per slot). Env `MAX_SLOTS`. Default 16384. */
   maxSlots: number;
+  /**
+   * Valid records served per service at most: past it the newest are refused (the first
+   * registered keep serving), logged once per change with their number, and counted in `/status`
+   * (`overCap`) and `/metrics`. Env `MAX_NODES_PER_SERVICE`. Default `MAX_SLOTS`: no more nodes
+   * than a pool can hold.
+   */
+  maxNodesPerService: number;
+  /**
+   * `/health` answers 503 once the store has been out of sync (not listed and watching: etcd
+   * away, a list or a watch failing) this long, ms. HAProxy serves on meanwhile. Env
+   * `STORE_UNSYNCED_UNHEALTHY_MS`. Default 30000.
+   */
+  storeUnsyncedUnhealthyMs: number;
   /** Runtime API commands sent per connection. Env `RUNTIME_BATCH`. Default 1000. */
   runtimeBatch: number;
   /** Deadline of one runtime API exchange, retries included, ms. Env `RUNTIME_TIMEOUT_MS`. Default 10000. */
@@ -196,6 +209,8 @@ export function rendererOptionsFromEnv(env: Env): RendererOptions {
     failStaticWindowMs: int(env, 'FAIL_STATIC_WINDOW_MS', 10000, 0, 3600000),
     failStaticMaxMs: int(env, 'FAIL_STATIC_MAX_MS', 60000, 0, 86400000),
     maxSlots: int(env, 'MAX_SLOTS', 16384, 1, 1000000),
+    maxNodesPerService: int(env, 'MAX_NODES_PER_SERVICE', int(env, 'MAX_SLOTS', 16384, 1, 1000000), 1, 1000000),
+    storeUnsyncedUnhealthyMs: int(env, 'STORE_UNSYNCED_UNHEALTHY_MS', 30000, 1000, 86400000),
     runtimeBatch: int(env, 'RUNTIME_BATCH', 1000, 1, 100000),
     runtimeTimeoutMs: int(env, 'RUNTIME_TIMEOUT_MS', 10000, 100, 600000),
     healthPort: int(env, 'RENDERER_HEALTH_PORT', 8405, 0, 65535),

@@ -44,6 +44,10 @@ export interface RendererConfig extends RenderSettings, Omit<SlotOptions, 'servi
   services: string[];
   /** What records must satisfy to reach HAProxy. */
   admission: AdmissionRules;
+  /** Records served per service at most; the excess is refused and reported. */
+  maxNodesPerService: number;
+  /** `/health` is unhealthy once the store has been out of sync (not listed and watching) this long, ms. */
+  storeUnsyncedUnhealthyMs: number;
 }
 
 export interface RendererDeps {
@@ -115,6 +119,8 @@ export class Renderer extends EventEmitter<RendererEvents> {
     driftRepaired: 0,
     reconcile: { count: 0, totalMs: 0, lastMs: 0 },
     rejectedRecords: 0,
+    overCap: {},
+    storeUnsyncedSeconds: 0,
     slots: [],
   };
 
@@ -178,14 +184,30 @@ export class Renderer extends EventEmitter<RendererEvents> {
     if (counts) Object.assign(s.runtime, { sent: counts.sent, failed: counts.failed, retried: counts.retried });
     const until = this.desired.heldUntil;
     Object.assign(s, { holds: this.desired.counts.holds, failStaticHeld: this.desired.failStatic.held, quarantined: this.desired.quarantined, rejectedRecords: this.desired.counts.rejected, records: this.desired.counts.admitted });
+    s.overCap = Object.fromEntries(this.desired.overCap);
+    s.storeUnsyncedSeconds = this.storeUnsyncedMs() / 1000;
     s.heldUntil = until !== undefined && until > this.now() ? new Date(until).toISOString() : undefined;
     return s;
   }
 
   /** Serving what the store says, or able to: what `/health` answers. */
   get healthy(): boolean {
+    return this.live && this.storeUnsyncedMs() <= this.c.storeUnsyncedUnhealthyMs;
+  }
+
+  /**
+   * `healthy` without the store's sync: what the container's health check asks (`/live`). An
+   * etcd away for minutes must not get a serving LB restarted (Swarm replaces an unhealthy task,
+   * and a new one would come up with nothing to serve): that is what fail static keeps.
+   */
+  get live(): boolean {
     const s = this.st;
     return this.desired.synced && s.haproxy === 'reachable' && s.structureLive && s.converged && !(this.desired.counts.admitted > 0 && s.nodes === 0);
+  }
+
+  /** How long the node or the operator keys have been out of sync, ms (monotonic). */
+  private storeUnsyncedMs(): number {
+    return Math.max(this.sync.unsyncedMs(), this.operatorSync.unsyncedMs());
   }
 
   /** Every slot of every backend: which node sits where (`/status`). */

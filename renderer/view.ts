@@ -10,12 +10,16 @@ export interface Evaluation {
   rejected: RecordError[];
   /** Unknown fields seen, by key (tolerated: a newer registrar's). */
   unknownFields: Map<string, string[]>;
+  /** Valid records refused because their service has more than the cap, by service. */
+  overCap: Map<string, number>;
 }
 
 interface Entry {
   record?: NodeRecord;
   error?: RecordError;
   unknown?: string[];
+  /** The key's create revision: the last valid record belongs to this life of the key only. */
+  createRevision?: string;
 }
 
 /**
@@ -23,16 +27,24 @@ interface Entry {
  * 10,000 nodes parses only what changed), never its raw value (a 1 MB junk value is not kept).
  */
 export class NodeView {
-  private readonly entries = new Map<string, Entry>();
+  private entries = new Map<string, Entry>();
 
+  /** `maxPerService`: records served per service at most; the excess is refused (`overCap`). */
   constructor(
     private readonly prefix: string,
     private readonly rules: AdmissionRules,
+    private readonly maxPerService = Infinity,
   ) {}
 
+  /**
+   * A full list replaces the picture. A key still there (same create revision) keeps its last
+   * valid record through an invalid value, as between two lists: a registrar upgrade whose records
+   * this renderer refuses must not drop its nodes at the next re-list. A key absent is gone.
+   */
   reset(kvs: KV[]): void {
-    this.entries.clear();
-    for (const kv of kvs) this.set(kv);
+    const before = this.entries;
+    this.entries = new Map();
+    for (const kv of kvs) this.set(kv, before.get(kv.key));
   }
 
   apply(events: WatchEvent[]): void {
@@ -56,19 +68,50 @@ export class NodeView {
       if (e.error) rejected.push(e.error);
       if (e.unknown?.length) unknownFields.set(key, e.unknown);
     }
-    return { records, rejected, unknownFields };
+    // Only a total over the cap can put a service over it: no count on every pass.
+    const overCap = records.size > this.maxPerService ? this.cap(records) : new Map<string, number>();
+    return { records, rejected, unknownFields, overCap };
   }
 
-  private set(kv: KV): void {
+  /**
+   * Leaves at most `maxPerService` records of each service in `records`: those registered first
+   * (oldest create revision) keep serving, so a burst of new keys cannot push out the nodes
+   * already there. Returns how many were refused, by service.
+   */
+  private cap(records: Map<string, NodeRecord>): Map<string, number> {
+    const byService = new Map<string, string[]>();
+    for (const [key, r] of records) {
+      const keys = byService.get(r.service);
+      if (keys) keys.push(key);
+      else byService.set(r.service, [key]);
+    }
+    const overCap = new Map<string, number>();
+    const age = (key: string) => {
+      const rev = this.entries.get(key)?.createRevision;
+      return rev === undefined ? undefined : BigInt(rev);
+    };
+    for (const [service, keys] of byService) {
+      if (keys.length <= this.maxPerService) continue;
+      const aged = keys.map((key) => ({ key, rev: age(key) }));
+      aged.sort((a, b) => (a.rev === b.rev ? (a.key < b.key ? -1 : 1) : a.rev === undefined ? 1 : b.rev === undefined ? -1 : a.rev < b.rev ? -1 : 1));
+      for (const { key } of aged.slice(this.maxPerService)) records.delete(key);
+      overCap.set(service, keys.length - this.maxPerService);
+    }
+    return overCap;
+  }
+
+  private set(kv: KV, prev = this.entries.get(kv.key)): void {
+    const { createRevision } = kv;
     try {
       const { record, unknownFields } = admit(this.prefix, kv, this.rules);
-      this.entries.set(kv.key, { record, unknown: unknownFields });
+      this.entries.set(kv.key, { record, unknown: unknownFields, createRevision });
     } catch (err) {
       if (!(err instanceof RecordError)) throw err;
-      // An invalid overwrite of a live key keeps its last valid record serving.
-      const kept = this.entries.get(kv.key)?.record;
+      // An invalid overwrite of a live key keeps its last valid record serving; a key deleted and
+      // created again in between starts a new life without one.
+      const kept = prev?.createRevision === createRevision ? prev?.record : undefined;
       const error = kept ? new RecordError(err.key, `${err.reason} (invalid overwrite: the last valid record keeps serving)`) : err;
-      this.entries.set(kv.key, { record: kept, error });
+      this.entries.set(kv.key, { record: kept, error, createRevision });
     }
   }
 }

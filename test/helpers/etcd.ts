@@ -15,7 +15,7 @@ export class TestEtcd {
   readonly client: Etcd3;
   private lease?: Lease;
 
-  private constructor(readonly clientPort: number, private readonly peerPort: number) {
+  private constructor(readonly clientPort: number, private readonly peerPort: number, private readonly flags: string[]) {
     this.dataDir = mkdtempSync(join(tmpdir(), 'leasehold-etcd-'));
     // Fails fast, without the library's circuit breaker, so probes see etcd the moment it is back.
     this.client = createEtcdClient({ endpoints: [this.endpoint], callTimeoutMs: 2000, dialTimeoutMs: 2000 });
@@ -25,9 +25,10 @@ export class TestEtcd {
     return `http://127.0.0.1:${this.clientPort}`;
   }
 
-  static async start(): Promise<TestEtcd> {
+  /** `flags`: more etcd flags (`--max-request-bytes`...). */
+  static async start(flags: string[] = []): Promise<TestEtcd> {
     requireBinary('etcd', 'etcd-server');
-    const e = new TestEtcd(await freePort(), await freePort());
+    const e = new TestEtcd(await freePort(), await freePort(), flags);
     await e.resume();
     return e;
   }
@@ -44,6 +45,7 @@ export class TestEtcd {
       '--initial-advertise-peer-urls', `http://127.0.0.1:${this.peerPort}`,
       '--initial-cluster', `test=http://127.0.0.1:${this.peerPort}`,
       '--log-level', 'error',
+      ...this.flags,
     ]);
     await waitFor(async () => (await this.client.get('probe').exec(), true), 'etcd to answer', 15000, 100);
   }

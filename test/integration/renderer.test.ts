@@ -6,9 +6,11 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
+import type { Etcd3 } from 'etcd3';
 import { DEFAULT_TEMPLATE } from '../../renderer/options.js';
 import { RuntimeChannel } from '../../renderer/runtime.js';
 import { parseServersState } from '../../renderer/runtime-state.js';
+import { EtcdStore } from '../../renderer/store.js';
 import { TestEtcd } from '../helpers/etcd.js';
 import { TestHaproxy } from '../helpers/haproxy.js';
 import { get, inRotation, tags } from '../helpers/http.js';
@@ -26,12 +28,20 @@ interface Stack {
   apps: App[];
 }
 
-async function stack(t: ExecutionContext, appTags: string[], env: Record<string, string> = {}): Promise<Stack> {
+/** `seed`: what etcd holds before the renderer starts (as a restarted load balancer meets it). */
+async function stack(t: ExecutionContext, appTags: string[], env: Record<string, string> = {}, seed?: (etcd: TestEtcd) => Promise<void>): Promise<Stack> {
   const etcd = await TestEtcd.start();
   const ha = await TestHaproxy.start();
   const healthPort = await freePort();
   // Everything runs on 127.0.0.1 here: local nodes allowed (never in a container deployment).
   const full = { ETCD_ENDPOINTS: etcd.endpoint, ...ha.rendererEnv(), RENDERER_HEALTH_PORT: String(healthPort), RECONCILE_INTERVAL_MS: '1000', ALLOW_LOCAL_NODES: '1', ROUTES: 'api.test=api', ...env };
+  try {
+    await seed?.(etcd);
+  } catch (err) {
+    await ha.stop();
+    await etcd.stop();
+    throw err;
+  }
   const s: Stack = { etcd, ha, renderer: node('renderer', 'renderer/main.js', full), healthPort, env: full, apps: [] };
   s.apps = await Promise.all(appTags.map((tag) => startApp(tag, etcd.endpoint)));
   t.teardown(async () => {
@@ -75,6 +85,11 @@ async function waitForNodes(s: Stack, expected: string[], o: { backend?: string;
 }
 
 const metrics = async (s: Stack) => (await get(`http://127.0.0.1:${s.healthPort}/metrics`)).text;
+const health = async (s: Stack) => (await get(`http://127.0.0.1:${s.healthPort}/health`)).status;
+
+const MiB = 1024 * 1024;
+/** About the largest value etcd takes with its default --max-request-bytes (1.5 MiB, key and framing included). */
+const BIG = 1.5 * MiB - 1024;
 
 test.serial('joins, graceful leaves and crashes change membership with no reload: the worker PID stays', async (t) => {
   const s = await stack(t, ['w1', 'w2', 'w3']);
@@ -326,4 +341,106 @@ test.serial('an operator drain (etcd key) drains the node through the runtime AP
   await s.etcd.client.delete().key('/leasehold/drain/webapp/w1');
   await waitForNodes(s, ['w1', 'w2']);
   t.is(reloads(s.renderer).length, 1);
+});
+
+test.serial('a list of any size: pages at one revision; oversized values are not kept, one too large for any reply is skipped by key', async (t) => {
+  // A 5 MiB value needs etcd to take requests that large; the rest is etcd as deployed.
+  const etcd = await TestEtcd.start(['--max-request-bytes', String(6 * MiB)]);
+  t.teardown(() => etcd.stop());
+  const c = etcd.client;
+  for (let i = 0; i < 3; i++) await c.put(`/nodes/webapp/big${i}`).value('x'.repeat(1.5 * MiB));
+  await c.put('/nodes/webapp/huge').value('y'.repeat(5 * MiB));
+  const small = new Map<string, string>();
+  for (let i = 0; i < 40; i++) {
+    const key = `/nodes/webapp/n${String(i).padStart(2, '0')}`;
+    small.set(key, record(`n${i}`, 20000 + i));
+    await c.put(key).value(small.get(key)!);
+  }
+  // A write lands after every page: none of them may show in the list.
+  let pages = 0;
+  const kv = { range: async (req: Parameters<Etcd3['kv']['range']>[0]) => {
+    const res = await c.kv.range(req);
+    await c.put(`/nodes/webapp/zz${pages++}`).value('late');
+    return res;
+  } };
+  const store = new EtcdStore({ kv } as unknown as Etcd3, { pageKeys: 8, maxValueBytes: 4096 });
+  const snap = await store.list('/nodes/');
+  t.true(pages >= 6, `${pages} pages`);
+  const got = new Map(snap.kvs.map((x) => [x.key, x]));
+  t.deepEqual(snap.kvs.map((x) => x.key), await c.getAll().prefix('/nodes/').revision(snap.revision.toString()).keys(), 'exactly the prefix at the list\'s revision');
+  t.is(snap.kvs.length, 44);
+  for (let i = 0; i < 3; i++) t.like(got.get(`/nodes/webapp/big${i}`), { value: '', unread: `value is ${1.5 * MiB} bytes, over 4096: not kept` });
+  t.like(got.get('/nodes/webapp/huge'), { value: '' });
+  t.regex(got.get('/nodes/webapp/huge')!.unread!, /over the 4 MiB a reply may carry/);
+  for (const [key, value] of small) t.is(got.get(key)?.value, value);
+});
+
+test.serial('a renderer started on three 1.5 MiB values (a 4.5 MiB list) syncs: it serves the records and reports the oversized keys', async (t) => {
+  const s = await stack(t, ['w1'], {}, async (etcd) => {
+    for (let i = 0; i < 3; i++) await etcd.putLeased(`/nodes/webapp/big${i}`, 'x'.repeat(BIG));
+  });
+  await waitForNodes(s, ['w1'], { timeoutMs: 30000 });
+  for (let i = 0; i < 3; i++) {
+    const e = await s.renderer.waitForEvent((e) => e.event === 'rejected' && e.key === `/nodes/webapp/big${i}`, `big${i} reported`);
+    t.regex(e.reason, new RegExp(`value is ${BIG} bytes, over 4096`));
+  }
+  await waitFor(async () => (await health(s)) === 200, 'healthy');
+  t.regex(await metrics(s), /leasehold_renderer_rejected_records 3\n/);
+});
+
+test.serial('a running renderer whose prefix grows past 4 MiB goes on listing and watching: a node that joins after is served', async (t) => {
+  const s = await stack(t, ['w1'], { RESYNC_INTERVAL_MS: '1000' });
+  await waitForNodes(s, ['w1']);
+  for (let i = 0; i < 3; i++) await s.etcd.putLeased(`/nodes/webapp/big${i}`, 'x'.repeat(BIG));
+  await s.renderer.waitForEvent((e) => e.event === 'rejected' && e.key === '/nodes/webapp/big2', 'the third big value seen');
+  const periodic = () => s.renderer.events().filter((e) => e.event === 'store' && e.state === 'synced' && e.reason === 'periodic').length;
+  const before = periodic();
+  await waitFor(() => periodic() >= before + 2, 'two periodic re-lists of the 4.5 MiB prefix', 20000);
+  s.apps.push(await startApp('w2', s.etcd.endpoint));
+  await waitForNodes(s, ['w1', 'w2']);
+  t.is(await health(s), 200);
+});
+
+test.serial('1,200 ordinary records (a 4.6 MB list) are listed in pages; past MAX_NODES_PER_SERVICE the newest are refused, logged and counted', async (t) => {
+  const N = 1200;
+  const CAP = 1000;
+  // JSON takes whitespace: records of 3.8 KB, under the 4 KiB limit, with no unknown field.
+  const pad = ' '.repeat(3500);
+  const s = await stack(t, [], { MAX_NODES_PER_SERVICE: String(CAP), LOG_LEVEL: 'warn', HAPROXY_MAXCONN: '1000' }, async (etcd) => {
+    // Batch after batch: the last 200 keys are the newest.
+    for (let i = 0; i < N; i += 100) {
+      await Promise.all(Array.from({ length: 100 }, (_, k) => etcd.putLeased(`/nodes/webapp/n${i + k}`, record(`n${i + k}`, 20000 + i + k, { address: `127.1.${(i + k) >> 8}.${(i + k) & 255}` }) + pad)));
+    }
+  });
+  const admin = new RuntimeChannel({ socket: s.ha.adminSocket, batchSize: 100, timeoutMs: 5000 });
+  await waitFor(async () => {
+    const [state] = await admin.run(['show servers state webapp']);
+    return parseServersState(state!).filter((x) => (x.admin & 0x01) === 0).length === CAP;
+  }, `${CAP} servers in rotation`, 60000, 500);
+  const line = await s.renderer.waitForEvent((e) => e.event === 'rejected' && e.key === '/nodes/webapp/', 'one line for the service');
+  t.regex(line.reason, /^200 node\(s\) over MAX_NODES_PER_SERVICE \(1000\) refused/);
+  t.is(s.renderer.events().filter((e) => e.event === 'rejected').length, 1, 'one line, not one per key');
+  const status = (await get(`http://127.0.0.1:${s.healthPort}/status`)).body;
+  t.deepEqual(status.overCap, { webapp: 200 });
+  const served = new Set(status.backends.webapp.filter((x: { node?: string }) => x.node).map((x: { node: string }) => x.node));
+  t.deepEqual([...served].filter((id) => Number(String(id).slice(1)) >= CAP), [], 'the newest are the ones refused');
+  t.is(served.size, CAP);
+  t.regex(await metrics(s), /leasehold_renderer_nodes_over_cap\{service="webapp"\} 200\n/);
+});
+
+test.serial('etcd gone longer than STORE_UNSYNCED_UNHEALTHY_MS: /health 503 while HAProxy serves on; etcd back: 200, and the watch is live again', async (t) => {
+  // No periodic re-list in this test: after etcd comes back, only the watch can bring w2.
+  const s = await stack(t, ['w1'], { STORE_UNSYNCED_UNHEALTHY_MS: '3000', RESYNC_INTERVAL_MS: '600000' });
+  await waitForNodes(s, ['w1']);
+  await waitFor(async () => (await health(s)) === 200, 'healthy');
+  await s.etcd.pause();
+  await waitFor(async () => (await health(s)) === 503, '/health 503 once out of sync past 3 s', 20000);
+  const unsynced = () => metrics(s).then((m) => Number(/^leasehold_renderer_store_unsynced_seconds (\S+)$/m.exec(m)?.[1]));
+  t.true((await unsynced()) >= 3);
+  t.deepEqual([...new Set(await tags(s.ha.url, 10))], ['w1'], 'HAProxy serves on');
+  await s.etcd.resume();
+  await waitFor(async () => (await health(s)) === 200, '/health 200 once listed and watching again', 30000);
+  t.is(await unsynced(), 0);
+  s.apps.push(await startApp('w2', s.etcd.endpoint));
+  await waitForNodes(s, ['w1', 'w2']);
 });

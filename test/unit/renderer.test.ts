@@ -84,6 +84,8 @@ function setup(t: ExecutionContext, over: Partial<RendererConfig> = {}) {
     failStaticShare: 0.5,
     failStaticWindowMs: 10000,
     failStaticMaxMs: 60000,
+    maxNodesPerService: 1000,
+    storeUnsyncedUnhealthyMs: 30000,
     services: [],
     admission: { ...DEFAULT_RULES, services: undefined },
     ...over,
@@ -335,6 +337,25 @@ test('etcd unreachable at start: retries, and never touches HAProxy until it lis
   store.put('a', { address: '10.0.0.1', notify: false });
   store.down = false;
   await serving(haproxy, ['10.0.0.1:3000']);
+});
+
+test('the store out of sync longer than storeUnsyncedUnhealthyMs: unhealthy while HAProxy serves on; in sync again: healthy', async (t) => {
+  const { store, haproxy, make } = setup(t, { storeUnsyncedUnhealthyMs: 1500 });
+  store.put('a', { address: '10.0.0.1', notify: false });
+  const { r } = make();
+  r.start();
+  await serving(haproxy, ['10.0.0.1:3000']);
+  await waitFor(() => r.healthy, 'healthy');
+  store.down = true;
+  store.nodeWatch().broken(new Error('etcd gone'));
+  t.true(r.healthy, 'a gap shorter than the bound is not unhealthy');
+  await waitFor(() => !r.healthy, 'unhealthy past the bound', 10000);
+  t.true(r.status.storeUnsyncedSeconds >= 1.5, String(r.status.storeUnsyncedSeconds));
+  t.is(haproxy.live().length, 1, "HAProxy serves on");
+  t.true(r.live, "live: the container check would not restart a serving LB for an etcd away");
+  store.down = false;
+  await waitFor(() => r.healthy, 'healthy again', 10000);
+  t.is(r.status.storeUnsyncedSeconds, 0);
 });
 
 test('a broken watch re-lists everything, catching what it missed', async (t) => {

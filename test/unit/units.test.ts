@@ -75,6 +75,8 @@ test('renderer options have documented defaults and refuse config text', (t) => 
   t.throws(() => rendererOptionsFromEnv({ COOKIE_KEY: 'a-long-key with-a-space' }), { instanceOf: OptionError, message: /COOKIE_KEY/ });
   t.throws(() => rendererOptionsFromEnv({ HARD_STOP_AFTER: '5m\n  listen x' }), { instanceOf: OptionError, message: /HARD_STOP_AFTER/ });
   t.throws(() => rendererOptionsFromEnv({ COALESCE_MIN_MS: '500', COALESCE_MAX_MS: '100' }), { instanceOf: OptionError });
+  t.like(rendererOptionsFromEnv({}), { maxNodesPerService: 16384, storeUnsyncedUnhealthyMs: 30000 });
+  t.like(rendererOptionsFromEnv({ MAX_SLOTS: '2048' }), { maxNodesPerService: 2048 }, 'the cap follows MAX_SLOTS by default');
 });
 
 test('etcd endpoints accept host:port and URLs', (t) => {
