@@ -120,7 +120,7 @@ export class Registrar extends EventEmitter<RegistrarEvents> {
 
   /** Registered, and etcd confirmed the lease within the last TTL. */
   get healthy(): boolean {
-    return this.current === 'registered' && this.clock.now() - this.confirmedAt <= this.ttlMs;
+    return this.current === 'registered' && this.clock.monotonic() - this.confirmedAt <= this.ttlMs;
   }
 
   start(): void {
@@ -162,7 +162,7 @@ export class Registrar extends EventEmitter<RegistrarEvents> {
       this.nap = new AbortController();
       const wake = () => this.nap?.abort();
       this.stopping.signal.addEventListener('abort', wake, { once: true });
-      await this.clock.sleep(next - this.clock.now(), this.nap.signal);
+      await this.clock.sleep(next - this.clock.monotonic(), this.nap.signal);
       this.stopping.signal.removeEventListener('abort', wake);
     }
   }
@@ -186,20 +186,20 @@ export class Registrar extends EventEmitter<RegistrarEvents> {
 
   /** One turn of the loop: whatever is due, in order. */
   private async turn(): Promise<void> {
-    if (this.clock.now() >= this.due.health) await this.checkHealth();
+    if (this.clock.monotonic() >= this.due.health) await this.checkHealth();
     if (this.isStopping) return;
-    if (this.current === 'registering' && this.clock.now() >= this.due.attempt) await this.attempt();
+    if (this.current === 'registering' && this.clock.monotonic() >= this.due.attempt) await this.attempt();
     if (this.isStopping) return;
-    if (this.current === 'registered' && this.clock.now() >= this.due.keepAlive) await this.keepAlive();
+    if (this.current === 'registered' && this.clock.monotonic() >= this.due.keepAlive) await this.keepAlive();
     if (this.isStopping) return;
-    if (this.current === 'registered' && this.clock.now() >= this.due.verify) await this.verify();
+    if (this.current === 'registered' && this.clock.monotonic() >= this.due.verify) await this.verify();
   }
 
   private async checkHealth(): Promise<void> {
     const healthy = await this.deps.appHealthy().catch(() => false);
     // Until the app first answers, look often: a container's join waits on this.
     const every = this.current === 'waiting' && !healthy ? this.o.waitCheckIntervalMs : this.o.checkIntervalMs;
-    this.due.health = this.clock.now() + every;
+    this.due.health = this.clock.monotonic() + every;
     if (this.isStopping) return;
     if (healthy && (this.current === 'waiting' || this.current === 'deregistered')) {
       this.enterRegistering(this.current === 'waiting' ? 'app healthy' : 'app healthy again');
@@ -211,7 +211,7 @@ export class Registrar extends EventEmitter<RegistrarEvents> {
 
   private enterRegistering(reason: string): void {
     this.backoff.reset();
-    this.due.attempt = this.clock.now();
+    this.due.attempt = this.clock.monotonic();
     this.setState('registering', reason);
   }
 
@@ -220,27 +220,27 @@ export class Registrar extends EventEmitter<RegistrarEvents> {
     const signal = this.stopping.signal;
     try {
       // A lease nothing kept alive for TTL/2 may expire under the put: left to expire, not reused.
-      if (this.lease !== undefined && this.clock.now() - this.confirmedAt > this.ttlMs / 2) this.lease = undefined;
+      if (this.lease !== undefined && this.clock.monotonic() - this.confirmedAt > this.ttlMs / 2) this.lease = undefined;
       if (this.lease === undefined) {
         const id = await this.deps.store.grant(this.o.ttlSeconds, signal);
         // Held from here on, even if stop() came meanwhile: stop() revokes it after the loop ends.
         this.lease = id;
         this.confirmed();
-        this.registeredAt = new Date(this.clock.now()).toISOString();
+        this.registeredAt = new Date(this.clock.wall()).toISOString();
         if (this.isStopping) return;
       }
-      this.registeredAt ??= new Date(this.clock.now()).toISOString(); // the warm-up's lease: its first put
+      this.registeredAt ??= new Date(this.clock.wall()).toISOString(); // the warm-up's lease: its first put
       await this.deps.store.put(this.key, this.value(), this.lease, signal);
       if (this.isStopping) return;
       this.confirmed();
-      this.due.verify = this.clock.now() + this.ttlMs;
+      this.due.verify = this.clock.monotonic() + this.ttlMs;
       this.backoff.reset();
       this.setState('registered', this.reason);
     } catch (err) {
       if (this.isStopping) return;
       if (err instanceof LeaseNotFoundError) this.lease = undefined;
       const delayMs = this.backoff.next(err);
-      this.due.attempt = this.clock.now() + delayMs;
+      this.due.attempt = this.clock.monotonic() + delayMs;
       this.emit('retry', { attempt: this.backoff.attempts, error: err as Error, retryable: isRetryable(err), delayMs });
     }
   }
@@ -254,8 +254,8 @@ export class Registrar extends EventEmitter<RegistrarEvents> {
       if (this.isStopping) return;
       if (err instanceof LeaseNotFoundError) return this.lost(`lease ${lease} lost (expired or revoked)`);
       // No answer: keep the lease. etcd tells at the next answer whether it still exists.
-      this.due.keepAlive = this.clock.now() + this.ttlMs / 3;
-      this.emit('keepaliveFailed', { error: err as Error, leaseId: lease, unconfirmedMs: this.clock.now() - this.confirmedAt });
+      this.due.keepAlive = this.clock.monotonic() + this.ttlMs / 3;
+      this.emit('keepaliveFailed', { error: err as Error, leaseId: lease, unconfirmedMs: this.clock.monotonic() - this.confirmedAt });
     }
   }
 
@@ -264,7 +264,7 @@ export class Registrar extends EventEmitter<RegistrarEvents> {
     const lease = this.lease!;
     try {
       const stored = await this.deps.store.get(this.key, this.stopping.signal);
-      this.due.verify = this.clock.now() + this.ttlMs;
+      this.due.verify = this.clock.monotonic() + this.ttlMs;
       if (this.isStopping) return;
       const want = this.value();
       const found = !stored ? 'missing' : stored.leaseId !== lease ? 'other lease' : stored.value !== want ? 'other value' : undefined;
@@ -276,12 +276,12 @@ export class Registrar extends EventEmitter<RegistrarEvents> {
       if (this.isStopping) return;
       if (err instanceof LeaseNotFoundError) return this.lost(`lease ${lease} lost (found while verifying)`);
       // Unreachable or refused: the keepalive decides whether the lease is lost; verify again next TTL.
-      this.due.verify = this.clock.now() + this.ttlMs;
+      this.due.verify = this.clock.monotonic() + this.ttlMs;
     }
   }
 
   private confirmed(): void {
-    this.confirmedAt = this.clock.now();
+    this.confirmedAt = this.clock.monotonic();
     this.due.keepAlive = this.confirmedAt + this.ttlMs / 3;
   }
 

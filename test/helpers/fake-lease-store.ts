@@ -54,7 +54,7 @@ export class FakeLeaseStore implements LeaseStore {
   /** etcd restarted: every lease gets its full TTL again (etcd's lessor does this on promotion). */
   restart(): void {
     this.down = false;
-    for (const l of this.leases.values()) l.expiresAt = this.clock.now() + l.ttlMs;
+    for (const l of this.leases.values()) l.expiresAt = this.clock.monotonic() + l.ttlMs;
   }
 
   /** What is stored at `key` now, leases expired as due. */
@@ -66,7 +66,7 @@ export class FakeLeaseStore implements LeaseStore {
   async grant(ttlSeconds: number): Promise<string> {
     await this.enter('grant');
     const id = String(this.nextId++);
-    this.leases.set(id, { ttlMs: ttlSeconds * 1000, expiresAt: this.clock.now() + ttlSeconds * 1000 });
+    this.leases.set(id, { ttlMs: ttlSeconds * 1000, expiresAt: this.clock.monotonic() + ttlSeconds * 1000 });
     return id;
   }
 
@@ -80,7 +80,7 @@ export class FakeLeaseStore implements LeaseStore {
     await this.enter('keepAlive');
     const l = this.leases.get(leaseId);
     if (!l) throw new LeaseNotFoundError(leaseId);
-    l.expiresAt = this.clock.now() + l.ttlMs;
+    l.expiresAt = this.clock.monotonic() + l.ttlMs;
     return l.ttlMs / 1000;
   }
 
@@ -111,6 +111,6 @@ export class FakeLeaseStore implements LeaseStore {
 
   private expire(): void {
     if (this.down) return;
-    for (const [id, l] of this.leases) if (l.expiresAt <= this.clock.now()) this.drop(id);
+    for (const [id, l] of this.leases) if (l.expiresAt <= this.clock.monotonic()) this.drop(id);
   }
 }

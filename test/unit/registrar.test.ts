@@ -18,7 +18,7 @@ function setup(t: ExecutionContext, o: { healthy?: boolean; env?: Record<string,
   const registrar = new Registrar(options, {
     store: etcd,
     appHealthy: async () => {
-      app.checks.push(clock.now());
+      app.checks.push(clock.monotonic());
       return app.healthy;
     },
     ownAddress: () => app.address,
@@ -43,13 +43,13 @@ test('waits for the app, polling every WAIT_CHECK_INTERVAL_MS, then registers it
   t.is(etcd.stored(KEY), undefined);
   t.true(app.checks.length >= 1000 / 25, `${app.checks.length} checks in 1 s`);
   app.healthy = true;
-  const answeredAt = clock.now();
+  const answeredAt = clock.monotonic();
   const stored = await registered();
-  t.true(clock.now() - answeredAt <= 25, `registered ${clock.now() - answeredAt} ms after the app answered`);
+  t.true(clock.monotonic() - answeredAt <= 25, `registered ${clock.monotonic() - answeredAt} ms after the app answered`);
   t.deepEqual(etcd.calls, ['get', 'grant', 'put']);
   t.is(registrar.leaseId, stored.leaseId);
   t.deepEqual(JSON.parse(stored.value), {
-    id: 'node-1', service: 'webapp', address: '10.0.0.9', port: 3000, tag: 'node-1', weight: 100, state: 'up', registeredAt: new Date(clock.now()).toISOString(),
+    id: 'node-1', service: 'webapp', address: '10.0.0.9', port: 3000, tag: 'node-1', weight: 100, state: 'up', registeredAt: new Date(clock.wall()).toISOString(),
   });
   t.true(registrar.healthy);
 });
@@ -73,6 +73,25 @@ test('keeps the lease alive every TTL/3 and verifies the record every TTL: the s
   t.is(later.filter((c) => c === 'keepAlive').length, 30);
   t.is(later.filter((c) => c === 'get').length, 10);
   t.deepEqual(states(), ['registering', 'registered']);
+});
+
+test('the wall clock stepped back an hour, then forward two: keepalives and checks keep their pace (monotonic time); records are dated by the wall clock', async (t) => {
+  const { clock, etcd, app, registrar, states, registered } = setup(t);
+  const first = (await registered()).leaseId;
+  for (const step of [-3600_000, 2 * 3600_000]) {
+    clock.stepWall(step);
+    const [calls, checks] = [etcd.calls.length, app.checks.length];
+    await clock.advance(3 * TTL_MS);
+    t.is(etcd.calls.slice(calls).filter((c) => c === 'keepAlive').length, 9, `a keepalive every TTL/3 after a step of ${step} ms, no more, no less`);
+    t.is(app.checks.length - checks, 9, `a check every CHECK_INTERVAL_MS after a step of ${step} ms`);
+    t.is(etcd.stored(KEY)?.leaseId, first);
+    t.true(registrar.healthy);
+  }
+  t.deepEqual(states(), ['registering', 'registered']);
+  etcd.drop(first);
+  const again = await registered();
+  const at = Date.parse(JSON.parse(again.value).registeredAt);
+  t.true(at <= clock.wall() && at >= clock.wall() - TTL_MS, `registeredAt ${new Date(at).toISOString()} is wall time (${new Date(clock.wall()).toISOString()})`);
 });
 
 test('a lost lease (expired, revoked) is noticed at the next keepalive and replaced by a new one', async (t) => {
@@ -166,10 +185,10 @@ test('a lease taken while the app starts is used by the put when fresh, and left
 test('a warm-up read that fails (etcd not up yet) delays nothing: the registrar registers when etcd answers', async (t) => {
   const { clock, etcd, registrar, registered } = setup(t, { start: false });
   etcd.failNext('get', new EtcdUnavailableError('connection refused', 'http://e:2379'));
-  const startedAt = clock.now();
+  const startedAt = clock.monotonic();
   registrar.start();
   await registered();
-  t.true(clock.now() - startedAt <= 25, `registered ${clock.now() - startedAt} ms after start`);
+  t.true(clock.monotonic() - startedAt <= 25, `registered ${clock.monotonic() - startedAt} ms after start`);
   t.deepEqual(etcd.calls.slice(0, 3), ['get', 'grant', 'put']);
 });
 
