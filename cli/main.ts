@@ -77,6 +77,7 @@ async function main(argv: string[]): Promise<number> {
     out: (text) => write(process.stdout, text),
     err: (text) => write(process.stderr, text),
     now: Date.now,
+    monotonic: () => performance.now(),
     interrupted: interrupt.signal,
   };
   try {

@@ -27,7 +27,8 @@ export class PeerAllowlist {
   constructor(
     readonly peers: readonly string[],
     private readonly lookupAll: LookupAll = systemLookup,
-    private readonly now: () => number = Date.now,
+    /** Monotonic ms: the look-ups' pace must not follow wall-clock steps. */
+    private readonly now: () => number = () => performance.now(),
   ) {}
 
   /** True for loopback and the peers' addresses; may look the peers up again first. */

@@ -112,13 +112,13 @@ exitOnSignals(log, 'stopping', async () => {
 /** Loopback and the named peers only: a webapp on the same network gets no answer at all. */
 function healthAllowlist(peers: string[], log: { warn: (o: object, msg: string) => void }) {
   const list = new PeerAllowlist(peers);
-  let lastLogged = 0;
+  let lastLogged = -Infinity;
   return {
     allow: (remote: string | undefined) => list.allows(remote),
     onRefused: (remote: string | undefined) => {
       // At most one line a second: a client knocking in a loop must not flood the log.
-      if (Date.now() - lastLogged < 1000) return;
-      lastLogged = Date.now();
+      if (performance.now() - lastLogged < 1000) return;
+      lastLogged = performance.now();
       log.warn({ event: 'health-refused', remote, peers }, `connection from ${remote} refused: not loopback nor one of RENDERER_HEALTH_PEERS`);
     },
   };
