@@ -24,11 +24,10 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const log = createLineLog('registrar', o.logLevel);
-  const timeout = Math.min(o.checkIntervalMs, 2000);
   const registrar = new Registrar(o, {
     store,
-    appHealthy: async () => {
-      const status = await httpStatus(o.healthUrl, timeout);
+    appHealthy: async (signal) => {
+      const status = await httpStatus(o.healthUrl, o.checkTimeoutMs, signal);
       return status >= 200 && status < 300;
     },
     ownAddress: () => ownAddress(o.advertiseNetworks),

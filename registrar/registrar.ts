@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { LeaseNotFoundError } from '../common/errors.js';
 import { type NodeRecord, formatRecord, recordKey } from '../common/record-format.js';
+import { type CheckResult, checkWithDeadline } from './app-health.js';
 import { Backoff, isRetryable } from './backoff.js';
 import { type Clock, systemClock } from './clock.js';
 import type { LeaseStore } from './lease-store.js';
@@ -62,8 +63,11 @@ export interface RegistrarEvents {
 /** What the registrar needs from outside, so tests can replace etcd, the app and the clock. */
 export interface RegistrarDeps {
   store: LeaseStore;
-  /** Resolves true when the app answers its health check. */
-  appHealthy: () => Promise<boolean>;
+  /**
+   * Resolves true when the app answers its health check. `signal` aborts when the registrar gives
+   * up on the answer (`checkTimeoutMs` passed, or stop()).
+   */
+  appHealthy: (signal: AbortSignal) => Promise<boolean>;
   /** This host's address, used when none is configured. */
   ownAddress: () => string;
   /** Default: the system clock. */
@@ -77,9 +81,11 @@ const REVOKE_TIMEOUT_MS = 1000;
 
 /**
  * Keeps one node's record under a lease while its app is healthy. One loop owns every etcd
- * call, so no two calls race: each turn checks the app's health when due, then registers,
- * renews or verifies when due, then sleeps until the next thing is due. stop() aborts the
- * call in flight, waits for the loop to end, and revokes whatever lease the loop holds then.
+ * call, so no two calls race: each turn acts on the app check that ended, starts the next one
+ * when due, then registers, renews or verifies when due, then sleeps until the next thing is due
+ * or a check ends. A check runs beside the loop under its own deadline: a slow app never delays
+ * a keepalive. stop() aborts the call in flight, waits for the loop to end, and revokes whatever
+ * lease the loop holds then.
  */
 export class Registrar extends EventEmitter<RegistrarEvents> {
   readonly key: string;
@@ -90,6 +96,10 @@ export class Registrar extends EventEmitter<RegistrarEvents> {
   private registeredAt?: string;
   private confirmedAt = 0;
   private readonly due = { health: 0, attempt: 0, keepAlive: 0, verify: 0 };
+  /** The app check in flight, if any: aborting it tells the check to give up. */
+  private checking?: AbortController;
+  /** The check that ended and that the loop has yet to act on. */
+  private checked?: CheckResult;
   private readonly stopping = new AbortController();
   private nap?: AbortController;
   private loop?: Promise<void>;
@@ -131,6 +141,8 @@ export class Registrar extends EventEmitter<RegistrarEvents> {
   stop(): Promise<void> {
     this.stopped ??= (async () => {
       this.setState('leaving', 'stop requested');
+      this.checking?.abort();
+      this.checking = undefined;
       this.stopping.abort();
       await this.loop;
       await this.dropLease();
@@ -156,9 +168,11 @@ export class Registrar extends EventEmitter<RegistrarEvents> {
     while (!this.isStopping) {
       await this.turn();
       if (this.isStopping) break;
-      const next = this.current === 'registering' ? Math.min(this.due.health, this.due.attempt)
-        : this.current === 'registered' ? Math.min(this.due.health, this.due.keepAlive, this.due.verify)
-        : this.due.health;
+      if (this.checked) continue; // a check ended during the turn
+      const check = this.checking ? Infinity : this.due.health; // else its end wakes the loop
+      const next = this.current === 'registering' ? Math.min(check, this.due.attempt)
+        : this.current === 'registered' ? Math.min(check, this.due.keepAlive, this.due.verify)
+        : check;
       this.nap = new AbortController();
       const wake = () => this.nap?.abort();
       this.stopping.signal.addEventListener('abort', wake, { once: true });
@@ -186,8 +200,11 @@ export class Registrar extends EventEmitter<RegistrarEvents> {
 
   /** One turn of the loop: whatever is due, in order. */
   private async turn(): Promise<void> {
-    if (this.clock.monotonic() >= this.due.health) await this.checkHealth();
+    const checked = this.checked;
+    this.checked = undefined;
+    if (checked) await this.judge(checked);
     if (this.isStopping) return;
+    if (!this.checking && this.clock.monotonic() >= this.due.health) this.startCheck();
     if (this.current === 'registering' && this.clock.monotonic() >= this.due.attempt) await this.attempt();
     if (this.isStopping) return;
     if (this.current === 'registered' && this.clock.monotonic() >= this.due.keepAlive) await this.keepAlive();
@@ -195,15 +212,30 @@ export class Registrar extends EventEmitter<RegistrarEvents> {
     if (this.current === 'registered' && this.clock.monotonic() >= this.due.verify) await this.verify();
   }
 
-  private async checkHealth(): Promise<void> {
-    const healthy = await this.deps.appHealthy().catch(() => false);
-    // Until the app first answers, look often: a container's join waits on this.
-    const every = this.current === 'waiting' && !healthy ? this.o.waitCheckIntervalMs : this.o.checkIntervalMs;
-    this.due.health = this.clock.monotonic() + every;
-    if (this.isStopping) return;
-    if (healthy && (this.current === 'waiting' || this.current === 'deregistered')) {
+  /**
+   * Starts a check of the app beside the loop; its end wakes the loop. The next one is due an
+   * interval after this one started, or when it ends if it took longer: never two at once.
+   */
+  private startCheck(): void {
+    const started = this.clock.monotonic();
+    const check = new AbortController();
+    this.checking = check;
+    void checkWithDeadline(this.deps.appHealthy, this.clock, this.o.checkTimeoutMs, check.signal).then((r) => {
+      if (this.checking !== check) return; // stop() gave up on it
+      this.checking = undefined;
+      // Until the app first answers, look often: a container's join waits on this.
+      const every = this.current === 'waiting' && !r.passed ? this.o.waitCheckIntervalMs : this.o.checkIntervalMs;
+      this.due.health = Math.max(started + every, this.clock.monotonic());
+      this.checked = r;
+      this.nap?.abort();
+    });
+  }
+
+  /** Acts on a check that ended. */
+  private async judge(r: CheckResult): Promise<void> {
+    if (r.passed && (this.current === 'waiting' || this.current === 'deregistered')) {
       this.enterRegistering(this.current === 'waiting' ? 'app healthy' : 'app healthy again');
-    } else if (!healthy && (this.current === 'registered' || this.current === 'registering')) {
+    } else if (!r.passed && (this.current === 'registered' || this.current === 'registering')) {
       await this.dropLease();
       this.setState('deregistered', 'app unhealthy');
     }

@@ -19,6 +19,8 @@ export class FakeLeaseStore implements LeaseStore {
   readonly leases = new Map<string, { ttlMs: number; expiresAt: number }>();
   readonly keys = new Map<string, StoredValue>();
   readonly calls: Kind[] = [];
+  /** When each call started (monotonic ms), in the order of `calls`. */
+  private readonly callTimes: number[] = [];
   /** Every call fails with EtcdUnavailableError, and leases do not expire (etcd itself is down). */
   down = false;
   /** Every call fails with EtcdUnavailableError while leases go on expiring (we cannot reach etcd). */
@@ -55,6 +57,11 @@ export class FakeLeaseStore implements LeaseStore {
   restart(): void {
     this.down = false;
     for (const l of this.leases.values()) l.expiresAt = this.clock.monotonic() + l.ttlMs;
+  }
+
+  /** When the calls of `kind` started, monotonic ms. */
+  times(kind: Kind): number[] {
+    return this.callTimes.filter((_, i) => this.calls[i] === kind);
   }
 
   /** What is stored at `key` now, leases expired as due. */
@@ -97,6 +104,7 @@ export class FakeLeaseStore implements LeaseStore {
 
   private async enter(kind: Kind): Promise<void> {
     this.calls.push(kind);
+    this.callTimes.push(this.clock.monotonic());
     const h = this.holds.get(kind);
     if (h) {
       this.holds.delete(kind);

@@ -13,12 +13,16 @@ const TTL_MS = 3000;
 function setup(t: ExecutionContext, o: { healthy?: boolean; env?: Record<string, string>; start?: boolean } = {}) {
   const clock = new FakeClock();
   const etcd = new FakeLeaseStore(clock);
-  const app = { healthy: o.healthy ?? true, checks: [] as number[], address: '10.0.0.9' };
+  // answerMs: how long the app takes to answer a check (Infinity: never). Like a stalled app, it
+  // answers when it can, whether or not the registrar still waits: it does not heed the signal.
+  const app = { healthy: o.healthy ?? true, checks: [] as number[], abandoned: [] as number[], answerMs: 0, address: '10.0.0.9' };
   const options = registrarOptionsFromEnv({ NODE_ID: 'node-1', LEASE_TTL: String(TTL_MS / 1000), ...o.env }, 'host');
   const registrar = new Registrar(options, {
     store: etcd,
-    appHealthy: async () => {
+    appHealthy: async (signal?: AbortSignal) => {
       app.checks.push(clock.monotonic());
+      signal?.addEventListener('abort', () => app.abandoned.push(clock.monotonic()), { once: true });
+      if (app.answerMs > 0) await clock.sleep(app.answerMs);
       return app.healthy;
     },
     ownAddress: () => app.address,
@@ -73,6 +77,34 @@ test('keeps the lease alive every TTL/3 and verifies the record every TTL: the s
   t.is(later.filter((c) => c === 'keepAlive').length, 30);
   t.is(later.filter((c) => c === 'get').length, 10);
   t.deepEqual(states(), ['registering', 'registered']);
+});
+
+test('a slow app never delays a keepalive: with checks answered after 1.5 s, the lease is renewed every TTL/3 on the dot', async (t) => {
+  const { clock, etcd, app, states, registered } = setup(t);
+  const lease = (await registered()).leaseId;
+  app.answerMs = 1500; // under CHECK_TIMEOUT_MS (2 s): every check passes, late
+  const from = clock.monotonic();
+  await clock.advance(10 * TTL_MS);
+  const renewals = etcd.times('keepAlive').filter((at) => at > from);
+  const gaps = renewals.slice(1).map((at, i) => at - renewals[i]!);
+  t.is(renewals.length, 30);
+  t.true(gaps.every((g) => g === TTL_MS / 3), `gaps between keepalives: ${gaps.join(', ')} ms`);
+  t.true(app.checks.filter((at) => at > from).length >= 15, 'the app was checked meanwhile');
+  t.is(etcd.stored(KEY)?.leaseId, lease);
+  t.deepEqual(states(), ['registering', 'registered']);
+});
+
+test('a check the app never answers is given up after CHECK_TIMEOUT_MS (its signal aborts), and the next one starts then', async (t) => {
+  const { clock, app, registered } = setup(t, { env: { CHECK_TIMEOUT_MS: '1500' } });
+  await registered();
+  app.answerMs = Infinity;
+  const from = clock.monotonic();
+  await clock.advance(10000);
+  const started = app.checks.filter((at) => at > from);
+  t.true(started.length >= 6, `${started.length} checks in 10 s`);
+  t.deepEqual(started.slice(1).map((at, i) => at - started[i]!), started.slice(1).map(() => 1500), 'back to back: each starts as the last is given up');
+  const givenUp = started.map((at) => at + 1500).filter((at) => at <= clock.monotonic());
+  t.deepEqual(app.abandoned.filter((at) => at > from), givenUp, 'each told to give up 1.5 s after it started');
 });
 
 test('the wall clock stepped back an hour, then forward two: keepalives and checks keep their pace (monotonic time); records are dated by the wall clock', async (t) => {
