@@ -51,6 +51,20 @@ export interface RegistrarOptions {
    */
   checkTimeoutMs: number;
   /**
+   * Failed checks in a row before the node leaves (its lease is revoked), like HAProxy's `fall`.
+   * Env `CHECK_FALL`. Default 3. With INTERVAL, TIMEOUT and FALL the three check settings, the
+   * node leaves at the latest INTERVAL + (FALL − 1) × max(INTERVAL, TIMEOUT) + TIMEOUT after its
+   * app stops answering (7 s with the defaults), FALL × INTERVAL after it starts answering errors
+   * (3 s), and a stall shorter than about (FALL − 1) × max(INTERVAL, TIMEOUT) + TIMEOUT (6 s)
+   * never makes it leave.
+   */
+  checkFall: number;
+  /**
+   * Passed checks in a row before a node that left for failing its checks registers again, like
+   * HAProxy's `rise`. The first join waits for one. Env `CHECK_RISE`. Default 2.
+   */
+  checkRise: number;
+  /**
    * How often the app's health is checked until it first answers, ms: a container's join
    * waits on this. Env `WAIT_CHECK_INTERVAL_MS`. Default 25.
    */
@@ -78,6 +92,8 @@ export function registrarOptionsFromEnv(env: Env, hostname: string): RegistrarOp
     healthUrl: str(env, 'HEALTH_URL', `http://127.0.0.1:${port}/health`),
     checkIntervalMs: int(env, 'CHECK_INTERVAL_MS', 1000, 50, 600000),
     checkTimeoutMs: int(env, 'CHECK_TIMEOUT_MS', 2000, 10, 600000),
+    checkFall: int(env, 'CHECK_FALL', 3, 1, 100),
+    checkRise: int(env, 'CHECK_RISE', 2, 1, 100),
     waitCheckIntervalMs: int(env, 'WAIT_CHECK_INTERVAL_MS', 25, 5, 600000),
     healthPort: int(env, 'REGISTRAR_HEALTH_PORT', 3001, 0, 65535),
     logLevel: logLevel(str(env, 'LOG_LEVEL', 'info')),

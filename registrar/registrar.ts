@@ -11,7 +11,8 @@ import type { RegistrarOptions } from './options.js';
  * - `waiting`: the app has not answered its health check yet (checked every `waitCheckIntervalMs`).
  * - `registering`: granting a lease and putting the record, retried with backoff until it works.
  * - `registered`: the record is on our lease, renewed every TTL/3 and verified every TTL.
- * - `deregistered`: the app turned unhealthy; the lease was revoked.
+ * - `deregistered`: the app failed `checkFall` checks in a row; the lease was revoked. It registers
+ *   again after `checkRise` passed checks in a row.
  * - `leaving` / `stopped`: stop() was called; the lease is being / has been revoked.
  */
 export type RegistrarState = 'waiting' | 'registering' | 'registered' | 'deregistered' | 'leaving' | 'stopped';
@@ -46,6 +47,17 @@ export interface Repaired {
   leaseId: string;
 }
 
+/**
+ * An app check that counts toward a change: one that failed while the node is in (registering or
+ * registered: it leaves at `needed` = `checkFall` in a row) or passed while it is out
+ * (deregistered: it rejoins at `needed` = `checkRise` in a row). `inRow` 0: the check that ended
+ * such a run before it got there.
+ */
+export interface CheckCounted extends CheckResult {
+  inRow: number;
+  needed: number;
+}
+
 /** A lease could not be revoked; it expires after its TTL. */
 export interface RevokeFailed {
   error: Error;
@@ -55,6 +67,7 @@ export interface RevokeFailed {
 export interface RegistrarEvents {
   state: [StateChange];
   retry: [RetryEvent];
+  check: [CheckCounted];
   keepaliveFailed: [KeepaliveFailed];
   repaired: [Repaired];
   revokeFailed: [RevokeFailed];
@@ -100,6 +113,8 @@ export class Registrar extends EventEmitter<RegistrarEvents> {
   private checking?: AbortController;
   /** The check that ended and that the loop has yet to act on. */
   private checked?: CheckResult;
+  /** Checks in a row that disagree with where the node stands (failed while in, passed while out). */
+  private inRow = 0;
   private readonly stopping = new AbortController();
   private nap?: AbortController;
   private loop?: Promise<void>;
@@ -231,14 +246,36 @@ export class Registrar extends EventEmitter<RegistrarEvents> {
     });
   }
 
-  /** Acts on a check that ended. */
+  /**
+   * Acts on a check that ended, as HAProxy's fall and rise do: a node leaves after `checkFall`
+   * failures in a row and comes back after `checkRise` passes in a row, so a stall of the app
+   * shorter than the fall (or a load that makes every app slow at once) empties no backend. The
+   * first join waits for one pass: until then the node serves nothing anyway.
+   */
   private async judge(r: CheckResult): Promise<void> {
-    if (r.passed && (this.current === 'waiting' || this.current === 'deregistered')) {
-      this.enterRegistering(this.current === 'waiting' ? 'app healthy' : 'app healthy again');
-    } else if (!r.passed && (this.current === 'registered' || this.current === 'registering')) {
-      await this.dropLease();
-      this.setState('deregistered', 'app unhealthy');
+    if (this.current === 'waiting') {
+      if (r.passed) this.enterRegistering('app healthy');
+      return;
     }
+    const isIn = this.current === 'registering' || this.current === 'registered';
+    if (!isIn && this.current !== 'deregistered') return;
+    const needed = isIn ? this.o.checkFall : this.o.checkRise;
+    if (r.passed === isIn) {
+      if (this.inRow > 0) this.emit('check', { ...r, inRow: 0, needed });
+      this.inRow = 0;
+      return;
+    }
+    this.inRow++;
+    this.emit('check', { ...r, inRow: this.inRow, needed });
+    if (this.inRow < needed) return;
+    this.inRow = 0;
+    if (!isIn) return this.enterRegistering(`app passed ${needed} checks in a row`);
+    // Out at once rather than `draining` first: HAProxy's own check (every 1 s, fall 2) has most
+    // likely stopped new requests to it already, a removed node's slot still lets the requests in
+    // flight finish, and a load that fails every app at once would empty the backend through
+    // `draining` just the same, for one more etcd write per node.
+    await this.dropLease();
+    this.setState('deregistered', `app failed ${needed} checks in a row`);
   }
 
   private enterRegistering(reason: string): void {

@@ -13,30 +13,36 @@ const TTL_MS = 3000;
 function setup(t: ExecutionContext, o: { healthy?: boolean; env?: Record<string, string>; start?: boolean } = {}) {
   const clock = new FakeClock();
   const etcd = new FakeLeaseStore(clock);
-  // answerMs: how long the app takes to answer a check (Infinity: never). Like a stalled app, it
-  // answers when it can, whether or not the registrar still waits: it does not heed the signal.
-  const app = { healthy: o.healthy ?? true, checks: [] as number[], abandoned: [] as number[], answerMs: 0, address: '10.0.0.9' };
+  // answerMs: how long the app takes to answer a check (Infinity: never); stalledUntil: a check
+  // started before then is answered then; script: the answers of the next checks, then `healthy`.
+  // Like a stalled app, it answers when it can, whether or not the registrar still waits: it does
+  // not heed the signal.
+  const app = { healthy: o.healthy ?? true, checks: [] as number[], abandoned: [] as number[], answerMs: 0, stalledUntil: 0, script: [] as boolean[], address: '10.0.0.9' };
   const options = registrarOptionsFromEnv({ NODE_ID: 'node-1', LEASE_TTL: String(TTL_MS / 1000), ...o.env }, 'host');
   const registrar = new Registrar(options, {
     store: etcd,
     appHealthy: async (signal?: AbortSignal) => {
       app.checks.push(clock.monotonic());
       signal?.addEventListener('abort', () => app.abandoned.push(clock.monotonic()), { once: true });
+      const answer = app.script.shift() ?? app.healthy;
       if (app.answerMs > 0) await clock.sleep(app.answerMs);
-      return app.healthy;
+      if (app.stalledUntil > clock.monotonic()) await clock.sleep(app.stalledUntil - clock.monotonic());
+      return answer;
     },
     ownAddress: () => app.address,
     clock,
     random: () => 0,
   });
-  const events: { name: keyof RegistrarEvents; e: any }[] = [];
-  for (const name of ['state', 'retry', 'keepaliveFailed', 'repaired', 'revokeFailed'] as const) registrar.on(name, (e: any) => events.push({ name, e }));
+  const events: { name: keyof RegistrarEvents; e: any; at: number }[] = [];
+  for (const name of ['state', 'retry', 'check', 'keepaliveFailed', 'repaired', 'revokeFailed'] as const) registrar.on(name, (e: any) => events.push({ name, e, at: clock.monotonic() }));
   const states = () => events.filter((x) => x.name === 'state').map((x) => x.e.state as string);
   const of = (name: keyof RegistrarEvents) => events.filter((x) => x.name === name).map((x) => x.e);
+  /** When the registrar entered `state` last, monotonic ms. */
+  const entered = (state: string) => events.filter((x) => x.name === 'state' && x.e.state === state).at(-1)?.at;
   t.teardown(() => registrar.stop());
   if (o.start ?? true) registrar.start();
   const registered = () => clock.until(() => (registrar.state === 'registered' ? etcd.stored(KEY) : undefined), 'registration');
-  return { clock, etcd, app, registrar, states, of, registered };
+  return { clock, etcd, app, registrar, states, of, entered, registered };
 }
 
 test('waits for the app, polling every WAIT_CHECK_INTERVAL_MS, then registers its record on its own lease at once', async (t) => {
@@ -252,18 +258,68 @@ test('etcd out of reach longer than the TTL (partition): re-registers on a new l
   t.deepEqual(states(), ['registering', 'registered', 'registering', 'registered']);
 });
 
-test('app unhealthy: the lease is revoked at once; healthy again: registered on a new lease', async (t) => {
-  const { clock, etcd, app, registrar, states, registered } = setup(t);
+test('failing checks: the node stays through CHECK_FALL - 1 (2) in a row, a pass ends the run; the 3rd in a row revokes its lease, 2 intervals after the 1st', async (t) => {
+  const { clock, etcd, app, registrar, states, of, entered, registered } = setup(t);
   const first = (await registered()).leaseId;
+  app.script.push(false, false, true);
+  await clock.until(() => of('check').length === 3, 'two failed checks and the pass that ends the run');
+  t.deepEqual(of('check').map((e) => [e.passed, e.inRow, e.needed]), [[false, 1, 3], [false, 2, 3], [true, 0, 3]]);
+  t.is(etcd.stored(KEY)?.leaseId, first, 'still in, on the same lease');
+  const from = clock.monotonic();
   app.healthy = false;
-  await clock.advance(1000);
-  t.is(registrar.state, 'deregistered');
+  await clock.until(() => registrar.state === 'deregistered', 'leaving');
+  const failing = app.checks.filter((at) => at > from);
+  t.is(failing.length, 3);
+  t.is(entered('deregistered')! - failing[0]!, 2 * 1000, 'out at the 3rd failure: 2 × CHECK_INTERVAL_MS after the 1st');
+  t.deepEqual(of('check').slice(3).map((e) => [e.passed, e.inRow]), [[false, 1], [false, 2], [false, 3]]);
   t.is(etcd.stored(KEY), undefined);
-  t.is(etcd.leases.size, 0);
-  app.healthy = true;
-  await clock.advance(1000);
-  t.not((await registered()).leaseId, first);
+  t.is(etcd.leases.size, 0, 'revoked');
+  t.deepEqual(states(), ['registering', 'registered', 'deregistered']);
+});
+
+test('out after failing: back after CHECK_RISE (2) passes in a row, on a new lease; a failure in between starts the count over', async (t) => {
+  const { clock, etcd, app, registrar, states, of, registered } = setup(t, { env: { CHECK_FALL: '1' } });
+  const first = (await registered()).leaseId;
+  app.script.push(false);
+  await clock.until(() => registrar.state === 'deregistered', 'leaving at the first failure (CHECK_FALL=1)');
+  const out = of('check').length;
+  app.script.push(true, false, true, true);
+  const back = await clock.until(() => (registrar.state === 'registered' ? etcd.stored(KEY) : undefined), 'registered again');
+  t.deepEqual(of('check').slice(out).map((e) => [e.passed, e.inRow, e.needed]), [[true, 1, 2], [false, 0, 2], [true, 1, 2], [true, 2, 2]]);
+  t.not(back.leaseId, first);
   t.deepEqual(states(), ['registering', 'registered', 'deregistered', 'registering', 'registered']);
+});
+
+test('a stall of 2.5 s costs nothing with the default check settings, whatever its phase against the checks', async (t) => {
+  let failed = 0;
+  for (let phase = 0; phase < 1000; phase += 100) {
+    const { clock, etcd, app, registrar, states, of, registered } = setup(t);
+    const lease = (await registered()).leaseId;
+    await clock.advance(phase);
+    app.stalledUntil = clock.monotonic() + 2500;
+    await clock.advance(2500 + 3000);
+    t.is(etcd.stored(KEY)?.leaseId, lease, `phase ${phase}: same record, same lease`);
+    t.deepEqual(states(), ['registering', 'registered'], `phase ${phase}`);
+    t.true(of('check').every((e) => e.inRow <= 1), `phase ${phase}: at most one failure in a row`);
+    failed += of('check').filter((e) => !e.passed).length;
+    await registrar.stop();
+  }
+  t.true(failed > 0, 'some checks caught the stall: it was seen, and ridden out');
+});
+
+test('an app that stops answering leaves within INTERVAL + (FALL - 1) × max(INTERVAL, TIMEOUT) + TIMEOUT (7 s), its keepalives on time until then', async (t) => {
+  const { clock, etcd, app, registrar, of, entered, registered } = setup(t);
+  await registered();
+  await clock.advance(500); // between two checks
+  const hungAt = clock.monotonic();
+  app.answerMs = Infinity;
+  await clock.until(() => registrar.state === 'deregistered', 'leaving', 20000);
+  const left = entered('deregistered')!;
+  t.true(left - hungAt <= 1000 + 2 * 2000 + 2000 && left - hungAt >= 3 * 2000, `left ${left - hungAt} ms after the app hung, after three checks of 2 s`);
+  t.deepEqual(of('check').map((e) => [e.passed, e.timedOut, e.inRow]), [[false, true, 1], [false, true, 2], [false, true, 3]]);
+  const renewals = [...etcd.times('keepAlive').filter((at) => at <= hungAt).slice(-1), ...etcd.times('keepAlive').filter((at) => at > hungAt && at < left)];
+  t.true(renewals.length >= 6);
+  t.deepEqual(renewals.slice(1).map((at, i) => at - renewals[i]!), renewals.slice(1).map(() => TTL_MS / 3), 'a keepalive every TTL/3');
 });
 
 test('stop() revokes the lease: no key, no lease; leaving -> stopped; a second stop() is harmless', async (t) => {
