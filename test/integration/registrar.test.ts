@@ -8,11 +8,24 @@ import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { TlsEtcd } from '../helpers/tls-etcd.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 
-/** A stand-in app whose health the test switches; the registrar polls it over real HTTP. */
+/**
+ * A stand-in app whose health the test switches; the registrar polls it over real HTTP. A request
+ * that arrives before `stalledUntil` (performance.now() ms) is answered then, as by an app whose
+ * event loop stalls; `answers` keeps when each answer went out, and its status.
+ */
 async function fakeApp(healthy: boolean) {
   const port = await freePort();
-  const app = { port, healthy, close: () => new Promise<void>((r) => server.close(() => r())) };
-  const server = createServer((_req, res) => res.writeHead(app.healthy ? 200 : 503).end()).listen(port, '127.0.0.1');
+  const app = { port, healthy, stalledUntil: 0, answers: [] as { at: number; status: number }[], close: () => new Promise<void>((r) => server.close(() => r())) };
+  const server = createServer((_req, res) => {
+    const answer = () => {
+      const status = app.healthy ? 200 : 503;
+      app.answers.push({ at: performance.now(), status });
+      res.writeHead(status).end();
+    };
+    const stall = app.stalledUntil - performance.now();
+    if (stall > 0) setTimeout(answer, stall);
+    else answer();
+  }).listen(port, '127.0.0.1');
   return app;
 }
 
@@ -105,6 +118,40 @@ test.serial('app unhealthy: deregistered; healthy again: registered again', asyn
   await registrar.waitForEvent((e) => e.state === 'deregistered', 'deregistered event');
   app.healthy = true;
   t.truthy(await waitFor(value, 'record back once healthy', 5000));
+});
+
+test.serial('an app that stalls 2.5 s keeps its record: the checks it misses are fewer than CHECK_FALL', async (t) => {
+  // Timeout 1.2 s, interval 200 ms, fall 3 (the default): two checks at most fail in a 2.5 s stall.
+  // Before CHECK_FALL, the first check that got no answer within 200 ms removed the record.
+  const { app, registrar, value, lease } = await setup(t, true, undefined, { CHECK_TIMEOUT_MS: '1200' });
+  await waitFor(value, 'record in etcd');
+  const before = await lease();
+  app.stalledUntil = performance.now() + 2500;
+  const seen: string[] = [];
+  // Bounded by waitFor's deadline: until the app has answered three checks after the stall.
+  await waitFor(async () => {
+    seen.push((await value()) === null ? 'missing' : 'present');
+    return app.answers.filter((a) => a.at > app.stalledUntil + 50).length >= 3;
+  }, 'three checks answered after the stall', 15000, 50);
+  t.false(seen.includes('missing'), `the record was missing at ${seen.filter((s) => s === 'missing').length} of ${seen.length} looks`);
+  t.is(await lease(), before, 'the same lease throughout');
+  const checks = registrar.events().filter((e) => e.event === 'check');
+  t.true(checks.some((e) => !e.passed && e.timedOut), 'a check got no answer in time: the stall was seen');
+  t.false(registrar.events().some((e) => e.event === 'state' && e.state === 'deregistered'), 'never deregistered');
+});
+
+test.serial('an app that keeps failing leaves after CHECK_FALL checks, about FALL × INTERVAL after its first failed one', async (t) => {
+  const { app, registrar, value } = await setup(t, true, undefined, { CHECK_INTERVAL_MS: '500' });
+  await waitFor(value, 'record in etcd');
+  app.healthy = false;
+  await waitFor(async () => (await value()) === null, 'key removed', 10000, 10);
+  const gone = performance.now();
+  const firstFailed = app.answers.find((a) => a.status === 503)!.at;
+  t.log(`record gone ${Math.round(gone - firstFailed)} ms after the first failed check`);
+  t.true(gone - firstFailed >= 2 * 500 - 100, `not before the 3rd failed check (${Math.round(gone - firstFailed)} ms)`);
+  t.true(gone - firstFailed <= 3 * 500 + 3000, 'and not much after it');
+  const failed = registrar.events().filter((e) => e.event === 'check' && !e.passed).map((e) => e.inRow);
+  t.deepEqual(failed.slice(0, 3), [1, 2, 3]);
 });
 
 test.serial('waits for the app to answer before registering', async (t) => {
