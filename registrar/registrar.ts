@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
-import { LeaseNotFoundError } from '../common/errors.js';
+import { EtcdRefusedError, LeaseNotFoundError, LeaseRefusedError } from '../common/errors.js';
+import { PERMISSION_DENIED } from '../common/etcd-gateway-call.js';
 import { type NodeRecord, formatRecord, recordKey } from '../common/record-format.js';
 import { type CheckResult, checkWithDeadline } from './app-health.js';
 import { Backoff, isRetryable } from './backoff.js';
@@ -287,6 +288,7 @@ export class Registrar extends EventEmitter<RegistrarEvents> {
   /** Grants a lease (unless we hold one already) and puts the record on it. */
   private async attempt(): Promise<void> {
     const signal = this.stopping.signal;
+    let granted = false;
     try {
       // A lease nothing kept alive for TTL/2 may expire under the put: left to expire, not reused.
       if (this.lease !== undefined && this.clock.monotonic() - this.confirmedAt > this.ttlMs / 2) this.lease = undefined;
@@ -294,6 +296,7 @@ export class Registrar extends EventEmitter<RegistrarEvents> {
         const id = await this.deps.store.grant(this.o.ttlSeconds, signal);
         // Held from here on, even if stop() came meanwhile: stop() revokes it after the loop ends.
         this.lease = id;
+        granted = true;
         this.confirmed();
         this.registeredAt = new Date(this.clock.wall()).toISOString();
         if (this.isStopping) return;
@@ -305,9 +308,19 @@ export class Registrar extends EventEmitter<RegistrarEvents> {
       this.due.verify = this.clock.monotonic() + this.ttlMs;
       this.backoff.reset();
       this.setState('registered', this.reason);
-    } catch (err) {
+    } catch (caught) {
       if (this.isStopping) return;
+      let err = caught;
       if (err instanceof LeaseNotFoundError) this.lease = undefined;
+      if (isPermissionDenied(err) && this.lease !== undefined) {
+        // Our key is refused, or the lease carries a key we may not write (someone attached one
+        // while it carried none of ours). A lease granted for this very attempt carries none: then
+        // it is our key, and the refusal waits the longest backoff as any refusal does. Either way
+        // the lease goes (the revoke of one carrying a foreign key is refused too: it expires) and
+        // the next attempt takes a new one.
+        if (!granted) err = new LeaseRefusedError(this.lease, { cause: err });
+        await this.dropLease();
+      }
       const delayMs = this.backoff.next(err);
       this.due.attempt = this.clock.monotonic() + delayMs;
       this.emit('retry', { attempt: this.backoff.attempts, error: err as Error, retryable: isRetryable(err), delayMs });
@@ -328,9 +341,14 @@ export class Registrar extends EventEmitter<RegistrarEvents> {
     }
   }
 
-  /** Reads the key back: missing, on another lease or with another value, it is rewritten on ours. */
+  /**
+   * Reads the key back: missing, on another lease or with another value, it is rewritten on ours.
+   * A rewrite refused on our lease (someone attached a key to it that we may not write) moves the
+   * record to a new lease.
+   */
   private async verify(): Promise<void> {
     const lease = this.lease!;
+    let putting = false;
     try {
       const stored = await this.deps.store.get(this.key, this.stopping.signal);
       this.due.verify = this.clock.monotonic() + this.ttlMs;
@@ -338,12 +356,15 @@ export class Registrar extends EventEmitter<RegistrarEvents> {
       const want = this.value();
       const found = !stored ? 'missing' : stored.leaseId !== lease ? 'other lease' : stored.value !== want ? 'other value' : undefined;
       if (!found) return;
+      putting = true;
       await this.deps.store.put(this.key, want, lease, this.stopping.signal);
       if (this.isStopping) return;
       this.emit('repaired', { found, leaseId: lease });
     } catch (err) {
       if (this.isStopping) return;
       if (err instanceof LeaseNotFoundError) return this.lost(`lease ${lease} lost (found while verifying)`);
+      // Not revoked: the record stays on it until the put on the new lease moves it.
+      if (putting && isPermissionDenied(err)) return this.lost(`lease ${lease} refused: the record's rewrite on it was denied`);
       // Unreachable or refused: the keepalive decides whether the lease is lost; verify again next TTL.
       this.due.verify = this.clock.monotonic() + this.ttlMs;
     }
@@ -385,4 +406,8 @@ export class Registrar extends EventEmitter<RegistrarEvents> {
       this.emit('revokeFailed', { error: err as Error, leaseId: lease });
     }
   }
+}
+
+function isPermissionDenied(err: unknown): boolean {
+  return err instanceof EtcdRefusedError && err.grpcCode === PERMISSION_DENIED;
 }

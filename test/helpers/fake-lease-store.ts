@@ -1,4 +1,4 @@
-import { EtcdUnavailableError, LeaseNotFoundError } from '../../common/errors.js';
+import { EtcdRefusedError, EtcdUnavailableError, LeaseNotFoundError } from '../../common/errors.js';
 import type { StoredValue } from '../../common/etcd-gateway.js';
 import type { LeaseStore } from '../../registrar/lease-store.js';
 import type { FakeClock } from './fake-clock.js';
@@ -25,6 +25,13 @@ export class FakeLeaseStore implements LeaseStore {
   down = false;
   /** Every call fails with EtcdUnavailableError while leases go on expiring (we cannot reach etcd). */
   partitioned = false;
+  /** Keys our role may not write: etcd refuses puts of them (permission denied). */
+  readonly deniedKeys = new Set<string>();
+  /**
+   * Leases that carry a key we may not write (someone attached one): etcd refuses our puts on them
+   * and their revoke (permission denied), as it checks every key already on the lease.
+   */
+  readonly foreignKeyOn = new Set<string>();
   private failures: { kind: Kind; err: Error }[] = [];
   private nextId = 7000;
   private holds = new Map<Kind, { hold: Hold; resolveReached: () => void; gate: Promise<void> }>();
@@ -79,6 +86,7 @@ export class FakeLeaseStore implements LeaseStore {
 
   async put(key: string, value: string, leaseId: string): Promise<void> {
     await this.enter('put');
+    if (this.deniedKeys.has(key) || this.foreignKeyOn.has(leaseId)) throw denied();
     if (!this.leases.has(leaseId)) throw new LeaseNotFoundError(leaseId);
     this.keys.set(key, { value, leaseId });
   }
@@ -99,6 +107,7 @@ export class FakeLeaseStore implements LeaseStore {
 
   async revoke(leaseId: string): Promise<void> {
     await this.enter('revoke');
+    if (this.foreignKeyOn.has(leaseId) && this.leases.has(leaseId)) throw denied();
     this.drop(leaseId);
   }
 
@@ -122,3 +131,5 @@ export class FakeLeaseStore implements LeaseStore {
     for (const [id, l] of this.leases) if (l.expiresAt <= this.clock.monotonic()) this.drop(id);
   }
 }
+
+const denied = () => new EtcdRefusedError('etcd http://fake:2379: etcdserver: permission denied', 403, 7);

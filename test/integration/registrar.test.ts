@@ -29,6 +29,24 @@ async function fakeApp(healthy: boolean) {
   return app;
 }
 
+/** A registrar's environment for TlsEtcd: its client certificate, and the user that may write `/nodes/webapp/`. */
+function tlsEnv(etcd: TlsEtcd, appPort: number, service: string): Record<string, string> {
+  return {
+    ETCD_ENDPOINTS: etcd.endpoint,
+    ETCD_CA: etcd.certs.ca,
+    ETCD_CERT: etcd.certs.clientCert,
+    ETCD_KEY: etcd.certs.clientKey,
+    ETCD_USERNAME: TlsEtcd.USER,
+    ETCD_PASSWORD: TlsEtcd.PASSWORD,
+    SERVICE: service,
+    PORT: String(appPort),
+    NODE_ID: 'node-1',
+    ADVERTISE_ADDRESS: '127.0.0.1',
+    REGISTRAR_HEALTH_PORT: '0',
+    LEASE_TTL: '2',
+  };
+}
+
 async function setup(t: import('ava').ExecutionContext, healthy = true, endpoints?: (etcd: TestEtcd) => Promise<string>, env: Record<string, string> = {}) {
   const etcd = await TestEtcd.start();
   const app = await fakeApp(healthy);
@@ -186,22 +204,8 @@ test.serial('several endpoints: a dead one is skipped, and cutting the one in us
 test.serial('TLS with a client certificate and etcd auth: registers under its role, and its role cannot register another service', async (t) => {
   const etcd = await TlsEtcd.start();
   const app = await fakeApp(true);
-  const env = (service: string) => ({
-    ETCD_ENDPOINTS: etcd.endpoint,
-    ETCD_CA: etcd.certs.ca,
-    ETCD_CERT: etcd.certs.clientCert,
-    ETCD_KEY: etcd.certs.clientKey,
-    ETCD_USERNAME: TlsEtcd.USER,
-    ETCD_PASSWORD: TlsEtcd.PASSWORD,
-    SERVICE: service,
-    PORT: String(app.port),
-    NODE_ID: 'node-1',
-    ADVERTISE_ADDRESS: '127.0.0.1',
-    REGISTRAR_HEALTH_PORT: '0',
-    LEASE_TTL: '2',
-  });
-  const webapp = node('registrar webapp', REGISTRAR_MAIN, env('webapp'));
-  const api = node('registrar api', REGISTRAR_MAIN, env('api'));
+  const webapp = node('registrar webapp', REGISTRAR_MAIN, tlsEnv(etcd, app.port, 'webapp'));
+  const api = node('registrar api', REGISTRAR_MAIN, tlsEnv(etcd, app.port, 'api'));
   t.teardown(async () => {
     await Promise.all([webapp.stop(), api.stop()]);
     await app.close();
@@ -218,4 +222,30 @@ test.serial('TLS with a client certificate and etcd auth: registers under its ro
   webapp.signal('SIGTERM');
   t.is(await webapp.exited, 0);
   t.is(etcd.read('/nodes/webapp/node-1'), undefined, 'revoked on SIGTERM');
+});
+
+test.serial('TLS and auth: a lease someone attached a key to while the app started (our put on it is denied) is replaced: registered on a new lease', async (t) => {
+  const etcd = await TlsEtcd.start();
+  const app = await fakeApp(false);
+  // A lease of 60 s: before, the refused lease was tried again until it was TTL/2 old (30 s).
+  const registrar = node('registrar webapp', REGISTRAR_MAIN, { ...tlsEnv(etcd, app.port, 'webapp'), LEASE_TTL: '60' });
+  t.teardown(async () => {
+    await registrar.stop();
+    await app.close();
+    await etcd.stop();
+  });
+  // The warm-up lease, taken while the app does not answer yet: the only lease in this etcd.
+  const warm = await waitFor(() => /^[0-9a-f]+$/m.exec(etcd.etcdctl('lease', 'list'))?.[0], 'the warm-up lease', 10000, 100);
+  // Another service's key on it (root does it here; any user could, on a lease carrying no key).
+  etcd.etcdctl('put', '/nodes/api/intruder', 'x', `--lease=${warm}`);
+  app.healthy = true;
+  const answered = performance.now();
+  await registrar.waitForEvent((e) => e.state === 'registered', 'registered despite the refused lease', 10000);
+  t.log(`registered ${Math.round(performance.now() - answered)} ms after the app answered`);
+  const stored = etcd.read('/nodes/webapp/node-1');
+  t.truthy(stored);
+  t.not(stored!.lease, BigInt(`0x${warm}`).toString(), 'on a new lease');
+  const refused = registrar.events().find((e) => e.event === 'retry');
+  t.like(refused, { retryable: true });
+  t.is(refused!.err.type, 'LeaseRefusedError');
 });

@@ -182,15 +182,58 @@ test('etcd unreachable at the start: retries with growing, capped backoff, then 
   t.truthy(etcd.stored(KEY));
 });
 
-test('an error etcd will repeat (permission denied) is not retried sooner than the longest backoff', async (t) => {
+test('an error etcd will repeat (a request too large) is not retried sooner than the longest backoff', async (t) => {
   const { clock, etcd, registrar, of } = setup(t, { start: false });
-  etcd.failNext('put', new EtcdRefusedError('etcd: permission denied', 403, 7));
+  etcd.failNext('put', new EtcdRefusedError('etcdserver: request is too large', 400, 3));
   registrar.start();
   await clock.advance(0);
   t.like(of('retry')[0], { retryable: false, delayMs: 2500 });
   await clock.advance(2499);
   t.is(registrar.state, 'registering');
   await clock.advance(1);
+  t.is(registrar.state, 'registered');
+});
+
+test('a lease someone attached a key to while the app started (etcd denies our put on it) is dropped, and the record put on a new lease at once', async (t) => {
+  const { clock, etcd, app, registrar, of, registered } = setup(t, { healthy: false });
+  await clock.advance(100);
+  const warm = registrar.leaseId!;
+  etcd.foreignKeyOn.add(warm); // e.g. another service's registrar: lease ids are no secret
+  app.healthy = true;
+  const answeredAt = clock.monotonic();
+  const stored = await registered();
+  t.true(clock.monotonic() - answeredAt <= 200, `registered ${clock.monotonic() - answeredAt} ms after the app answered`);
+  t.not(stored.leaseId, warm);
+  t.like(of('retry')[0], { retryable: true, delayMs: 100 });
+  t.is(of('retry')[0].error.name, 'LeaseRefusedError');
+  t.like(of('revokeFailed')[0], { leaseId: warm }, 'its revoke is refused too: it is left to expire');
+});
+
+test('a rewrite etcd denies on our registered lease (someone attached a key to it) moves the record to a new lease', async (t) => {
+  const { clock, etcd, registrar, states, registered } = setup(t);
+  const first = (await registered()).leaseId;
+  etcd.foreignKeyOn.add(first);
+  etcd.keys.delete(KEY); // the record needs a rewrite (etcdctl del); on this lease it is refused
+  await clock.advance(TTL_MS);
+  const again = await registered();
+  t.not(again.leaseId, first);
+  t.is(registrar.leaseId, again.leaseId);
+  t.deepEqual(states(), ['registering', 'registered', 'registering', 'registered']);
+});
+
+test('a put etcd denies for our own key (the role lacks it): one new lease rules out a foreign key, then the longest backoff; no lease left behind', async (t) => {
+  const { clock, etcd, registrar, of } = setup(t, { start: false });
+  etcd.deniedKeys.add(KEY);
+  registrar.start();
+  await clock.advance(10000);
+  t.is(registrar.state, 'registering');
+  const retries = of('retry');
+  t.like(retries[0], { retryable: true, delayMs: 100 }, 'the warm-up lease might carry a foreign key: a new one at once');
+  t.true(retries.length >= 4 && retries.slice(1).every((e) => !e.retryable && e.delayMs === 2500 && /permission denied/.test(e.error.message)), 'refused on a lease granted for the attempt: our key');
+  t.is(etcd.leases.size, 0, 'each refused lease revoked');
+  t.is(etcd.stored(KEY), undefined);
+  etcd.deniedKeys.delete(KEY); // the role is fixed
+  await clock.advance(2500);
   t.is(registrar.state, 'registered');
 });
 
