@@ -9,9 +9,11 @@ export interface Clock {
   monotonic(): number;
   /** Milliseconds since the epoch (Date.now()): only for timestamps people read, such as `registeredAt`. */
   wall(): number;
-  /** Resolves after `ms` of monotonic time, or as soon as `signal` aborts. Never rejects. */
+  /** Resolves after `ms` of monotonic time, or as soon as `signal` aborts; `ms` may be Infinity. Never rejects. */
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
 }
+
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
 export const systemClock: Clock = {
   monotonic: () => performance.now(),
@@ -25,7 +27,8 @@ export const systemClock: Clock = {
         signal?.removeEventListener('abort', done);
         resolve();
       };
-      const timer = setTimeout(done, Math.max(0, ms));
+      // setTimeout fires after 1 ms for a delay past 2^31 - 1 ms (Infinity included): clamp it.
+      const timer = setTimeout(done, Math.min(Math.max(0, ms), MAX_TIMEOUT_MS));
       signal?.addEventListener('abort', done, { once: true });
     });
   },
