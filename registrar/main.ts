@@ -61,7 +61,7 @@ async function main(): Promise<void> {
     auto = `auto: ${(err as Error).message}`; // retried at each registration attempt
   }
   log.info(
-    { event: 'start', key: registrar.key, address: o.address ?? auto, advertiseNetwork: o.advertiseNetworks, port: o.port, ttl: o.ttlSeconds, endpoints: o.etcd.endpoints, tls: !!o.etcd.tls, auth: !!o.etcd.auth },
+    { event: 'start', key: registrar.key, address: o.address ?? auto, advertiseNetwork: o.advertiseNetworks, port: o.port, ttl: o.ttlSeconds, check: { intervalMs: o.checkIntervalMs, timeoutMs: o.checkTimeoutMs, fall: o.checkFall, rise: o.checkRise }, endpoints: o.etcd.endpoints, tls: !!o.etcd.tls, auth: !!o.etcd.auth },
     'registrar starting',
   );
   registrar.start();
