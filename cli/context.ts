@@ -6,7 +6,7 @@ import type { CliStore } from './store.js';
 
 /**
  * What a subcommand gets from main.ts: options read once from the environment, etcd (made on
- * first use), the clock, output, and the signal that an interrupt (Ctrl-C) raises. Tests pass
+ * first use), the clocks, output, and the signal that an interrupt (Ctrl-C) raises. Tests pass
  * their own.
  */
 export interface Context {
@@ -18,9 +18,12 @@ export interface Context {
   out(text: string): void;
   /** A line (or lines) for stderr: progress, notes, errors. */
   err(text: string): void;
+  /** Milliseconds since the epoch: the times people read (a drain's `at`, an event's time, a record's age). */
   now(): number;
   /** Credentials for `https://` renderers (LEASEHOLD_RENDERER_*), read once. */
   rendererTls?: RendererTls;
+  /** Milliseconds on a clock that never steps: waits and timeouts (`drain --wait`). */
+  monotonic(): number;
   /** Aborted on SIGINT: `watch` ends (exit 0), `drain --wait` stops. */
   interrupted: AbortSignal;
 }

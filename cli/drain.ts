@@ -36,7 +36,7 @@ export async function drain(cmd: Extract<Command, { name: 'drain' }>, ctx: Conte
 /** Polls the renderers' `/status` until the node is in DRAIN with no session on every one of them. */
 async function waitDrained(cmd: Extract<Command, { name: 'drain' }>, ctx: Context): Promise<number> {
   const urls = cmd.renderers ?? ctx.options.renderers;
-  const started = ctx.now();
+  const started = ctx.monotonic();
   let last = '';
   let reached = false;
   for (;;) {
@@ -48,18 +48,18 @@ async function waitDrained(cmd: Extract<Command, { name: 'drain' }>, ctx: Contex
       last = progress;
     }
     if (done) {
-      ctx.out(`${name(cmd.node)} drained: DRAIN, 0 sessions after ${formatAge((ctx.now() - started) / 1000)}`);
+      ctx.out(`${name(cmd.node)} drained: DRAIN, 0 sessions after ${formatAge((ctx.monotonic() - started) / 1000)}`);
       return 0;
     }
     if (ctx.interrupted.aborted) {
       ctx.err(`interrupted: the drain stays (leasehold undrain ${name(cmd.node)} reverses it)`);
       return 130;
     }
-    if (ctx.now() - started >= cmd.timeoutMs) {
+    if (ctx.monotonic() - started >= cmd.timeoutMs) {
       if (!reached) throw new RendererUnreachableError(`the drain is written, but no renderer answered to wait on (${replies.map((r) => `${r.url}: ${r.error}`).join('; ')})`);
       throw new WaitTimeoutError(`${name(cmd.node)} not drained after ${formatAge(cmd.timeoutMs / 1000)}: ${progress} (the drain stays)`);
     }
-    await pause(Math.min(250, Math.max(0, started + cmd.timeoutMs - ctx.now())), ctx.interrupted);
+    await pause(Math.min(250, Math.max(0, started + cmd.timeoutMs - ctx.monotonic())), ctx.interrupted);
   }
 }
 

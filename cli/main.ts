@@ -103,6 +103,7 @@ async function main(argv: string[]): Promise<number> {
     out: (text) => write(process.stdout, text, look.color ? OWN_SEQUENCES : []),
     err: (text) => write(process.stderr, text),
     now: Date.now,
+    monotonic: () => performance.now(),
     interrupted: interrupt.signal,
     rendererTls,
   };

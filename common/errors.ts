@@ -48,6 +48,17 @@ export class LeaseNotFoundError extends StoreError {
 }
 
 /**
+ * etcd refused a write on a lease we hold (permission denied) that our own key does not explain:
+ * the lease carries a key we may not write, attached by someone who knew its id (a lease id is no
+ * secret). Retryable: a new lease is the cure.
+ */
+export class LeaseRefusedError extends StoreError {
+  constructor(readonly leaseId: string, options?: { cause?: unknown }) {
+    super(`lease ${leaseId} refused: etcd denies writes on it (a key we may not write is attached to it); taking a new lease`, options);
+  }
+}
+
+/**
  * etcd answered and refused: wrong credentials, permission denied, invalid argument. Trying
  * again changes nothing until someone fixes the configuration or the roles.
  */

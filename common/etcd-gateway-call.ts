@@ -45,6 +45,11 @@ const TRANSIENT = new Set([1 /* canceled */, 2 /* unknown */, 4 /* deadline exce
 export const UNAUTHENTICATED = 16;
 /** gRPC code 5: for lease calls, the lease does not exist. */
 export const NOT_FOUND = 5;
+/**
+ * gRPC code 7. A put on a lease is refused so when the user may not write the key, or any key
+ * already on the lease; a revoke, when it may not write every key on the lease.
+ */
+export const PERMISSION_DENIED = 7;
 
 /**
  * The JSON of an answer, or the typed error it stands for. The gateway reports errors either

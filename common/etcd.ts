@@ -35,6 +35,8 @@ export function createEtcdClient(o: EtcdOptions): Etcd3 {
       'grpc.keepalive_time_ms': 10000,
       'grpc.keepalive_timeout_ms': 3000,
     },
+    // gRPC takes only a deadline on the wall clock, and turns it into a timer as the call starts:
+    // etcd3 asks for it right before, in the same tick, so a wall-clock step cannot stretch it.
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + o.callTimeoutMs }),
     faultHandling: { host: () => once, global: once },
   });

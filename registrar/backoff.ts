@@ -1,6 +1,6 @@
 import { LeaseholdError } from '../common/errors.js';
 
-/** Errors marked retryable (etcd unavailable, lease gone) are worth another try soon. */
+/** Errors marked retryable (etcd unavailable, lease gone or refused) are worth another try soon. */
 export function isRetryable(err: unknown): boolean {
   return err instanceof LeaseholdError && err.retryable;
 }

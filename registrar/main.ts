@@ -24,11 +24,10 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const log = createLineLog('registrar', o.logLevel);
-  const timeout = Math.min(o.checkIntervalMs, 2000);
   const registrar = new Registrar(o, {
     store,
-    appHealthy: async () => {
-      const status = await httpStatus(o.healthUrl, timeout);
+    appHealthy: async (signal) => {
+      const status = await httpStatus(o.healthUrl, o.checkTimeoutMs, signal);
       return status >= 200 && status < 300;
     },
     ownAddress: () => ownAddress(o.advertiseNetworks),
@@ -38,6 +37,12 @@ async function main(): Promise<void> {
   registrar.on('retry', (e) =>
     (e.retryable ? log.warn : log.error)({ event: 'retry', attempt: e.attempt, err: e.error, retryable: e.retryable, delayMs: e.delayMs }, 'registration attempt failed'),
   );
+  registrar.on('check', (e) => {
+    const what = `app check ${e.passed ? 'passed' : e.timedOut ? `failed (no answer in ${Math.round(e.durationMs)} ms)` : 'failed'}`;
+    const msg = e.inRow > 0 ? `${what}: ${e.inRow} in a row, the node ${e.passed ? 'rejoins' : 'leaves'} at ${e.needed}`
+      : `${what}: the node stays ${e.passed ? 'in' : 'out'}`;
+    (e.passed ? log.info : log.warn)({ event: 'check', passed: e.passed, inRow: e.inRow, needed: e.needed, timedOut: e.timedOut, durationMs: Math.round(e.durationMs) }, msg);
+  });
   registrar.on('keepaliveFailed', (e) => log.warn({ event: 'keepalive-failed', leaseId: e.leaseId, unconfirmedMs: e.unconfirmedMs, err: e.error }, 'keepalive got no answer'));
   registrar.on('repaired', (e) => log.warn({ event: 'repaired', found: e.found, leaseId: e.leaseId }, `record rewritten: ${e.found}`));
   registrar.on('revokeFailed', (e) => log.warn({ event: 'revoke-failed', leaseId: e.leaseId, err: e.error }, 'lease left to expire'));
@@ -56,7 +61,7 @@ async function main(): Promise<void> {
     auto = `auto: ${(err as Error).message}`; // retried at each registration attempt
   }
   log.info(
-    { event: 'start', key: registrar.key, address: o.address ?? auto, advertiseNetwork: o.advertiseNetworks, port: o.port, ttl: o.ttlSeconds, endpoints: o.etcd.endpoints, tls: !!o.etcd.tls, auth: !!o.etcd.auth },
+    { event: 'start', key: registrar.key, address: o.address ?? auto, advertiseNetwork: o.advertiseNetworks, port: o.port, ttl: o.ttlSeconds, check: { intervalMs: o.checkIntervalMs, timeoutMs: o.checkTimeoutMs, fall: o.checkFall, rise: o.checkRise }, endpoints: o.etcd.endpoints, tls: !!o.etcd.tls, auth: !!o.etcd.auth },
     'registrar starting',
   );
   registrar.start();

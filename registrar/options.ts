@@ -38,8 +38,32 @@ export interface RegistrarOptions {
   ttlSeconds: number;
   /** The app's health URL; 2xx means serving. Env `HEALTH_URL`. Default `http://127.0.0.1:<PORT>/health`. */
   healthUrl: string;
-  /** How often the app's health is checked once it has answered, ms. Env `CHECK_INTERVAL_MS`. Default 1000. */
+  /**
+   * How often the app's health is checked once it has answered, ms: a check starts this long
+   * after the previous one started, or when that one ended if it took longer. Env
+   * `CHECK_INTERVAL_MS`. Default 1000.
+   */
   checkIntervalMs: number;
+  /**
+   * How long the app may take to answer a check, ms; no answer by then counts as a failure. The
+   * check runs beside the keepalives: a slow app never delays them. Env `CHECK_TIMEOUT_MS`.
+   * Default 2000.
+   */
+  checkTimeoutMs: number;
+  /**
+   * Failed checks in a row before the node leaves (its lease is revoked), like HAProxy's `fall`.
+   * Env `CHECK_FALL`. Default 3. With INTERVAL, TIMEOUT and FALL the three check settings, the
+   * node leaves at the latest INTERVAL + (FALL − 1) × max(INTERVAL, TIMEOUT) + TIMEOUT after its
+   * app stops answering (7 s with the defaults), FALL × INTERVAL after it starts answering errors
+   * (3 s), and a stall shorter than about (FALL − 1) × max(INTERVAL, TIMEOUT) + TIMEOUT (6 s)
+   * never makes it leave.
+   */
+  checkFall: number;
+  /**
+   * Passed checks in a row before a node that left for failing its checks registers again, like
+   * HAProxy's `rise`. The first join waits for one. Env `CHECK_RISE`. Default 2.
+   */
+  checkRise: number;
   /**
    * How often the app's health is checked until it first answers, ms: a container's join
    * waits on this. Env `WAIT_CHECK_INTERVAL_MS`. Default 25.
@@ -67,6 +91,9 @@ export function registrarOptionsFromEnv(env: Env, hostname: string): RegistrarOp
     ttlSeconds: int(env, 'LEASE_TTL', 5, 2, 3600),
     healthUrl: str(env, 'HEALTH_URL', `http://127.0.0.1:${port}/health`),
     checkIntervalMs: int(env, 'CHECK_INTERVAL_MS', 1000, 50, 600000),
+    checkTimeoutMs: int(env, 'CHECK_TIMEOUT_MS', 2000, 10, 600000),
+    checkFall: int(env, 'CHECK_FALL', 3, 1, 100),
+    checkRise: int(env, 'CHECK_RISE', 2, 1, 100),
     waitCheckIntervalMs: int(env, 'WAIT_CHECK_INTERVAL_MS', 25, 5, 600000),
     healthPort: int(env, 'REGISTRAR_HEALTH_PORT', 3001, 0, 65535),
     logLevel: logLevel(str(env, 'LOG_LEVEL', 'info')),

@@ -82,6 +82,7 @@ export class Desired extends EventEmitter<DesiredEvents> {
 
   constructor(
     private readonly o: DesiredOptions,
+    /** Monotonic ms (holds). */
     private readonly now: () => number,
   ) {
     super();

@@ -64,13 +64,13 @@ export class Haproxy {
    * `timeoutMs`.
    */
   async command(cmd: string, timeoutMs = 2000): Promise<string> {
-    const deadline = Date.now() + timeoutMs;
+    const deadline = performance.now() + timeoutMs;
     for (;;) {
       try {
-        return await this.once(cmd, Math.max(100, deadline - Date.now()));
+        return await this.once(cmd, Math.max(100, deadline - performance.now()));
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
-        if ((code !== 'ECONNREFUSED' && code !== 'ENOENT') || Date.now() >= deadline) throw err;
+        if ((code !== 'ECONNREFUSED' && code !== 'ENOENT') || performance.now() >= deadline) throw err;
         await new Promise((r) => setTimeout(r, 20));
       }
     }
@@ -99,7 +99,7 @@ export class Haproxy {
    * failure, and a fresh worker runs. While the master re-executes its socket may briefly refuse.
    */
   async reload(): Promise<ReloadResult> {
-    const started = Date.now();
+    const started = performance.now();
     const deadline = started + this.o.reloadTimeoutMs;
     let before: ProcInfo;
     try {
@@ -120,7 +120,7 @@ export class Haproxy {
     }
     const oldWorkers = new Set(before.workers.map((w) => w.pid));
     let last: unknown;
-    while (Date.now() < deadline) {
+    while (performance.now() < deadline) {
       let now: ProcInfo | undefined;
       try {
         now = await this.showProc();
@@ -130,7 +130,7 @@ export class Haproxy {
       if (now && now.reloads > before.reloads) {
         if (now.failed > before.failed) throw new ReloadError(`haproxy refused the reload (failed reloads ${before.failed} -> ${now.failed}); the previous config keeps serving`);
         const fresh = now.workers.find((w) => w.reloads === 0 && !oldWorkers.has(w.pid));
-        if (fresh) return { reloads: now.reloads, workerPid: fresh.pid, durationMs: Date.now() - started };
+        if (fresh) return { reloads: now.reloads, workerPid: fresh.pid, durationMs: Math.round(performance.now() - started) };
       }
       await new Promise((r) => setTimeout(r, 10));
     }

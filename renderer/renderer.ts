@@ -55,7 +55,10 @@ export interface RendererDeps {
   haproxy: Pick<Haproxy, 'check' | 'reload' | 'showProc'>;
   runtime: Pick<RuntimeChannel, 'run'> & { counts?: RuntimeChannel['counts'] };
   template: Template;
-  now?: () => number;
+  /** Milliseconds on a clock that never steps, for holds, timers and durations. Default performance.now(). */
+  monotonic?: () => number;
+  /** Milliseconds since the epoch, only for the times `/status` shows. Default Date.now(). */
+  wall?: () => number;
 }
 
 type Placement = { r: NodeRecord; slot: string };
@@ -77,7 +80,9 @@ export class Renderer extends EventEmitter<RendererEvents> {
   private readonly coalescer: Coalescer;
   private readonly mirrorCoalescer: Coalescer;
   private readonly abort = new AbortController();
+  /** Monotonic: every hold, wait and duration. */
   private readonly now: () => number;
+  private readonly wall: () => number;
   private readonly timers = new Set<NodeJS.Timeout>();
   private observedOnce = false;
   private adopted = false;
@@ -129,7 +134,8 @@ export class Renderer extends EventEmitter<RendererEvents> {
     private readonly deps: RendererDeps,
   ) {
     super();
-    this.now = deps.now ?? Date.now;
+    this.now = deps.monotonic ?? (() => performance.now());
+    this.wall = deps.wall ?? Date.now;
     this.desired = new Desired(c, this.now);
     this.desired.on('rejected', (e) => this.emit('rejected', e));
     this.desired.on('operator', (e) => this.emit('operator', e));
@@ -186,7 +192,7 @@ export class Renderer extends EventEmitter<RendererEvents> {
     Object.assign(s, { holds: this.desired.counts.holds, failStaticHeld: this.desired.failStatic.held, quarantined: this.desired.quarantined, rejectedRecords: this.desired.counts.rejected, records: this.desired.counts.admitted });
     s.overCap = Object.fromEntries(this.desired.overCap);
     s.storeUnsyncedSeconds = this.storeUnsyncedMs() / 1000;
-    s.heldUntil = until !== undefined && until > this.now() ? new Date(until).toISOString() : undefined;
+    s.heldUntil = until !== undefined && until > this.now() ? new Date(this.wall() + until - this.now()).toISOString() : undefined;
     return s;
   }
 
@@ -580,7 +586,7 @@ export class Renderer extends EventEmitter<RendererEvents> {
     for (const x of out.drift) this.emit('drift', { backend: x.desired.backend, server: x.desired.server, node: x.desired.node, fields: x.fields });
     this.st.driftRepaired += out.drift.length;
     this.st.runtime.refusedAnswers += out.refused.length;
-    const durationMs = this.now() - started;
+    const durationMs = Math.round(this.now() - started);
     if (out.differed.length) {
       this.emit('reconciled', { changed: out.differed.length - out.unconverged.length, drift: out.drift.length, commands: out.commands, refused: out.refused.slice(0, 5), unconverged: out.unconverged.length, durationMs });
       this.mirrorCoalescer.trigger();
@@ -594,7 +600,7 @@ export class Renderer extends EventEmitter<RendererEvents> {
     this.st.reconcile.count++;
     this.st.reconcile.totalMs += durationMs;
     this.st.reconcile.lastMs = durationMs;
-    this.st.lastReconcileAt = new Date(this.now()).toISOString();
+    this.st.lastReconcileAt = new Date(this.wall()).toISOString();
   }
 
   /**
@@ -609,7 +615,7 @@ export class Renderer extends EventEmitter<RendererEvents> {
         const key = `${p.service}/${s.name}`;
         const a = have.get(key);
         const drained = a !== undefined && (a.admin & 0x01) !== 0 && actual.sessions.get(key) === 0;
-        if (!a || drained || this.now() - (s.leavingSince ?? 0) >= this.c.leaveMaxMs) {
+        if (!a || drained || s.leavingSince === undefined || this.now() - s.leavingSince >= this.c.leaveMaxMs) {
           this.slots.free(p.service, s.name);
           this.mirrorCoalescer.trigger();
         }

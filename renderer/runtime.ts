@@ -42,15 +42,15 @@ export class RuntimeChannel {
   }
 
   private async batch(commands: string[]): Promise<string[]> {
-    const deadline = Date.now() + this.o.timeoutMs;
+    const deadline = performance.now() + this.o.timeoutMs;
     for (let attempt = 1; ; attempt++) {
       try {
-        const answers = await this.exchange(commands, Math.max(100, deadline - Date.now()));
+        const answers = await this.exchange(commands, Math.max(100, deadline - performance.now()));
         this.counts.sent += commands.length;
         return answers;
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code ?? '';
-        if (!TRANSIENT.has(code) || Date.now() >= deadline) {
+        if (!TRANSIENT.has(code) || performance.now() >= deadline) {
           this.counts.failed += commands.length;
           throw new RuntimeError(`runtime API at ${this.o.socket}: ${(err as Error).message}`, { cause: err });
         }

@@ -23,6 +23,7 @@ export class StructureFiles {
   constructor(
     private readonly c: StructureFilesConfig,
     private readonly haproxy: Pick<Haproxy, 'check' | 'reload'>,
+    /** Monotonic ms (durations). */
     private readonly now: () => number,
   ) {}
 
@@ -78,7 +79,7 @@ export class StructureFiles {
     const started = this.now();
     try {
       await this.haproxy.check(this.staged);
-      return { ok: true, checkMs: this.now() - started, bytes: Buffer.byteLength(text) };
+      return { ok: true, checkMs: Math.round(this.now() - started), bytes: Buffer.byteLength(text) };
     } catch (err) {
       await unlink(this.staged).catch(() => undefined);
       return { ok: false, stage: 'check', error: err as ConfigCheckError };

@@ -3,16 +3,26 @@ import type { Clock } from '../../registrar/clock.js';
 /**
  * A clock that moves only when a test says so. Sleepers wake in deadline order, and after
  * each wake the promise chains they started run to their next wait before time moves on.
+ * Monotonic time starts at 0 (as performance.now() starts near 0 in a new process); the wall
+ * clock goes along with it until a test steps it (`stepWall`).
  */
 export class FakeClock implements Clock {
-  private t: number;
+  private t = 0;
+  private wallOffset: number;
   private sleepers: { until: number; wake: () => void }[] = [];
 
-  constructor(start = Date.parse('2026-01-01T00:00:00.000Z')) {
-    this.t = start;
+  constructor(wallStart = Date.parse('2026-01-01T00:00:00.000Z')) {
+    this.wallOffset = wallStart;
   }
 
-  now = (): number => this.t;
+  monotonic = (): number => this.t;
+
+  wall = (): number => this.t + this.wallOffset;
+
+  /** Steps the wall clock by `ms` (negative: back), as NTP or an operator would; monotonic time goes on. */
+  stepWall(ms: number): void {
+    this.wallOffset += ms;
+  }
 
   sleep(ms: number, signal?: AbortSignal): Promise<void> {
     return new Promise((resolve) => {

@@ -1,4 +1,4 @@
-import { EtcdUnavailableError, LeaseNotFoundError } from '../../common/errors.js';
+import { EtcdRefusedError, EtcdUnavailableError, LeaseNotFoundError } from '../../common/errors.js';
 import type { StoredValue } from '../../common/etcd-gateway.js';
 import type { LeaseStore } from '../../registrar/lease-store.js';
 import type { FakeClock } from './fake-clock.js';
@@ -19,10 +19,21 @@ export class FakeLeaseStore implements LeaseStore {
   readonly leases = new Map<string, { ttlMs: number; expiresAt: number }>();
   readonly keys = new Map<string, StoredValue>();
   readonly calls: Kind[] = [];
+  /** Every value put, in order. */
+  readonly puts: string[] = [];
+  /** When each call started (monotonic ms), in the order of `calls`. */
+  private readonly callTimes: number[] = [];
   /** Every call fails with EtcdUnavailableError, and leases do not expire (etcd itself is down). */
   down = false;
   /** Every call fails with EtcdUnavailableError while leases go on expiring (we cannot reach etcd). */
   partitioned = false;
+  /** Keys our role may not write: etcd refuses puts of them (permission denied). */
+  readonly deniedKeys = new Set<string>();
+  /**
+   * Leases that carry a key we may not write (someone attached one): etcd refuses our puts on them
+   * and their revoke (permission denied), as it checks every key already on the lease.
+   */
+  readonly foreignKeyOn = new Set<string>();
   private failures: { kind: Kind; err: Error }[] = [];
   private nextId = 7000;
   private holds = new Map<Kind, { hold: Hold; resolveReached: () => void; gate: Promise<void> }>();
@@ -54,7 +65,12 @@ export class FakeLeaseStore implements LeaseStore {
   /** etcd restarted: every lease gets its full TTL again (etcd's lessor does this on promotion). */
   restart(): void {
     this.down = false;
-    for (const l of this.leases.values()) l.expiresAt = this.clock.now() + l.ttlMs;
+    for (const l of this.leases.values()) l.expiresAt = this.clock.monotonic() + l.ttlMs;
+  }
+
+  /** When the calls of `kind` started, monotonic ms. */
+  times(kind: Kind): number[] {
+    return this.callTimes.filter((_, i) => this.calls[i] === kind);
   }
 
   /** What is stored at `key` now, leases expired as due. */
@@ -66,21 +82,23 @@ export class FakeLeaseStore implements LeaseStore {
   async grant(ttlSeconds: number): Promise<string> {
     await this.enter('grant');
     const id = String(this.nextId++);
-    this.leases.set(id, { ttlMs: ttlSeconds * 1000, expiresAt: this.clock.now() + ttlSeconds * 1000 });
+    this.leases.set(id, { ttlMs: ttlSeconds * 1000, expiresAt: this.clock.monotonic() + ttlSeconds * 1000 });
     return id;
   }
 
   async put(key: string, value: string, leaseId: string): Promise<void> {
     await this.enter('put');
+    if (this.deniedKeys.has(key) || this.foreignKeyOn.has(leaseId)) throw denied();
     if (!this.leases.has(leaseId)) throw new LeaseNotFoundError(leaseId);
     this.keys.set(key, { value, leaseId });
+    this.puts.push(value);
   }
 
   async keepAlive(leaseId: string): Promise<number> {
     await this.enter('keepAlive');
     const l = this.leases.get(leaseId);
     if (!l) throw new LeaseNotFoundError(leaseId);
-    l.expiresAt = this.clock.now() + l.ttlMs;
+    l.expiresAt = this.clock.monotonic() + l.ttlMs;
     return l.ttlMs / 1000;
   }
 
@@ -92,11 +110,13 @@ export class FakeLeaseStore implements LeaseStore {
 
   async revoke(leaseId: string): Promise<void> {
     await this.enter('revoke');
+    if (this.foreignKeyOn.has(leaseId) && this.leases.has(leaseId)) throw denied();
     this.drop(leaseId);
   }
 
   private async enter(kind: Kind): Promise<void> {
     this.calls.push(kind);
+    this.callTimes.push(this.clock.monotonic());
     const h = this.holds.get(kind);
     if (h) {
       this.holds.delete(kind);
@@ -111,6 +131,8 @@ export class FakeLeaseStore implements LeaseStore {
 
   private expire(): void {
     if (this.down) return;
-    for (const [id, l] of this.leases) if (l.expiresAt <= this.clock.now()) this.drop(id);
+    for (const [id, l] of this.leases) if (l.expiresAt <= this.clock.monotonic()) this.drop(id);
   }
 }
+
+const denied = () => new EtcdRefusedError('etcd http://fake:2379: etcdserver: permission denied', 403, 7);

@@ -228,7 +228,7 @@ test.serial('no permission: etcd refuses the write, the CLI says so (a Permissio
     const client = new Etcd3({ hosts: [secured.endpoint], auth, dialTimeout: 2000 });
     const options = cliOptionsFromEnv({ ETCD_ENDPOINTS: secured.endpoint, LEASEHOLD_RENDERERS: env.LEASEHOLD_RENDERERS }, 'tester', 'box');
     const store = new CliStore(client, { endpoints: options.etcd.endpoints, nodesPrefix: options.nodesPrefix, operatorPrefix: options.operatorPrefix });
-    const ctx: Context = { options, etcd: () => client, store: () => store, look: { tty: false, color: false }, out: () => undefined, err: () => undefined, now: Date.now, interrupted: new AbortController().signal };
+    const ctx: Context = { options, etcd: () => client, store: () => store, look: { tty: false, color: false }, out: () => undefined, err: () => undefined, now: Date.now, monotonic: () => performance.now(), interrupted: new AbortController().signal };
     try {
       return await drain({ name: 'drain', node: { service: 'webapp', id: 'n1' }, wait: false, timeoutMs: 1000, force: false }, ctx).catch((err: unknown) => err);
     } finally {

@@ -8,12 +8,43 @@ import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { TlsEtcd } from '../helpers/tls-etcd.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 
-/** A stand-in app whose health the test switches; the registrar polls it over real HTTP. */
+/**
+ * A stand-in app whose health the test switches; the registrar polls it over real HTTP. A request
+ * that arrives before `stalledUntil` (performance.now() ms) is answered then, as by an app whose
+ * event loop stalls; `answers` keeps when each answer went out, and its status.
+ */
 async function fakeApp(healthy: boolean) {
   const port = await freePort();
-  const app = { port, healthy, close: () => new Promise<void>((r) => server.close(() => r())) };
-  const server = createServer((_req, res) => res.writeHead(app.healthy ? 200 : 503).end()).listen(port, '127.0.0.1');
+  const app = { port, healthy, stalledUntil: 0, answers: [] as { at: number; status: number }[], close: () => new Promise<void>((r) => server.close(() => r())) };
+  const server = createServer((_req, res) => {
+    const answer = () => {
+      const status = app.healthy ? 200 : 503;
+      app.answers.push({ at: performance.now(), status });
+      res.writeHead(status).end();
+    };
+    const stall = app.stalledUntil - performance.now();
+    if (stall > 0) setTimeout(answer, stall);
+    else answer();
+  }).listen(port, '127.0.0.1');
   return app;
+}
+
+/** A registrar's environment for TlsEtcd: its client certificate, and the user that may write `/nodes/webapp/`. */
+function tlsEnv(etcd: TlsEtcd, appPort: number, service: string): Record<string, string> {
+  return {
+    ETCD_ENDPOINTS: etcd.endpoint,
+    ETCD_CA: etcd.certs.ca,
+    ETCD_CERT: etcd.certs.clientCert,
+    ETCD_KEY: etcd.certs.clientKey,
+    ETCD_USERNAME: TlsEtcd.USER,
+    ETCD_PASSWORD: TlsEtcd.PASSWORD,
+    SERVICE: service,
+    PORT: String(appPort),
+    NODE_ID: 'node-1',
+    ADVERTISE_ADDRESS: '127.0.0.1',
+    REGISTRAR_HEALTH_PORT: '0',
+    LEASE_TTL: '2',
+  };
 }
 
 async function setup(t: import('ava').ExecutionContext, healthy = true, endpoints?: (etcd: TestEtcd) => Promise<string>, env: Record<string, string> = {}) {
@@ -107,6 +138,41 @@ test.serial('app unhealthy: deregistered; healthy again: registered again', asyn
   t.truthy(await waitFor(value, 'record back once healthy', 5000));
 });
 
+test.serial('an app that stalls 2.5 s keeps its record: the checks it misses are fewer than CHECK_FALL', async (t) => {
+  // Timeout 1.2 s, interval 200 ms, fall 3 (the default): two checks at most fail in a 2.5 s stall.
+  // Before CHECK_FALL, the first check that got no answer within 200 ms removed the record.
+  const { app, registrar, value, lease } = await setup(t, true, undefined, { CHECK_TIMEOUT_MS: '1200' });
+  await waitFor(value, 'record in etcd');
+  const before = await lease();
+  app.stalledUntil = performance.now() + 2500;
+  const seen: string[] = [];
+  // Bounded by waitFor's deadline: until the app has answered three checks after the stall.
+  await waitFor(async () => {
+    seen.push((await value()) === null ? 'missing' : 'present');
+    return app.answers.filter((a) => a.at > app.stalledUntil + 50).length >= 3;
+  }, 'three checks answered after the stall', 15000, 50);
+  t.false(seen.includes('missing'), `the record was missing at ${seen.filter((s) => s === 'missing').length} of ${seen.length} looks`);
+  t.is(await lease(), before, 'the same lease throughout');
+  const checks = registrar.events().filter((e) => e.event === 'check');
+  t.true(checks.some((e) => !e.passed && e.timedOut), 'a check got no answer in time: the stall was seen');
+  t.false(registrar.events().some((e) => e.event === 'state' && e.state === 'deregistered'), 'never deregistered');
+});
+
+test.serial('an app that keeps failing leaves after CHECK_FALL checks, about FALL × INTERVAL after its first failed one', async (t) => {
+  const { app, registrar, value } = await setup(t, true, undefined, { CHECK_INTERVAL_MS: '500' });
+  await waitFor(value, 'record in etcd');
+  app.healthy = false;
+  await waitFor(async () => (await value()) === null, 'key removed', 10000, 10);
+  const gone = performance.now();
+  const firstFailed = app.answers.find((a) => a.status === 503)!.at;
+  t.log(`record gone ${Math.round(gone - firstFailed)} ms after the first failed check`);
+  // The 3rd check starts 2 intervals after the 1st: less a margin for the 1st answer's own delay.
+  t.true(gone - firstFailed >= 2 * 500 - 300, `not before the 3rd failed check (${Math.round(gone - firstFailed)} ms)`);
+  t.true(gone - firstFailed <= 3 * 500 + 3000, 'and not much after it');
+  const failed = registrar.events().filter((e) => e.event === 'check' && !e.passed).map((e) => e.inRow);
+  t.deepEqual(failed.slice(0, 3), [1, 2, 3]);
+});
+
 test.serial('waits for the app to answer before registering', async (t) => {
   const { app, registrar, value } = await setup(t, false);
   await registrar.waitForEvent((e) => e.event === 'start', 'registrar started');
@@ -139,22 +205,8 @@ test.serial('several endpoints: a dead one is skipped, and cutting the one in us
 test.serial('TLS with a client certificate and etcd auth: registers under its role, and its role cannot register another service', async (t) => {
   const etcd = await TlsEtcd.start();
   const app = await fakeApp(true);
-  const env = (service: string) => ({
-    ETCD_ENDPOINTS: etcd.endpoint,
-    ETCD_CA: etcd.certs.ca,
-    ETCD_CERT: etcd.certs.clientCert,
-    ETCD_KEY: etcd.certs.clientKey,
-    ETCD_USERNAME: TlsEtcd.USER,
-    ETCD_PASSWORD: TlsEtcd.PASSWORD,
-    SERVICE: service,
-    PORT: String(app.port),
-    NODE_ID: 'node-1',
-    ADVERTISE_ADDRESS: '127.0.0.1',
-    REGISTRAR_HEALTH_PORT: '0',
-    LEASE_TTL: '2',
-  });
-  const webapp = node('registrar webapp', REGISTRAR_MAIN, env('webapp'));
-  const api = node('registrar api', REGISTRAR_MAIN, env('api'));
+  const webapp = node('registrar webapp', REGISTRAR_MAIN, tlsEnv(etcd, app.port, 'webapp'));
+  const api = node('registrar api', REGISTRAR_MAIN, tlsEnv(etcd, app.port, 'api'));
   t.teardown(async () => {
     await Promise.all([webapp.stop(), api.stop()]);
     await app.close();
@@ -171,4 +223,30 @@ test.serial('TLS with a client certificate and etcd auth: registers under its ro
   webapp.signal('SIGTERM');
   t.is(await webapp.exited, 0);
   t.is(etcd.read('/nodes/webapp/node-1'), undefined, 'revoked on SIGTERM');
+});
+
+test.serial('TLS and auth: a lease someone attached a key to while the app started (our put on it is denied) is replaced: registered on a new lease', async (t) => {
+  const etcd = await TlsEtcd.start();
+  const app = await fakeApp(false);
+  // A lease of 60 s: before, the refused lease was tried again until it was TTL/2 old (30 s).
+  const registrar = node('registrar webapp', REGISTRAR_MAIN, { ...tlsEnv(etcd, app.port, 'webapp'), LEASE_TTL: '60' });
+  t.teardown(async () => {
+    await registrar.stop();
+    await app.close();
+    await etcd.stop();
+  });
+  // The warm-up lease, taken while the app does not answer yet: the only lease in this etcd.
+  const warm = await waitFor(() => /^[0-9a-f]+$/m.exec(etcd.etcdctl('lease', 'list'))?.[0], 'the warm-up lease', 10000, 100);
+  // Another service's key on it (root does it here; any user could, on a lease carrying no key).
+  etcd.etcdctl('put', '/nodes/api/intruder', 'x', `--lease=${warm}`);
+  app.healthy = true;
+  const answered = performance.now();
+  await registrar.waitForEvent((e) => e.state === 'registered', 'registered despite the refused lease', 10000);
+  t.log(`registered ${Math.round(performance.now() - answered)} ms after the app answered`);
+  const stored = etcd.read('/nodes/webapp/node-1');
+  t.truthy(stored);
+  t.not(stored!.lease, BigInt(`0x${warm}`).toString(), 'on a new lease');
+  const refused = registrar.events().find((e) => e.event === 'retry');
+  t.like(refused, { retryable: true });
+  t.is(refused!.err.type, 'LeaseRefusedError');
 });
