@@ -21,6 +21,8 @@ export interface AdmissionRules {
   lbPorts: ReadonlySet<number>;
   /** The other load balancers' addresses (LB_PEERS): never a node, at any port. */
   peerHosts: ReadonlySet<string>;
+  /** The gateways of the LB's networks: the Docker host, whose published ports lead back in. Never a node, at any port. */
+  gatewayHosts?: ReadonlySet<string>;
   /** etcd's addresses (canonical) and `address:port` client endpoints. */
   etcdHosts: ReadonlySet<string>;
   etcdEndpoints: ReadonlySet<string>;
@@ -93,6 +95,9 @@ export function admit(prefix: string, kv: { key: string; value: string; lease?: 
   const fail = (reason: string): never => {
     throw new RecordError(clip(key), clip(reason));
   };
+  const refuse = (reason: string): never => {
+    throw new RecordError(clip(key), clip(reason), true);
+  };
   if (!key.startsWith(p)) fail(`key is outside ${p}`);
   const parts = key.slice(p.length).split('/');
   if (parts.length !== 2 || !NAME_PATTERN.test(parts[0]!) || !NAME_PATTERN.test(parts[1]!)) fail(`key must be ${p}<service>/<id> with names matching ${NAME_PATTERN.source}`);
@@ -101,8 +106,8 @@ export function admit(prefix: string, kv: { key: string; value: string; lease?: 
   if (kv.unread) fail(kv.unread);
   const bytes = Buffer.byteLength(value);
   if (bytes > rules.maxValueBytes) fail(`value is ${bytes} bytes, over ${rules.maxValueBytes}`);
-  if (rules.requireLease && (!kv.lease || kv.lease === '0')) fail('no lease: a record lives on its registrar\'s lease (a plain put would be served forever)');
-  if (rules.services && !rules.services.has(service)) fail(`service "${service}" is not routed by this load balancer (ROUTES)`);
+  if (rules.requireLease && (!kv.lease || kv.lease === '0')) refuse('no lease: a record lives on its registrar\'s lease (a plain put would be served forever)');
+  if (rules.services && !rules.services.has(service)) refuse(`service "${service}" is not routed by this load balancer (ROUTES)`);
   let json: unknown;
   try {
     json = JSON.parse(value);
@@ -115,15 +120,16 @@ export function admit(prefix: string, kv: { key: string; value: string; lease?: 
   if (record.service !== service) fail(`service "${record.service}" does not match the key`);
   if (record.id !== id) fail(`id "${record.id}" does not match the key`);
   const why = addressProblem(record.address);
-  if (why) fail(why);
+  if (why) refuse(why);
   const address = canonicalIp(record.address);
   const type = isIP(address) === 4 ? 'ipv4' : 'ipv6';
   const local = LOOPBACK.check(address, type) || rules.ownHosts.has(address);
-  if (local && !rules.allowLocal) fail('address is loopback or the load balancer\'s own: it would send traffic to itself');
-  if (local && rules.lbPorts.has(record.port)) fail(`${address}:${record.port} is a listener of the load balancer itself`);
-  if (rules.peerHosts.has(address)) fail('address is another load balancer\'s (LB_PEERS): it would reach that one\'s renderer or loop between them');
-  if ((rules.etcdHosts.has(address) && !rules.allowLocal) || rules.etcdEndpoints.has(`${address}:${record.port}`)) fail('address is etcd\'s: the load balancer would be a gateway to it');
-  if (rules.allowed && !rules.allowed.check(address, type)) fail(`address is outside ${rules.allowedName ?? 'ALLOWED_NETWORKS'}`);
+  if (local && !rules.allowLocal) refuse('address is loopback or the load balancer\'s own: it would send traffic to itself');
+  if (local && rules.lbPorts.has(record.port)) refuse(`${address}:${record.port} is a listener of the load balancer itself`);
+  if (rules.gatewayHosts?.has(address) && !rules.allowLocal) refuse("address is a gateway of the load balancer's networks (the Docker host): its published ports would lead back into the load balancer");
+  if (rules.peerHosts.has(address)) refuse('address is another load balancer\'s (LB_PEERS): it would reach that one\'s renderer or loop between them');
+  if ((rules.etcdHosts.has(address) && !rules.allowLocal) || rules.etcdEndpoints.has(`${address}:${record.port}`)) refuse('address is etcd\'s: the load balancer would be a gateway to it');
+  if (rules.allowed && !rules.allowed.check(address, type)) refuse(`address is outside ${rules.allowedName ?? 'ALLOWED_NETWORKS'}`);
   const unknownFields = json && typeof json === 'object' ? Object.keys(json).filter((k) => !(k in NodeRecordSchema.shape)).map((k) => clip(k, 40)) : [];
   return { record, unknownFields: unknownFields.slice(0, 10) };
 }

@@ -20,7 +20,15 @@ export class AddressError extends LeaseholdError {
 
 /** A value under the nodes prefix that is not a valid record. */
 export class RecordError extends LeaseholdError {
-  constructor(readonly key: string, readonly reason: string) {
+  /**
+   * `policy`: refused by this LB's admission rules (where it may send traffic), not for its form.
+   * A live key's last valid record never outlives a policy refusal: the rules decide now.
+   */
+  constructor(
+    readonly key: string,
+    readonly reason: string,
+    readonly policy = false,
+  ) {
     super(`rejected record ${key}: ${reason}`);
   }
 }

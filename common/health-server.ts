@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 
 export interface HealthReport {
@@ -33,10 +34,18 @@ export interface PeerTls {
   onRefused?: (why: string, remote: string | undefined) => void;
 }
 
-/** At most this many connections at once on a peer endpoint: peers are a handful of LBs. */
-const PEER_MAX_CONNECTIONS = 32;
+/** At most this many connections at once on a peer endpoint, handshakes included. */
+const PEER_MAX_CONNECTIONS = 256;
+/**
+ * Per remote address: connections open at once (a peer LB's CLI runs a status or a watch or
+ * two), and new connections a second. A client without a certificate can then hold a handful of
+ * slots and a sliver of CPU, never all of them (a container cannot add source addresses without
+ * NET_ADMIN).
+ */
+const PEER_OPEN_PER_ADDRESS = 8;
+const PEER_CONNECTIONS_PER_SECOND = 20;
 /** A handshake not done by then is dropped. */
-const PEER_HANDSHAKE_MS = 5000;
+const PEER_HANDSHAKE_MS = 2000;
 /** Requests one peer connection may make; it then reconnects (bounds one pipelined burst). */
 const PEER_REQUESTS_PER_SOCKET = 16;
 
@@ -105,6 +114,30 @@ export function startPeerServer(port: number, tls: PeerTls, report: () => Health
     },
   );
   server.maxConnections = PEER_MAX_CONNECTIONS;
+  const opened = new Map<string, number>();
+  const recent = new Map<string, { second: number; n: number }>();
+  // Before any TLS: a raw TCP connection, counted against its address.
+  server.on('connection', (raw: Socket) => {
+    const from = raw.remoteAddress ?? '';
+    const second = Math.floor(performance.now() / 1000);
+    const r = recent.get(from);
+    const rate = r && r.second === second ? r : { second, n: 0 };
+    rate.n++;
+    if (recent.size > 10000) recent.clear();
+    recent.set(from, rate);
+    const open = opened.get(from) ?? 0;
+    if (open >= PEER_OPEN_PER_ADDRESS || rate.n > PEER_CONNECTIONS_PER_SECOND) {
+      tls.onRefused?.(open >= PEER_OPEN_PER_ADDRESS ? `${open} connections already open from this address` : `over ${PEER_CONNECTIONS_PER_SECOND} connections a second from this address`, from);
+      raw.destroy();
+      return;
+    }
+    opened.set(from, open + 1);
+    raw.once('close', () => {
+      const n = (opened.get(from) ?? 1) - 1;
+      if (n > 0) opened.set(from, n);
+      else opened.delete(from);
+    });
+  });
   // A failed handshake (no certificate, another CA) is the client's problem, not an error of ours.
   server.on('tlsClientError', (err, socket) => {
     tls.onRefused?.(err.message, socket.remoteAddress);

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { lookup } from 'node:dns/promises';
 import { BlockList, isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
@@ -11,7 +12,7 @@ function bindPort(bind: string): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
-/** How long the addresses of an LB peer that stopped resolving are still refused, ms. */
+/** How long the addresses of an LB peer or etcd member that stopped resolving are still refused, ms. */
 const PEER_ADDRESS_KEPT_MS = 120000;
 
 /**
@@ -23,6 +24,7 @@ const PEER_ADDRESS_KEPT_MS = 120000;
 export async function admissionRules(
   o: RendererOptions,
   interfaces: () => Interfaces = networkInterfaces,
+  gateways: () => string[] = routeGateways,
 ): Promise<{ rules: AdmissionRules; refresh: () => Promise<boolean> }> {
   const ownHosts = new Set<string>();
   const lbPorts = new Set([bindPort(o.frontendBind), bindPort(o.statsBind), o.healthPort || undefined, o.peerCert ? o.peerPort : undefined].filter((p): p is number => p !== undefined));
@@ -37,17 +39,38 @@ export async function admissionRules(
   const etcdHosts = new Set<string>();
   const etcdEndpoints = new Set<string>();
   const peerHosts = new Set<string>();
-  Object.assign(rules, { etcdHosts, etcdEndpoints, peerHosts });
+  const gatewayHosts = new Set<string>();
+  Object.assign(rules, { etcdHosts, etcdEndpoints, peerHosts, gatewayHosts });
   const resolve = async (name: string) => (isIP(name) ? [name] : (await lookup(name, { all: true }).catch(() => [])).map((a) => a.address));
-  const lastPeerAddresses = new Map<string, { ips: string[]; at: number }>();
+  const lastAddresses = new Map<string, { ips: string[]; at: number }>();
+  /**
+   * A name's addresses; one that stopped resolving (a peer or a member restarting) keeps its last
+   * ones for a while: a record must not slip in at its address in that gap, nor be refused there
+   * for ever after.
+   */
+  const resolveKept = async (name: string) => {
+    const ips = (await resolve(name)).map(canonicalIp);
+    const now = performance.now();
+    if (ips.length) lastAddresses.set(name, { ips, at: now });
+    const last = lastAddresses.get(name);
+    return ips.length ? ips : last && now - last.at < PEER_ADDRESS_KEPT_MS ? last.ips : [];
+  };
   const same = (a: Set<string>, b: Set<string>) => a.size === b.size && [...a].every((x) => b.has(x));
-  const refresh = async () => {
+  let running: Promise<boolean> | undefined;
+  // One look-up at a time: a slow resolver must not pile them up in libuv's pool.
+  const refresh = () => (running ??= lookAgain().finally(() => (running = undefined)));
+  const lookAgain = async () => {
     // Our own addresses and networks: a container may be connected to another network later.
     const own = Object.values(interfaces()).flat().filter((i) => i !== undefined);
     const addresses = new Set(own.map((i) => canonicalIp(i.address.split('%')[0]!)));
     let changed = !same(addresses, ownHosts);
     ownHosts.clear();
     for (const a of addresses) ownHosts.add(a);
+    // The networks' gateways are the Docker host: its published ports lead back into this LB.
+    const gws = new Set(gateways().map(canonicalIp));
+    changed ||= !same(gws, gatewayHosts);
+    gatewayHosts.clear();
+    for (const g of gws) gatewayHosts.add(g);
     if (auto) {
       const networks = own.filter((i) => o.allowLocalNodes || !i.internal).map((i) => i.cidr).filter((c): c is string => !!c && !c.startsWith('fe80:'));
       if (o.allowLocalNodes) networks.push('127.0.0.0/8', '::1/128');
@@ -64,22 +87,14 @@ export async function admissionRules(
       const url = new URL(e);
       const name = url.hostname.replace(/^\[|\]$/g, '');
       const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
-      const ips = await resolve(name);
-      for (const ip of ips.map(canonicalIp)) {
+      // A member stopped (its name gone from Docker's DNS) keeps its addresses refused a while.
+      for (const ip of await resolveKept(name)) {
         hosts.add(ip);
         endpoints.add(`${ip}:${port}`);
       }
     }
     const peers = new Set<string>();
-    for (const name of o.lbPeers) {
-      const ips = (await resolve(name)).map(canonicalIp).filter((ip) => !ownHosts.has(ip));
-      // A peer that stopped resolving (restarting) keeps its last addresses for a while: a record
-      // must not slip in at a peer's address in that gap, nor be refused there for ever after.
-      const now = performance.now();
-      if (ips.length) lastPeerAddresses.set(name, { ips, at: now });
-      const last = lastPeerAddresses.get(name);
-      for (const ip of ips.length ? ips : last && now - last.at < PEER_ADDRESS_KEPT_MS ? last.ips : []) peers.add(ip);
-    }
+    for (const name of o.lbPeers) for (const ip of await resolveKept(name)) if (!ownHosts.has(ip)) peers.add(ip);
     changed ||= !same(hosts, etcdHosts) || !same(endpoints, etcdEndpoints) || !same(peers, peerHosts);
     // Replace in place: the view holds these sets.
     etcdHosts.clear();
@@ -92,6 +107,30 @@ export async function admissionRules(
   };
   await refresh();
   return { rules, refresh };
+}
+
+/** The gateways of this host's routes (`/proc/net/route`, `/proc/net/ipv6_route`); none where they cannot be read. */
+export function routeGateways(read: (path: string) => string = (p) => readFileSync(p, 'utf8')): string[] {
+  const out: string[] = [];
+  const lines = (path: string) => {
+    try {
+      return read(path).split('\n');
+    } catch {
+      return [];
+    }
+  };
+  for (const line of lines('/proc/net/route').slice(1)) {
+    const hex = line.trim().split(/\s+/)[2];
+    if (!hex || !/^[0-9A-Fa-f]{8}$/.test(hex) || /^0+$/.test(hex)) continue;
+    const n = Number.parseInt(hex, 16); // little-endian
+    out.push([n & 255, (n >>> 8) & 255, (n >>> 16) & 255, n >>> 24].join('.'));
+  }
+  for (const line of lines('/proc/net/ipv6_route')) {
+    const hop = line.trim().split(/\s+/)[4];
+    if (!hop || !/^[0-9a-f]{32}$/i.test(hop) || /^0+$/.test(hop)) continue;
+    out.push(canonicalIp(hop.match(/.{4}/g)!.join(':')));
+  }
+  return [...new Set(out)];
 }
 
 function blockList(cidrs: string[]): BlockList {

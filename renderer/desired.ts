@@ -72,8 +72,8 @@ export class Desired extends EventEmitter<DesiredEvents> {
   private served = new Map<string, NodeRecord>();
   /** Keys whose record said `leaving` (a graceful leave): their deletion is applied at once. */
   private readonly leavers = new Set<string>();
-  /** Unannounced losses per service: when (this clock), to count them within the window. */
-  private readonly losses = new Map<string, number[]>();
+  /** Unannounced losses per service within the window: key → when (this clock). */
+  private readonly losses = new Map<string, Map<string, number>>();
   /** Nodes held by fail static: their last record and until when. */
   private readonly failHeld = new Map<string, { record: NodeRecord; until: number }>();
   /** A full list has arrived: before it nothing is decided. */
@@ -98,10 +98,9 @@ export class Desired extends EventEmitter<DesiredEvents> {
     return this.quarantine.size;
   }
 
-  /** Nodes held by fail static now, and the earliest end of their holds. */
-  get failStatic(): { held: number; until?: number } {
-    const ends = [...this.failHeld.values()].map((h) => h.until);
-    return { held: ends.length, ...(ends.length && { until: Math.min(...ends) }) };
+  /** Nodes held by fail static now. */
+  get failStatic(): { held: number } {
+    return { held: this.failHeld.size };
   }
 
   /** Valid records refused because their service is over `maxNodesPerService`, by service. */
@@ -195,63 +194,81 @@ export class Desired extends EventEmitter<DesiredEvents> {
     this.failStaticPass(out);
     for (const k of this.leavers) if (!ev.records.has(k)) this.leavers.delete(k);
     if (this.held && this.now() >= this.held.until) this.held = undefined;
-    if (this.held) for (const [k, r] of this.held.records) if (!out.has(k)) out.set(k, r);
+    // A key there again but refused (its address no longer admissible) is not brought back.
+    if (this.held) for (const [k, r] of this.held.records) if (!out.has(k) && !this.view.has(k)) out.set(k, r);
     return this.withOverrides([...out.values()]);
   }
 
   /**
-   * Fail static, in place on `out`: a served node gone without a graceful leave is a loss; while
-   * a service's losses within the window exceed its share, the nodes lost are held (kept in
-   * `out`, HAProxy's checks decide) until they come back or `failStaticMaxMs` passes.
+   * Fail static, in place on `out`. A served key deleted without a graceful leave is a loss (a key
+   * still there but refused is a rejection, applied at once). When a service's distinct losses
+   * within the window are more than its share of (alive + lost), or it would have no node left,
+   * every node lost in this pass is held: kept in `out`, HAProxy's checks decide, until it comes
+   * back or `failStaticMaxMs` passes (0: fail static off). O(changes + services) per pass.
    */
   private failStaticPass(out: Map<string, NodeRecord>): void {
     const now = this.now();
-    const returned = new Map<string, string[]>();
-    const released = new Map<string, string[]>();
+    const events: FailStaticEvent[] = [];
+    const group = (change: FailStaticEvent['change'], list: NodeRecord[], reason: string, until?: number) => {
+      const by = new Map<string, string[]>();
+      for (const r of list) {
+        const ids = by.get(r.service);
+        if (ids) ids.push(r.id);
+        else by.set(r.service, [r.id]);
+      }
+      for (const [service, ids] of by) events.push({ change, service, ids, reason, ...(until !== undefined && { until }) });
+    };
+    const returned: NodeRecord[] = [];
+    const released: NodeRecord[] = [];
     for (const [k, h] of this.failHeld) {
-      if (out.has(k) || this.leavers.has(k)) {
+      if (out.has(k) || this.leavers.has(k) || this.view.has(k)) {
+        // Back (or there again, refused or leaving): no longer ours to keep.
         this.failHeld.delete(k);
-        append(returned, h.record.service, h.record.id);
+        returned.push(h.record);
       } else if (now >= h.until) {
         this.failHeld.delete(k);
-        append(released, h.record.service, h.record.id);
+        released.push(h.record);
       }
     }
     const lost = new Map<string, [string, NodeRecord][]>();
     for (const [k, r] of this.served) {
       if (out.has(k) || this.failHeld.has(k)) continue;
       if (this.leavers.delete(k)) continue; // left gracefully: gone at once
-      lost.set(r.service, [...(lost.get(r.service) ?? []), [k, r]]);
+      if (this.view.has(k)) continue; // there, but refused or quarantined: not a disappearance
+      const list = lost.get(r.service);
+      if (list) list.push([k, r]);
+      else lost.set(r.service, [[k, r]]);
     }
-    const alive = new Map<string, number>();
-    for (const r of out.values()) alive.set(r.service, (alive.get(r.service) ?? 0) + 1);
-    for (const [service, nodes] of lost) {
-      const recent = (this.losses.get(service) ?? []).filter((t) => now - t < this.o.failStaticWindowMs);
-      const held: string[] = [];
-      for (const [k, r] of nodes) {
-        recent.push(now);
-        // The share of the service (nodes still there, held, and lost within the window) lost.
-        const heldNow = [...this.failHeld.values()].filter((h) => h.record.service === service).length;
-        const whole = (alive.get(service) ?? 0) + heldNow + recent.length;
-        if (recent.length > this.o.failStaticShare * whole || (alive.get(service) ?? 0) + heldNow === 0) {
+    const held: NodeRecord[] = [];
+    if (lost.size && this.o.failStaticMaxMs > 0) {
+      const alive = new Map<string, number>();
+      for (const r of out.values()) alive.set(r.service, (alive.get(r.service) ?? 0) + 1);
+      const heldBefore = new Map<string, number>();
+      for (const h of this.failHeld.values()) heldBefore.set(h.record.service, (heldBefore.get(h.record.service) ?? 0) + 1);
+      for (const [service, nodes] of lost) {
+        const window = this.losses.get(service) ?? new Map<string, number>();
+        for (const [k, t] of window) if (now - t >= this.o.failStaticWindowMs) window.delete(k);
+        for (const [k] of nodes) window.set(k, now);
+        this.losses.set(service, window);
+        const a = alive.get(service) ?? 0;
+        const over = window.size > this.o.failStaticShare * (a + window.size) || a + (heldBefore.get(service) ?? 0) === 0;
+        if (!over) continue;
+        for (const [k, r] of nodes) {
           this.failHeld.set(k, { record: r, until: now + this.o.failStaticMaxMs });
-          held.push(r.id);
+          held.push(r);
         }
       }
-      this.losses.set(service, recent);
-      if (held.length) {
-        this.emit('failStatic', {
-          change: 'held',
-          service,
-          ids: held,
-          until: now + this.o.failStaticMaxMs,
-          reason: `${held.length} node(s) of ${service} vanished without a graceful leave, ${recent.length} within ${this.o.failStaticWindowMs} ms: more than ${Math.round(this.o.failStaticShare * 100)}% of the service; kept for HAProxy's checks to decide, up to ${this.o.failStaticMaxMs} ms`,
-        });
-      }
+    }
+    // A key that came back is no loss of its service's window any more.
+    for (const [service, window] of this.losses) {
+      for (const k of window.keys()) if (out.has(k)) window.delete(k);
+      if (!window.size) this.losses.delete(service);
     }
     this.served = new Map(out);
-    for (const [service, ids] of returned) this.emit('failStatic', { change: 'returned', service, ids, reason: 'registered again (or left gracefully): no longer held' });
-    for (const [service, ids] of released) this.emit('failStatic', { change: 'released', service, ids, reason: `held ${this.o.failStaticMaxMs} ms without coming back: removed` });
+    group('held', held, `vanished without a graceful leave while more than ${Math.round(this.o.failStaticShare * 100)}% of the service did within ${this.o.failStaticWindowMs} ms (or it had no other node): kept for HAProxy's checks to decide, up to ${this.o.failStaticMaxMs} ms`, now + this.o.failStaticMaxMs);
+    group('returned', returned, 'registered again (or left gracefully): no longer held');
+    group('released', released, `held ${this.o.failStaticMaxMs} ms without coming back: removed`);
+    for (const e of events) this.emit('failStatic', e);
     for (const [k, h] of this.failHeld) out.set(k, h.record);
   }
 
@@ -299,10 +316,6 @@ export class Desired extends EventEmitter<DesiredEvents> {
       this.emit('rejected', new RecordError(key, `unknown fields ignored: ${fields.join(', ')} (a newer registrar?)`));
     }
   }
-}
-
-function append(m: Map<string, string[]>, k: string, v: string): void {
-  m.set(k, [...(m.get(k) ?? []), v]);
 }
 
 function mostGone(served: Map<string, NodeRecord>, records: Map<string, NodeRecord>): string | undefined {

@@ -4,7 +4,8 @@
  * channel that joins and leaves go through.
  */
 export class Snapshot<T> {
-  private last?: { value: Promise<T>; at: number };
+  /** The latest answer; `at` is when it settled (undefined while it is being taken). */
+  private last?: { value: Promise<T>; at?: number };
 
   constructor(
     private readonly take: () => Promise<T>,
@@ -14,16 +15,18 @@ export class Snapshot<T> {
 
   /** The latest answer, or a new one when that is older than `maxAgeMs`; concurrent askers share it. */
   get(): Promise<T> {
-    const now = this.now();
-    if (!this.last || now - this.last.at >= this.maxAgeMs) {
-      const value = this.take();
-      const entry = { value, at: now };
-      this.last = entry;
+    const last = this.last;
+    // One in flight is shared however long HAProxy takes: a slow answer never queues another.
+    if (last && (last.at === undefined || this.now() - last.at < this.maxAgeMs)) return last.value;
+    const entry: { value: Promise<T>; at?: number } = { value: this.take() };
+    this.last = entry;
+    entry.value.then(
+      () => (entry.at = this.now()),
       // A failed answer is not kept: the next asker tries again.
-      value.catch(() => {
+      () => {
         if (this.last === entry) this.last = undefined;
-      });
-    }
-    return this.last.value;
+      },
+    );
+    return entry.value;
   }
 }

@@ -54,6 +54,11 @@ export class NodeView {
     }
   }
 
+  /** Whether `key` exists (admitted or not). */
+  has(key: string): boolean {
+    return this.entries.has(key);
+  }
+
   /** The admitted record at `key` now, if any. */
   get(key: string): NodeRecord | undefined {
     return this.entries.get(key)?.record;
@@ -108,8 +113,9 @@ export class NodeView {
     } catch (err) {
       if (!(err instanceof RecordError)) throw err;
       // An invalid overwrite of a live key keeps its last valid record serving; a key deleted and
-      // created again in between starts a new life without one.
-      const kept = prev?.createRevision === createRevision ? prev?.record : undefined;
+      // created again in between starts a new life without one, and a refusal by the admission
+      // rules (an address this LB may not reach, now or since its rules changed) keeps nothing.
+      const kept = !err.policy && prev?.createRevision === createRevision ? prev?.record : undefined;
       const error = kept ? new RecordError(err.key, `${err.reason} (invalid overwrite: the last valid record keeps serving)`) : err;
       this.entries.set(kv.key, { record: kept, error, createRevision });
     }

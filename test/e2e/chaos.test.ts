@@ -216,6 +216,12 @@ test.serial('disconnect a webapp from the network: its lease expires and it leav
   await assertNoFailures(t, loads);
 });
 
+/** The renderer's count of nodes held by fail static (its /health body), read inside the ha container. */
+async function failStaticHeld(): Promise<number> {
+  const r = await stack.exec('ha', ['bash', '-c', 'exec 3<>/dev/tcp/127.0.0.1/8405 && printf "GET /health HTTP/1.0\\r\\n\\r\\n" >&3 && cat <&3']);
+  return JSON.parse(r.stdout.slice(r.stdout.indexOf('{'))).failStaticHeld;
+}
+
 /** `docker exec` in one container; resolves with its exit code. */
 function dockerExec(id: string, cmd: string[]): Promise<number> {
   return new Promise((resolve) => execFile('docker', ['exec', id, ...cmd], { timeout: 15000 }, (err) => resolve(err ? ((err as { code?: number }).code ?? 1) : 0)));
@@ -235,6 +241,7 @@ test.serial('every app stalled 2.5 s at once (SIGSTOP, as under overload) under 
   await sleep(3000);
   await assertNoFailures(t, loads);
   t.deepEqual(await stack.converged(15000), ids, 'the same nodes throughout');
+  t.is(await failStaticHeld(), 0, 'nothing left to hold: no node went');
   // A record rewritten after a leave would carry a new registeredAt: none left.
   t.deepEqual(new Map((await stack.etcdRecords()).map((r) => [r.id, r.registeredAt])), revisionsBefore, 'no node left and came back');
 });
@@ -255,6 +262,7 @@ test.serial('graceful scale 3 → 1 under load: both leavers out of rotation wit
   for (const ms of outs) t.true(ms <= 1000 + 2000, `out of rotation after ${ms} ms`); // compose's own stop takes part of it on a loaded CI
   await scaled;
   t.deepEqual(await stack.converged(30000), [keep!.hostname]);
+  t.is(await failStaticHeld(), 0, 'a goodbye is never held');
   await assertNoFailures(t, loads);
   await stack.scale(3);
   await stack.converged(60000);

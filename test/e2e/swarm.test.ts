@@ -3,6 +3,7 @@ import { buildImages } from '../helpers/compose.js';
 import { SwarmStack, type SwarmLoadResult, docker } from '../helpers/swarm.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 import { PEER_PROBE } from '../helpers/peer-probe.js';
+import { ATTACKER } from '../helpers/attacker.js';
 
 // stack.yml on a single-node swarm bound to 127.0.0.1 (made here if there is none, and left
 // again afterwards): deploy, scale to 5, then a rolling restart under a keep-alive load with
@@ -79,4 +80,34 @@ test.serial('docker service update --force webapp (rolling restart) under keep-a
   assertNoFailures(t, 'keep-alive GET with cookies', r);
   assertNoFailures(t, 'keep-alive POST', p);
   t.true(Object.keys(r.byHost).length >= 6, `requests were served by old and new tasks (${Object.keys(r.byHost).length} nodes)`);
+});
+
+test.serial('two LB tasks (ha scaled to 2) under keep-alive load: a record at the other LB\'s :80 is refused by both (no loop), no request fails', async (t) => {
+  t.timeout(240000);
+  // One LB per node in production (host-mode ports); here both on the one node, nothing published.
+  await docker(['service', 'update', '--detach=false', '--quiet', '--replicas-max-per-node', '0', '--replicas', '2', stack.service('ha')], { timeoutMs: 180000 });
+  const lbs = await waitFor(async () => {
+    const ids = await stack.containers('ha');
+    if (ids.length !== 2) return undefined;
+    const up = await Promise.all(ids.map(async (id) => (await stack.stats(id).catch(() => [])).filter((r) => r.status === 'UP').length));
+    return up.every((n) => n === 5) ? ids : undefined;
+  }, 'two LB tasks, each with the 5 webapps UP', 120000, 1000);
+  const lbAddrs = await Promise.all(lbs.map(async (id) => (await docker(['inspect', '-f', `{{(index .NetworkSettings.Networks "${stack.network}").IPAddress}}`, id])).trim()));
+  t.log(`LB tasks at ${lbAddrs.join(', ')}`);
+  const load = await stack.startLoad({ rps: 40, clients: 10, cookies: true, maxSeconds: 120, timeoutMs: 10000 });
+  await sleep(2000);
+  // A webapp registers the second LB's :80 as a node of its own service, on a lease it keeps alive.
+  const evil = JSON.stringify({ id: 'evil', service: 'webapp', address: lbAddrs[1], port: 80, tag: 'evil', weight: 100, state: 'up', registeredAt: new Date().toISOString() });
+  const attacker = docker(['exec', await stack.container('webapp'), 'sh', '-c', 'timeout 15 node -e "$1" "$2" "$3" "$4" || true', 'sh', ATTACKER, '/nodes/webapp/evil', evil, '10'], { timeoutMs: 30000 }).catch((e: Error) => e.message);
+  await sleep(8000);
+  for (const [i, id] of lbs.entries()) {
+    const rows = await stack.stats(id);
+    t.false(rows.some((r) => lbAddrs.some((a) => r.addr.startsWith(`${a}:`))), `LB ${i + 1} (${lbAddrs[i]}) serves no LB: ${rows.map((r) => `${r.addr} ${r.status}`).join(', ')}`);
+    t.is(rows.filter((r) => r.status === 'UP').length, 5, `LB ${i + 1}: the 5 webapps`);
+  }
+  const put = String(await attacker);
+  t.regex(put, /"status":200/, `the put itself went through etcd (the registrar may write its service): ${put.slice(0, 300)}`);
+  const r = await load.stop();
+  assertNoFailures(t, 'keep-alive GET with cookies through both LBs', r);
+  await docker(['service', 'update', '--detach=false', '--quiet', '--replicas', '1', stack.service('ha')], { timeoutMs: 120000 });
 });

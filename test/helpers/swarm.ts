@@ -93,6 +93,11 @@ export class SwarmStack {
     return Date.now() - t0;
   }
 
+  /** Every running task container of a service on this node. */
+  async containers(s: 'webapp' | 'ha'): Promise<string[]> {
+    return (await docker(['ps', '-q', '--filter', `label=com.docker.swarm.service.name=${this.service(s)}`, '--filter', 'status=running'])).trim().split('\n').filter(Boolean);
+  }
+
   /** The running task's container of a service on this node. */
   async container(s: 'webapp' | 'ha' | 'etcd1' | 'etcd2' | 'etcd3'): Promise<string> {
     const id = (await docker(['ps', '-q', '--filter', `label=com.docker.swarm.service.name=${this.service(s)}`, '--filter', 'status=running'])).trim().split('\n')[0];
@@ -116,9 +121,9 @@ export class SwarmStack {
   }
 
   /** HAProxy's server rows for the webapp backend, read from the stats page inside the ha container. */
-  async stats(): Promise<StatsRow[]> {
+  async stats(ha?: string): Promise<StatsRow[]> {
     const csv = await docker([
-      'exec', await this.haContainer(), 'bash', '-c',
+      'exec', ha ?? (await this.haContainer()), 'bash', '-c',
       'a=$(printf leasehold:%s "$(cat /etc/leasehold/pki/stats-password)" | base64 -w0) && exec 3<>/dev/tcp/127.0.0.1/1936 && printf "GET /;csv HTTP/1.0\\r\\nHost: localhost\\r\\nAuthorization: Basic %s\\r\\n\\r\\n" "$a" >&3 && cat <&3',
     ], { timeoutMs: 10000 });
     const lines = csv.slice(csv.indexOf('# ')).split('\n');

@@ -1,11 +1,11 @@
 import test from 'ava';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, type Socket, connect as netConnect } from 'node:net';
 import { connect, type ConnectionOptions } from 'node:tls';
 import { startPeerServer } from '../../common/health-server.js';
 import { fetchStatus } from '../../cli/renderers.js';
 import { Snapshot } from '../../renderer/status-snapshot.js';
 import { TestCa } from '../helpers/peer-certs.js';
-import { waitFor } from '../helpers/wait.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 
 // The renderers' peer endpoint (/status, /events between LBs) decides by certificate, in the TLS
 // handshake and right after it, before a byte of a request is parsed: a webapp on the same network
@@ -110,4 +110,36 @@ test('the CLI reaches a peer endpoint with the peer certificate, checks the rend
   t.regex(wrongName.error ?? '', /not "someone-else"/);
   const asWebapp = await fetchStatus(url, 3000, { ca: ca.ca, ...webapp, name: PEER });
   t.truthy(asWebapp.error, 'a webapp certificate gets no /status');
+});
+
+test('a client without a certificate holding connections open and reopening them takes at most its own share: a peer is still answered', async (t) => {
+  const { s, port } = await server();
+  let stop = false;
+  const socks = new Set<Socket>();
+  // From 127.0.0.2: another container's address, as far as the server can tell.
+  const open = () => {
+    if (stop) return;
+    const x = netConnect({ port, host: '127.0.0.1', localAddress: '127.0.0.2' });
+    socks.add(x);
+    x.on('error', () => undefined);
+    x.on('close', () => {
+      socks.delete(x);
+      setTimeout(open, 5);
+    });
+  };
+  t.teardown(() => {
+    stop = true;
+    for (const x of socks) x.destroy();
+    s.close();
+  });
+  for (let i = 0; i < 40; i++) open();
+  await sleep(500);
+  let ok = 0;
+  for (let i = 0; i < 10; i++) {
+    const r = await fetchStatus(`https://127.0.0.1:${port}`, 2000, { ca: ca.ca, ...peer, name: PEER });
+    if (r.status) ok++;
+    await sleep(100);
+  }
+  stop = true;
+  t.is(ok, 10, `a real peer answered ${ok} of 10 times`);
 });

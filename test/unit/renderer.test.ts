@@ -510,3 +510,19 @@ test('fail static: a held node that registers again is served as before; one tha
   await serving(haproxy, [addr(1)]);
   t.true(fs.some((e) => e === 'released:n2'), fs.join(' '));
 });
+
+test('fail static: six of ten vanishing at once are all held (more than half), whatever their order', async (t) => {
+  const { store, haproxy, fs } = await failStaticSetup(t, 10);
+  for (let i = 1; i <= 6; i++) store.del(`n${i}`);
+  await waitFor(() => fs.length > 0, 'a fail-static event');
+  await sleep(300);
+  t.deepEqual(fs, ['held:n1,n2,n3,n4,n5,n6']);
+  t.is(haproxy.live().length, 10);
+});
+
+test('fail static: FAIL_STATIC_MAX_MS=0 turns it off: every node of a service expiring goes at once', async (t) => {
+  const { store, haproxy, fs } = await failStaticSetup(t, 3, { failStaticMaxMs: 0 });
+  for (const id of ['n1', 'n2', 'n3']) store.del(id);
+  await serving(haproxy, []);
+  t.deepEqual(fs, []);
+});

@@ -150,3 +150,20 @@ test('the status snapshot: concurrent and repeated askers within its age share o
   t.is(await s.get(), 3, 'the failed answer was not kept');
   t.is(taken, 3);
 });
+
+test('the status snapshot: an answer still being taken is shared, however long it takes (no show stat queued behind it)', async (t) => {
+  let takes = 0;
+  let now = 0;
+  let settle!: (n: number) => void;
+  const s = new Snapshot(() => (takes++, new Promise<number>((r) => (settle = r))), 1000, () => now);
+  for (let i = 0; i < 30; i++) {
+    void s.get();
+    now += 1000;
+  }
+  t.is(takes, 1);
+  settle(1);
+  t.is(await s.get(), 1, 'fresh from when it settled');
+  now += 1000;
+  void s.get();
+  t.is(takes, 2);
+});
