@@ -98,15 +98,15 @@ test.serial('two LB tasks (ha scaled to 2) under keep-alive load: a record at th
   await sleep(2000);
   // A webapp registers the second LB's :80 as a node of its own service, on a lease it keeps alive.
   const evil = JSON.stringify({ id: 'evil', service: 'webapp', address: lbAddrs[1], port: 80, tag: 'evil', weight: 100, state: 'up', registeredAt: new Date().toISOString() });
-  const attacker = docker(['exec', await stack.container('webapp'), 'sh', '-c', 'timeout 15 node -e "$1" "$2" "$3" "$4" || true', 'sh', ATTACKER, '/nodes/webapp/evil', evil, '10'], { timeoutMs: 30000 }).catch((e: Error) => e.message);
+  const attacker = docker(['exec', await stack.container('webapp'), 'sh', '-c', 'timeout 15 node -e "$1" put "$2" "$3" "$4" || true', 'sh', ATTACKER, '/nodes/webapp/evil', evil, '10'], { timeoutMs: 30000 }).catch((e: Error) => e.message);
   await sleep(8000);
+  const put = String(await attacker);
+  t.regex(put, /"status":200/, `the put itself went through etcd (the registrar may write its service): ${put.slice(0, 600)}`);
   for (const [i, id] of lbs.entries()) {
     const rows = await stack.stats(id);
     t.false(rows.some((r) => lbAddrs.some((a) => r.addr.startsWith(`${a}:`))), `LB ${i + 1} (${lbAddrs[i]}) serves no LB: ${rows.map((r) => `${r.addr} ${r.status}`).join(', ')}`);
     t.is(rows.filter((r) => r.status === 'UP').length, 5, `LB ${i + 1}: the 5 webapps`);
   }
-  const put = String(await attacker);
-  t.regex(put, /"status":200/, `the put itself went through etcd (the registrar may write its service): ${put.slice(0, 300)}`);
   const r = await load.stop();
   assertNoFailures(t, 'keep-alive GET with cookies through both LBs', r);
   await docker(['service', 'update', '--detach=false', '--quiet', '--replicas', '1', stack.service('ha')], { timeoutMs: 120000 });

@@ -27,7 +27,8 @@ const call = (path, body, token) => new Promise((resolve) => {
   let token;
   if (as === 'registrar') {
     const a = await call('/v3/auth/authenticate', { name: env.ETCD_USERNAME, password: fs.readFileSync(env.ETCD_PASSWORD_FILE, 'utf8').trim() });
-    token = JSON.parse(a.text).token;
+    token = a.status === 200 ? JSON.parse(a.text).token : undefined;
+    if (!token) console.log(JSON.stringify({ step: 'authenticate', ...a }));
   }
   if (cmd === 'range') return console.log(JSON.stringify(await call('/v3/kv/range', { key: b64(args[0]) }, token)));
   const [key, value, ttl] = args;
