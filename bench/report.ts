@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Every DESIGN.md target against the latest results: prints one table and writes
+// Every one of the project's targets against the latest results: prints one table and writes
 // bench/results/targets.json. Run after bench/renderer.ts, bench/convergence.ts and bench/cluster.ts.
 import { existsSync, readFileSync } from 'node:fs';
 import { RESULTS, table, writeResults } from './stats.js';
@@ -10,6 +10,6 @@ const alone = read('renderer');
 const compose = read('convergence');
 const cluster = read('cluster');
 const rows = targets(alone, compose, cluster);
-table('DESIGN.md targets', ['what', 'target', 'measured', 'n', 'met', 'load at start'], rows.map((r) => [r.what, r.target, r.measured, r.n ?? '', r.met === undefined ? '-' : r.met ? 'yes' : 'NO', r.load ?? '']));
+table('targets', ['what', 'target', 'measured', 'n', 'met', 'load at start'], rows.map((r) => [r.what, r.target, r.measured, r.n ?? '', r.met === undefined ? '-' : r.met ? 'yes' : 'NO', r.load ?? '']));
 console.log(`\nresults of ${alone?.date ?? '-'} (renderer alone), ${compose?.date ?? '-'} (compose) and ${cluster?.date ?? '-'} (cluster)`);
 console.log(`wrote ${writeResults('targets', { rendererDate: alone?.date, convergenceDate: compose?.date, clusterDate: cluster?.date, rows })}`);

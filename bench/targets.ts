@@ -1,4 +1,4 @@
-// DESIGN.md's targets (version 2), each read from the benchmark results: what was measured, n,
+// The project's targets (version 2), each read from the benchmark results: what was measured, n,
 // met or not, and the load average the part producing it started under.
 import type { Summary } from './stats.js';
 

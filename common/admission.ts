@@ -5,11 +5,11 @@ import { NAME_PATTERN, type NodeRecord, NodeRecordSchema, normalizePrefix } from
 
 /**
  * What the renderer lets into HAProxy. A webapp container can write records of its own service
- * (DESIGN.md, Trust): these rules keep such a record from pointing the load balancer at itself,
+ * (README, "Security model"): these rules keep such a record from pointing the load balancer at itself,
  * at etcd, at loopback or at anything but a unicast node.
  */
 export interface AdmissionRules {
-  /** Largest value, bytes. DESIGN.md: 4 KiB. */
+  /** Largest value, bytes: 4 KiB. */
   maxValueBytes: number;
   /** A key must be attached to a lease (a plain `etcdctl put` would be served forever). */
   requireLease: boolean;

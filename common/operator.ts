@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { NAME_PATTERN, normalizePrefix } from './record.js';
 
 /**
- * Operator keys (DESIGN.md, "Key schema"): an operator's say on one node, kept under
+ * Operator keys: an operator's say on one node, kept under
  * `OPERATOR_PREFIX` (default `/leasehold/`), never under the nodes prefix, and on no lease: a
  * drain outlives a re-registration of the node and goes only when an operator removes it.
  *

@@ -7,7 +7,7 @@ import { type LoadResult, startLoad } from '../helpers/load.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 import { ATTACKER } from '../helpers/attacker.js';
 
-// etcd as a trust boundary (DESIGN.md, "Trust"), on the compose stack as users run it, as an
+// etcd as a trust boundary, on the compose stack as users run it, as an
 // attacker who controls one webapp container would try it: with that container's own
 // credentials, without them, and through the load balancer. Every scenario runs under
 // keep-alive load and checks that no request failed and that HAProxy serves what it served.
@@ -90,7 +90,7 @@ async function etcdContainer() {
   return docker.getContainer(c!.Id).inspect();
 }
 
-test.serial('etcd: TLS only, client certificates, auth on; the users and roles DESIGN.md names; each container holds its own credentials only', async (t) => {
+test.serial('etcd: TLS only, client certificates, auth on; one user and role per part; each container holds its own credentials only', async (t) => {
   const info = await etcdContainer();
   const env = new Map((info.Config.Env ?? []).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
   t.is(env.get('ETCD_LISTEN_CLIENT_URLS'), 'https://0.0.0.0:2379');

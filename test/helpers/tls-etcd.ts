@@ -38,7 +38,7 @@ function makeCerts(dir: string, clientName: string): TestCerts {
 /**
  * A real etcd speaking TLS only, requiring client certificates, with auth enabled: users `root`
  * and `registrar-webapp` (role `registrar-webapp`: read and write `/nodes/webapp/` only), as
- * DESIGN.md's trust section sets them up.
+ * the stack's etcd image sets them up.
  */
 export class TlsEtcd {
   static readonly USER = 'registrar-webapp';
