@@ -154,7 +154,9 @@ export class Desired extends EventEmitter<DesiredEvents> {
   quarantineRecords(records: NodeRecord[]): void {
     for (const r of records) {
       const key = `${this.o.prefix}${r.service}/${r.id}`;
-      this.quarantine.set(key, JSON.stringify(r));
+      // The registrar's record as admitted, not `r` with an operator's drain or weight over it:
+      // `records()` compares before overrides, and would judge it again at every pass.
+      this.quarantine.set(key, JSON.stringify(this.view.get(key) ?? r));
       this.emit('rejected', new RecordError(key, `quarantined: haproxy -c refuses its server line (${r.address}:${r.port}); everything else is applied`));
     }
   }

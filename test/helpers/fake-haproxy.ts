@@ -44,7 +44,11 @@ export class FakeHaproxy {
 
   constructor(private readonly configPath: string) {}
 
+  /** `haproxy -c` runs so far. */
+  checks = 0;
+
   async check(path: string): Promise<void> {
+    this.checks++;
     const text = readFileSync(path, 'utf8');
     if (this.refuse?.test(text)) throw new ConfigCheckError(`haproxy -c refused the config: matches ${this.refuse}`, 'refused by the fake');
   }

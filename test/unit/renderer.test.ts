@@ -242,6 +242,21 @@ test('a record whose server line haproxy -c refuses is quarantined; everything e
   t.is(r.status.quarantined, 0);
 });
 
+test('a quarantined record with an operator drain stays quarantined: haproxy -c is not run again and again', async (t) => {
+  const { store, haproxy, make } = setup(t);
+  haproxy.refuse = /10\.6\.6\.6/;
+  for (const [id, address] of [['a', '10.0.0.1'], ['poison', '10.6.6.6']]) store.put(id!, { address, notify: false });
+  store.raw('/leasehold/drain/webapp/poison', JSON.stringify({ at: '2026-11-23T00:00:00Z', by: 'test' }));
+  const { r } = make();
+  r.start();
+  await serving(haproxy, ['10.0.0.1:3000']);
+  await waitFor(() => r.status.quarantined === 1 && r.healthy, 'quarantined, the rest applied');
+  const checks = haproxy.checks;
+  await sleep(1500); // several reconciles and a mirror
+  t.is(r.status.quarantined, 1);
+  t.true(haproxy.checks - checks <= 2, `${haproxy.checks - checks} more haproxy -c runs in 1.5 s`);
+});
+
 test('etcd emptied (another cluster id): the previous nodes are held while registrars come back', async (t) => {
   const { store, haproxy, make } = setup(t, { holdMs: 1500, failStaticMaxMs: 1500 });
   for (const [id, address] of [['a', '10.0.0.1'], ['b', '10.0.0.2']]) store.put(id!, { address, notify: false });
