@@ -30,6 +30,7 @@ if [[ $mode != --run ]]; then
   want etcdctl etcd-client
   want haproxy haproxy
   want socat socat
+  want openssl openssl  # the integration suite makes its own test CAs
   want node nodejs
   want npm npm
 fi
