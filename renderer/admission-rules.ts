@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { lookup } from 'node:dns/promises';
-import { BlockList, isIP } from 'node:net';
+import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
-import { type Interfaces, canonicalIp } from '../common/address.js';
+import { type Interfaces, canonicalIp, cidrBlockList } from '../common/address.js';
 import { type AdmissionRules, DEFAULT_RULES } from '../common/admission.js';
 import type { RendererOptions } from './options.js';
 
@@ -31,7 +31,7 @@ export async function admissionRules(
   const services = new Set([o.defaultService, ...o.routes.map((r) => r.service)]);
   const rules: AdmissionRules = { ...DEFAULT_RULES, services, ownHosts, lbPorts, allowLocal: o.allowLocalNodes };
   const explicit = o.allowedNetworks.filter((n) => n !== '*');
-  if (explicit.length) rules.allowed = blockList(explicit);
+  if (explicit.length) rules.allowed = cidrBlockList(explicit);
   // Unset: the networks this LB is attached to (it reaches no node elsewhere anyway); `*`: any.
   const auto = !o.allowedNetworks.length;
   if (auto) rules.allowedName = "the load balancer's own networks (ALLOWED_NETWORKS unset)";
@@ -55,7 +55,13 @@ export async function admissionRules(
     const last = lastAddresses.get(name);
     return ips.length ? ips : last && now - last.at < PEER_ADDRESS_KEPT_MS ? last.ips : [];
   };
-  const same = (a: Set<string>, b: Set<string>) => a.size === b.size && [...a].every((x) => b.has(x));
+  /** Puts `next` in place of what `target` holds (the view holds these sets); true if it differed. */
+  const replace = (target: Set<string>, next: Set<string>): boolean => {
+    const differs = target.size !== next.size || [...next].some((x) => !target.has(x));
+    target.clear();
+    for (const x of next) target.add(x);
+    return differs;
+  };
   let running: Promise<boolean> | undefined;
   // One look-up at a time: a slow resolver must not pile them up in libuv's pool.
   const refresh = () => (running ??= lookAgain().finally(() => (running = undefined)));
@@ -63,21 +69,16 @@ export async function admissionRules(
     // Our own addresses and networks: a container may be connected to another network later.
     const own = Object.values(interfaces()).flat().filter((i) => i !== undefined);
     const addresses = new Set(own.map((i) => canonicalIp(i.address.split('%')[0]!)));
-    let changed = !same(addresses, ownHosts);
-    ownHosts.clear();
-    for (const a of addresses) ownHosts.add(a);
+    let changed = replace(ownHosts, addresses);
     // The networks' gateways are the Docker host: its published ports lead back into this LB.
-    const gws = new Set(gateways().map(canonicalIp));
-    changed ||= !same(gws, gatewayHosts);
-    gatewayHosts.clear();
-    for (const g of gws) gatewayHosts.add(g);
+    changed = replace(gatewayHosts, new Set(gateways().map(canonicalIp))) || changed;
     if (auto) {
       const networks = own.filter((i) => o.allowLocalNodes || !i.internal).map((i) => i.cidr).filter((c): c is string => !!c && !c.startsWith('fe80:'));
       if (o.allowLocalNodes) networks.push('127.0.0.0/8', '::1/128');
       const key = [...new Set(networks)].sort().join(',');
       if (key !== ownNetworks) {
         ownNetworks = key;
-        rules.allowed = blockList(key ? key.split(',') : []);
+        rules.allowed = cidrBlockList(key ? key.split(',') : []);
         changed = true;
       }
     }
@@ -95,15 +96,9 @@ export async function admissionRules(
     }
     const peers = new Set<string>();
     for (const name of o.lbPeers) for (const ip of await resolveKept(name)) if (!ownHosts.has(ip)) peers.add(ip);
-    changed ||= !same(hosts, etcdHosts) || !same(endpoints, etcdEndpoints) || !same(peers, peerHosts);
-    // Replace in place: the view holds these sets.
-    etcdHosts.clear();
-    for (const h of hosts) etcdHosts.add(h);
-    etcdEndpoints.clear();
-    for (const x of endpoints) etcdEndpoints.add(x);
-    peerHosts.clear();
-    for (const x of peers) peerHosts.add(x);
-    return changed;
+    changed = replace(etcdHosts, hosts) || changed;
+    changed = replace(etcdEndpoints, endpoints) || changed;
+    return replace(peerHosts, peers) || changed;
   };
   await refresh();
   return { rules, refresh };
@@ -131,15 +126,6 @@ export function routeGateways(read: (path: string) => string = (p) => readFileSy
     out.push(canonicalIp(hop.match(/.{4}/g)!.join(':')));
   }
   return [...new Set(out)];
-}
-
-function blockList(cidrs: string[]): BlockList {
-  const list = new BlockList();
-  for (const cidr of cidrs) {
-    const [ip, bits] = cidr.split('/') as [string, string];
-    list.addSubnet(ip, Number(bits), isIP(ip) === 4 ? 'ipv4' : 'ipv6');
-  }
-  return list;
 }
 
 /** The map file HAProxy looks Host names up in: `host service` per line. */

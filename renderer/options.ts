@@ -1,6 +1,6 @@
-import { isIP } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cidrBlockList } from '../common/address.js';
 import { type Env, int, list, str } from '../common/env.js';
 import { type EtcdOptions, etcdOptionsFromEnv } from '../common/etcd.js';
 import { OptionError } from '../common/errors.js';
@@ -239,10 +239,10 @@ export function rendererOptionsFromEnv(env: Env): RendererOptions {
   for (const [k, v] of [['HARD_STOP_AFTER', o.hardStopAfter], ['CONNECT_TIMEOUT', o.connectTimeout]] as const) {
     if (!/^[0-9]+(us|ms|s|m|h|d)?$/.test(v)) throw new OptionError(`${k}=${JSON.stringify(v)}: must be an HAProxy time such as 100ms, 30s or 5m`);
   }
-  for (const cidr of o.allowedNetworks.filter((n) => n !== '*')) {
-    const [ip, bits] = cidr.split('/');
-    const v = isIP(ip ?? '');
-    if (!v || !/^\d+$/.test(bits ?? '') || Number(bits) > (v === 4 ? 32 : 128)) throw new OptionError(`ALLOWED_NETWORKS: ${JSON.stringify(cidr)} is not a CIDR such as 10.0.0.0/8`);
+  try {
+    cidrBlockList(o.allowedNetworks.filter((n) => n !== '*'));
+  } catch (err) {
+    throw new OptionError(`ALLOWED_NETWORKS: ${(err as Error).message}`);
   }
   if (!/^\/[\x21-\x7e]+$/.test(o.routesMap)) throw new OptionError(`ROUTES_MAP=${JSON.stringify(o.routesMap)}: must be an absolute path without spaces`);
   if (o.operatorPrefix.startsWith(o.prefix) || o.prefix.startsWith(o.operatorPrefix)) throw new OptionError('OPERATOR_PREFIX and NODES_PREFIX must not contain one another: operator keys are never node records');
