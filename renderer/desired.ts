@@ -68,7 +68,7 @@ export class Desired extends EventEmitter<DesiredEvents> {
   private capped = new Map<string, number>();
   /** Operator overrides as last applied, by `service/id`, to report what changed. */
   private lastOverrides = new Map<string, string>();
-  /** Fail static: the records served by the last `records()` (before overrides), by key. */
+  /** Fail static: the registrars' records the last `records()` served (before overrides and holds), by key. */
   private served = new Map<string, NodeRecord>();
   /** Keys whose record said `leaving` (a graceful leave): their deletion is applied at once. */
   private readonly leavers = new Set<string>();
@@ -193,22 +193,22 @@ export class Desired extends EventEmitter<DesiredEvents> {
         out.delete(k);
       } else this.leavers.delete(k);
     }
-    this.failStaticPass(out);
+    const kept = this.failStaticPass(out);
     for (const k of this.leavers) if (!ev.records.has(k)) this.leavers.delete(k);
     if (this.held && this.now() >= this.held.until) this.held = undefined;
     // A key there again but refused (its address no longer admissible) is not brought back.
-    if (this.held) for (const [k, r] of this.held.records) if (!out.has(k) && !this.view.has(k)) out.set(k, r);
-    return this.withOverrides([...out.values()]);
+    if (this.held) for (const [k, r] of this.held.records) if (!out.has(k) && !this.failHeld.has(k) && !this.view.has(k)) kept.push(r);
+    return this.withOverrides([...out.values(), ...kept]);
   }
 
   /**
-   * Fail static, in place on `out`. A served key deleted without a graceful leave is a loss (a key
+   * Fail static: returns the records held besides `out`. A served key deleted without a graceful leave is a loss (a key
    * still there but refused is a rejection, applied at once). When a service's distinct losses
    * within the window are more than its share of (alive + lost), or it would have no node left,
-   * every node lost in this pass is held: kept in `out`, HAProxy's checks decide, until it comes
+   * every node lost in this pass is held: served still, HAProxy's checks decide, until it comes
    * back or `failStaticMaxMs` passes (0: fail static off). O(changes + services) per pass.
    */
-  private failStaticPass(out: Map<string, NodeRecord>): void {
+  private failStaticPass(out: Map<string, NodeRecord>): NodeRecord[] {
     const now = this.now();
     const events: FailStaticEvent[] = [];
     const group = (change: FailStaticEvent['change'], list: NodeRecord[], reason: string, until?: number) => {
@@ -266,12 +266,13 @@ export class Desired extends EventEmitter<DesiredEvents> {
       for (const k of window.keys()) if (out.has(k)) window.delete(k);
       if (!window.size) this.losses.delete(service);
     }
-    this.served = new Map(out);
+    // `out` itself, not a copy: what the next pass compares with (held nodes are not in it).
+    this.served = out;
     group('held', held, `vanished without a graceful leave while more than ${Math.round(this.o.failStaticShare * 100)}% of the service did within ${this.o.failStaticWindowMs} ms (or it had no other node): kept for HAProxy's checks to decide, up to ${this.o.failStaticMaxMs} ms`, now + this.o.failStaticMaxMs);
     group('returned', returned, 'registered again (or left gracefully): no longer held');
     group('released', released, `held ${this.o.failStaticMaxMs} ms without coming back: removed`);
     for (const e of events) this.emit('failStatic', e);
-    for (const [k, h] of this.failHeld) out.set(k, h.record);
+    return [...this.failHeld.values()].map((h) => h.record);
   }
 
   /** Operator drains and weights over the registrars' records; reports what changed. */
