@@ -411,6 +411,25 @@ for (const inFlight of ['grant', 'put'] as const) {
   });
 }
 
+test("stop during registration, the attempt's own grant in flight (the warm-up took none): no put after stop(), no lease left", async (t) => {
+  const { clock, etcd, registrar } = setup(t, { start: false });
+  // The warm-up's read fails, so it takes no lease: the registration attempt grants its own.
+  etcd.failNext('get', new EtcdUnavailableError('not up yet', 'http://fake:2379'));
+  const held = etcd.hold('grant');
+  registrar.start();
+  await clock.until(() => (registrar.state === 'registering' ? true : undefined), 'registering');
+  await held.reached;
+  const stopped = registrar.stop();
+  await clock.settle();
+  held.release();
+  await stopped;
+  await clock.advance(10 * TTL_MS);
+  t.deepEqual(etcd.calls.filter((c) => c === 'grant' || c === 'put'), ['grant'], 'one grant, the attempt\'s, and no put after stop()');
+  t.is(etcd.keys.size, 0, 'no key');
+  t.is(etcd.leases.size, 0, 'the lease granted in flight was revoked');
+  t.is(registrar.state, 'stopped');
+});
+
 test('stop while etcd is unreachable: reports the lease left to expire, and still stops', async (t) => {
   const { etcd, registrar, of, registered } = setup(t);
   const lease = (await registered()).leaseId;

@@ -1,0 +1,77 @@
+#!/usr/bin/env node
+// Breaks each safety guard on purpose, in the compiled code, and runs the tests that name it:
+// every one of them must then fail. A guard no test notices is a test that proves nothing
+// (a test can pass for a reason other than its title). Run after `npm run build`.
+//   node scripts/mutants.mjs            every mutant
+//   node scripts/mutants.mjs adoption   those whose name contains "adoption"
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const unit = (name) => `test/unit/${name}.test.ts`;
+const integration = (name) => `test/integration/${name}.test.ts`;
+
+/**
+ * name: the guard; file: compiled file; from → to: the break (`from` must occur exactly once);
+ * tests: ava files (and optional --match) that must fail with it.
+ */
+const MUTANTS = [
+  { name: 'hold on another cluster id', file: 'renderer/desired.js', from: 'prev.clusterId !== snap.clusterId', to: 'false', tests: [unit('renderer')], match: '*cluster id*' },
+  { name: 'hold on a revision that went backwards', file: 'renderer/desired.js', from: 'snap.revision < prev.revision', to: 'false', tests: [unit('renderer')], match: '*revision went backwards*' },
+  { name: 'hold at adoption (renderer restarted on an emptied etcd)', file: 'renderer/renderer.js', from: 'matched * 2 < inRotation.length', to: 'false', tests: [unit('renderer')], match: '*emptied etcd*adopt*' },
+  { name: 'the config without records must pass before bisecting', file: 'renderer/isolate.js', from: 'if (!(await accepts([])))', to: 'if (false)', tests: [unit('renderer')], match: '*in every config*' },
+  { name: 'a record is refused on its own before quarantine', file: 'renderer/renderer.js', from: 'if (!(await accepts([r])))', to: 'if (true)', tests: [unit('renderer')], match: '*only in company*' },
+  { name: 'an invalid overwrite keeps the last valid value', file: 'renderer/view.js', from: "const kept = !err.policy && prev?.createRevision === createRevision ? prev?.record : undefined;", to: 'const kept = undefined;', tests: [unit('desired'), unit('view')] },
+  { name: '/health tied to convergence (HAProxy refuses an address)', file: 'renderer/renderer.js', from: 's.structureLive && s.converged &&', to: 's.structureLive &&', tests: [unit('renderer')], match: '*refuses a node*' },
+  { name: '/health tied to the store being in sync', file: 'renderer/renderer.js', from: 'this.storeUnsyncedMs() <= this.c.storeUnsyncedUnhealthyMs', to: 'true', tests: [unit('renderer')], match: '*out of sync longer*' },
+  { name: 'a failed rename of the live config is a refusal', file: 'renderer/structure.js', from: 'catch (err) {\n            return { ok: false, stage: \'write\', error: new WriteError(`renaming', to: 'catch (err) {\n            throw err; return { ok: false, stage: \'write\', error: new WriteError(`renaming', tests: [unit('renderer')], match: '*rename*' },
+  { name: 'a put and a delete in one window coalesce', file: 'renderer/renderer.js', from: 'new Coalescer(c.coalesceMinMs, c.coalesceMaxMs,', to: 'new Coalescer(0, 0,', tests: [unit('renderer')], match: '*within one coalesce window*' },
+  { name: 'fail static holds nodes vanishing together', file: 'renderer/desired.js', from: 'const over = window.size >', to: 'const over = false && window.size >', tests: [unit('renderer'), unit('desired')], match: '*fail static*' },
+  { name: 'a graceful leave is applied at once', file: 'renderer/desired.js', from: 'if (this.leavers.delete(k))', to: 'if (false)', tests: [unit('renderer')], match: '*graceful leave*' },
+  { name: 'the registrar leaves only after CHECK_FALL failures', file: 'registrar/registrar.js', from: 'if (this.inRow < needed)', to: 'if (false)', tests: [unit('registrar')], match: '*CHECK_FALL*' },
+  { name: 'the stop check inside a registration attempt', file: 'registrar/registrar.js', from: 'this.registeredAt = new Date(this.clock.wall()).toISOString();\n                if (this.isStopping)\n                    return;', to: 'this.registeredAt = new Date(this.clock.wall()).toISOString();', tests: [unit('registrar')], match: '*stop during registration*' },
+];
+
+const only = process.argv[2];
+const chosen = MUTANTS.filter((m) => !only || m.name.includes(only));
+if (!chosen.length) {
+  console.error(`mutants: none named like "${only}"`);
+  process.exit(2);
+}
+
+let survived = 0;
+const started = Date.now();
+for (const m of chosen) {
+  const path = `${root}dist/${m.file}`;
+  const original = readFileSync(path, 'utf8');
+  const n = original.split(m.from).length - 1;
+  if (n !== 1) {
+    // The code moved: the mutant must be rewritten, not skipped.
+    console.error(`mutants: "${m.name}": ${m.file} has ${n} copies of the code to break (want 1)`);
+    process.exit(2);
+  }
+  const t0 = Date.now();
+  let run;
+  try {
+    writeFileSync(path, original.replace(m.from, m.to));
+    const check = spawnSync(process.execPath, ['--check', path], { encoding: 'utf8' });
+    if (check.status !== 0) throw new Error(`the broken ${m.file} does not parse: ${check.stderr}`);
+    const args = [`${root}node_modules/ava/entrypoints/cli.mjs`, ...m.tests, ...(m.match ? ['--match', m.match] : [])];
+    run = spawnSync(process.execPath, args, { cwd: root, encoding: 'utf8', timeout: 180000, env: { ...process.env, FORCE_COLOR: '0' } });
+  } finally {
+    writeFileSync(path, original);
+  }
+  const out = `${run.stdout}${run.stderr}`;
+  // No test selected is no proof: ava says so and exits non-zero; count it as a survivor.
+  const ran = !/Couldn’t find any matching tests|No tests found/.test(out);
+  const killed = ran && run.status !== 0;
+  const failed = out.match(/^ +✘ .*$/gm)?.slice(0, 3).map((l) => l.trim()) ?? [];
+  console.log(`${killed ? 'killed  ' : 'SURVIVED'} ${m.name} (${((Date.now() - t0) / 1000).toFixed(1)} s)${killed ? `: ${failed.join('; ')}` : ran ? '' : ': no test matched'}`);
+  if (!killed) {
+    survived++;
+    console.log(out.split('\n').slice(-15).join('\n'));
+  }
+}
+console.log(`mutants: ${chosen.length - survived} of ${chosen.length} killed in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+process.exit(survived ? 1 : 0);
