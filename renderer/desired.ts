@@ -128,6 +128,8 @@ export class Desired extends EventEmitter<DesiredEvents> {
   onEvents(events: WatchEvent[]): void {
     // One at a time: a graceful leave's `leaving` put and its deletion often come in one batch.
     for (const e of events) {
+      // The newest revision seen, not only the last list's: a wipe long after a list still shows.
+      if (e.revision && this.lastSnapshot && BigInt(e.revision) > this.lastSnapshot.revision) this.lastSnapshot.revision = BigInt(e.revision);
       if (e.type === 'delete' && this.view.get(e.key)?.state === 'leaving') this.leavers.add(e.key);
       this.view.apply([e]);
       if (e.type === 'put' && this.view.get(e.key)?.state === 'leaving') this.leavers.add(e.key);

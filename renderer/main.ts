@@ -64,6 +64,7 @@ renderer.setMaxListeners(400);
 renderer.on('store', (e) => {
   const line = { event: 'store', state: e.state, reason: e.reason, revision: e.revision, keys: e.keys, err: e.error?.message };
   if (e.state === 'synced') log.info(line, `listed ${e.keys} keys at revision ${e.revision}`);
+  else if (e.state === 'held') log.warn(line, `list held: ${e.reason}`);
   else log.warn(line, 'etcd unreachable: keeping what HAProxy runs');
 });
 renderer.on('rejected', (e) => log.warn({ event: 'rejected', key: e.key, reason: e.reason }, e.message));

@@ -26,7 +26,8 @@ export interface Snapshot {
   kvs: KV[];
 }
 
-export type WatchEvent = ({ type: 'put' } & KV) | { type: 'delete'; key: string };
+/** `revision`: the event's (mod) revision, when the store says: the newest one seen is what a wipe goes back from. */
+export type WatchEvent = (({ type: 'put' } & KV) | { type: 'delete'; key: string }) & { revision?: string };
 
 export interface WatchHandlers {
   /** Changes in revision order. */
@@ -163,7 +164,7 @@ export class EtcdStore implements NodeStore {
       if (done || res.events.length === 0) return;
       h.events(
         res.events.map((e) =>
-          e.type === 'Put' ? { type: 'put', ...this.kv(e.kv, true) } : { type: 'delete', key: e.kv.key.toString() },
+          e.type === 'Put' ? { type: 'put', ...this.kv(e.kv, true), revision: String(e.kv.mod_revision) } : { type: 'delete', key: e.kv.key.toString(), revision: String(e.kv.mod_revision) },
         ),
       );
     });

@@ -19,6 +19,7 @@ const integration = (name) => `test/integration/${name}.test.ts`;
 const MUTANTS = [
   { name: 'hold on another cluster id', file: 'renderer/desired.js', from: 'prev.clusterId !== snap.clusterId', to: 'false', tests: [unit('renderer')], match: '*cluster id*' },
   { name: 'hold on a revision that went backwards', file: 'renderer/desired.js', from: 'snap.revision < prev.revision', to: 'false', tests: [unit('renderer')], match: '*revision went backwards*' },
+  { name: 'the newest revision watched is what a wipe goes back from', file: 'renderer/desired.js', from: 'BigInt(e.revision) > this.lastSnapshot.revision', to: 'false', tests: [unit('renderer')], match: '*wiped long after*' },
   { name: 'hold at adoption (renderer restarted on an emptied etcd)', file: 'renderer/renderer.js', from: 'matched * 2 < inRotation.length', to: 'false', tests: [unit('renderer')], match: '*emptied etcd*adopt*' },
   { name: 'the config without records must pass before bisecting', file: 'renderer/isolate.js', from: 'if (!(await accepts([])))', to: 'if (false)', tests: [unit('renderer')], match: '*in every config*' },
   { name: 'a record is refused on its own before quarantine', file: 'renderer/renderer.js', from: 'if (!(await accepts([r])))', to: 'if (true)', tests: [unit('renderer')], match: '*only in company*' },

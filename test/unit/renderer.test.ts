@@ -42,7 +42,7 @@ class MemoryStore implements NodeStore {
   }
   private emit(e: WatchEvent, notify: boolean): void {
     this.revision++;
-    if (notify) for (const w of this.watchers) if (e.key.startsWith(w.prefix)) w.h.events([e]);
+    if (notify) for (const w of this.watchers) if (e.key.startsWith(w.prefix)) w.h.events([{ ...e, revision: String(this.revision) }]);
   }
   put(id: string, o: { service?: string; address?: string; port?: number; weight?: number; state?: string; notify?: boolean } = {}): void {
     const service = o.service ?? 'webapp';
@@ -325,6 +325,26 @@ test("etcd's revision went backwards (a wipe or a restored snapshot keeps the cl
   relistWithMostNodes(t, (store) => {
     store.revision = 2n;
   }));
+
+test("etcd wiped long after the last list: its revision is below the newest one watched (not the list's), so the missing nodes are held", async (t) => {
+  const { store, haproxy, make } = setup(t, { holdMs: 1500 });
+  for (const id of ['a', 'b', 'c', 'd']) store.put(id, { address: `10.0.0.${id.charCodeAt(0) - 96}`, notify: false });
+  const { r, events } = make();
+  r.start();
+  const all = ['10.0.0.1:3000', '10.0.0.2:3000', '10.0.0.3:3000', '10.0.0.4:3000'];
+  await serving(haproxy, all);
+  const listed = store.revision;
+  for (let i = 0; i < 10; i++) store.put('a', { address: '10.0.0.1', weight: 100 + (i % 2) }); // watched, not listed
+  await serving(haproxy, all);
+  // The wipe: a fresh etcd, the same cluster id, and a revision past the last list's but below the newest watched.
+  store.kvs.delete('/nodes/webapp/d');
+  store.revision = listed + 3n;
+  store.nodeWatch().broken(new Error('etcd restarted'));
+  await waitFor(() => events.includes('store:held'), 'held');
+  await sleep(400);
+  t.is(haproxy.live().length, 4, 'd keeps serving while registrars re-register');
+  t.is(r.status.holds, 1);
+});
 
 test('a renderer restarted on an emptied etcd adopts what HAProxy serves and holds it while registrars come back', async (t) => {
   const { store, haproxy, make } = setup(t, { holdMs: 1500 });
