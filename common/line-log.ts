@@ -23,6 +23,19 @@ export interface EventLog {
   fatal: LogFn;
 }
 
+/**
+ * What JSON leaves raw that a terminal acts on when `docker logs` prints a line: DEL, the C1
+ * controls (U+009B is a CSI in one character) and the bidirectional controls, which reorder
+ * what follows them. A record's key or value can carry them into a log line (a webapp writes
+ * its record). JSON.stringify already escapes the C0 controls.
+ */
+const RAW_IN_JSON = /[\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/** A JSON line with those characters as `\uXXXX` escapes: the same JSON, shown not obeyed. */
+export function terminalSafe(line: string): string {
+  return line.replace(RAW_IN_JSON, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /** Errors become `{type, message, code?}`: JSON.stringify would print `{}`. */
 function plain(v: unknown): unknown {
   if (!(v instanceof Error)) return v;
@@ -42,7 +55,7 @@ export function createLineLog(name: string, level: LogLevel = 'info', write: (li
       for (const [k, v] of Object.entries(fields)) out[k] = plain(v);
       out.msg = msg;
       try {
-        write(JSON.stringify(out) + '\n');
+        write(terminalSafe(JSON.stringify(out)) + '\n');
       } catch {
         // stdout gone (EPIPE) or full: logging never takes the daemon down.
       }
