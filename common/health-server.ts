@@ -49,6 +49,12 @@ const PEER_HANDSHAKE_MS = 2000;
 /** Requests one peer connection may make; it then reconnects (bounds one pipelined burst). */
 const PEER_REQUESTS_PER_SOCKET = 16;
 
+/**
+ * Bytes an `/events` client may leave unread before it is cut off (it reconnects and is sent
+ * what happens from then on): a client that stops reading must not grow the daemon's memory.
+ */
+export const EVENTS_MAX_UNREAD = 1024 * 1024;
+
 function json(res: ServerResponse, status: number, body: unknown) {
   res.writeHead(status, { 'content-type': 'application/json' });
   res.end(JSON.stringify(body));
@@ -72,7 +78,11 @@ function handler(report: () => HealthReport, metrics: (() => string) | undefined
     } else if (path === '/events' && extras.events) {
       res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
       res.flushHeaders();
-      const unsubscribe = extras.events((e) => res.write(`${JSON.stringify(e)}\n`));
+      const unsubscribe = extras.events((e) => {
+        if (res.destroyed) return;
+        if (res.writableLength > EVENTS_MAX_UNREAD) return void res.destroy();
+        res.write(`${JSON.stringify(e)}\n`);
+      });
       res.on('close', unsubscribe);
     } else {
       res.writeHead(404).end();

@@ -33,6 +33,7 @@ const MUTANTS = [
   { name: 'the registrar leaves only after CHECK_FALL failures', file: 'registrar/registrar.js', from: 'if (this.inRow < needed)', to: 'if (false)', tests: [unit('registrar')], match: '*CHECK_FALL*' },
   { name: 'the stop check inside a registration attempt', file: 'registrar/registrar.js', from: 'this.registeredAt = new Date(this.clock.wall()).toISOString();\n                if (this.isStopping)\n                    return;', to: 'this.registeredAt = new Date(this.clock.wall()).toISOString();', tests: [unit('registrar')], match: '*stop during registration*' },
   { name: 'log lines escape what a terminal acts on', file: 'common/line-log.js', from: "return line.replace(RAW_IN_JSON,", to: "return line; (RAW_IN_JSON,", tests: [unit('log')] },
+  { name: 'an /events client that stops reading is cut off', file: 'common/health-server.js', from: 'if (res.writableLength > EVENTS_MAX_UNREAD)', to: 'if (false)', tests: [unit('health-server')] },
 ];
 
 const only = process.argv[2];
