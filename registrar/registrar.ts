@@ -173,6 +173,21 @@ export class Registrar extends EventEmitter<RegistrarEvents> {
     return this.stopped;
   }
 
+  /**
+   * Stops without a goodbye: no mark, no revoke; the lease is left to expire. For a process that
+   * goes away while another takes the record over (the per-host agent replaced).
+   */
+  abandon(): Promise<void> {
+    this.stopped ??= (async () => {
+      this.checking?.abort();
+      this.checking = undefined;
+      this.stopping.abort();
+      await this.loop;
+      this.setState('stopped', 'abandoned: the lease is left to expire');
+    })();
+    return this.stopped;
+  }
+
   private get isStopping(): boolean {
     return this.stopping.signal.aborted;
   }

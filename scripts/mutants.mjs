@@ -34,6 +34,8 @@ const MUTANTS = [
   { name: 'the stop check inside a registration attempt', file: 'registrar/registrar.js', from: 'this.registeredAt = new Date(this.clock.wall()).toISOString();\n                if (this.isStopping)\n                    return;', to: 'this.registeredAt = new Date(this.clock.wall()).toISOString();', tests: [unit('registrar')], match: '*stop during registration*' },
   { name: 'log lines escape what a terminal acts on', file: 'common/line-log.js', from: "return line.replace(RAW_IN_JSON,", to: "return line; (RAW_IN_JSON,", tests: [unit('log')] },
   { name: 'an /events client that stops reading is cut off', file: 'common/health-server.js', from: 'if (res.writableLength > EVENTS_MAX_UNREAD)', to: 'if (false)', tests: [unit('health-server')] },
+  { name: 'a replaced agent lets its leases expire (it does not keep them alive)', file: 'registrar/agent.js', from: 'await Promise.all([...this.nodes.values()].map((n) => n.registrar.abandon()));', to: '', tests: [integration('agent')], match: '*agent replaced*' },
+  { name: 'the agent refuses a service it holds no credentials for', file: 'registrar/agent.js', from: 'if (!o.services.includes(service))', to: 'if (false)', tests: [integration('agent')], match: '*no credentials*' },
 ];
 
 const only = process.argv[2];

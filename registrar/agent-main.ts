@@ -1,0 +1,86 @@
+#!/usr/bin/env node
+// The per-host agent: `leasehold-agent`. Watches this host's Docker engine and registers every
+// running container labelled `leasehold.service` (and `leasehold.port`) for the services it holds
+// credentials for. It needs the Docker socket, which is root on the host: see the README's
+// "Bring your own app" for that trade-off against the registrar inside the container.
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { type Env, int, list, str } from '../common/env.js';
+import { createEtcdGateway, type EtcdGateway } from '../common/etcd-gateway.js';
+import { etcdOptionsFromEnv } from '../common/etcd-options.js';
+import { OptionError } from '../common/errors.js';
+import { startHealthServer } from '../common/health-server.js';
+import { createLineLog } from '../common/line-log.js';
+import { NAME_PATTERN } from '../common/record-format.js';
+import { exitOnSignals } from '../common/shutdown.js';
+import { Agent } from './agent.js';
+import { DockerSocket } from './docker-engine.js';
+import { registrarOptionsFromEnv } from './options.js';
+
+/**
+ * etcd as `registrar-<service>`: its certificate and password from `<dir>/<service>/` (the pki
+ * job's registrar-<service> volume mounted there); without that folder, the environment's.
+ */
+function etcdEnvFor(env: Env, dir: string, service: string): Env {
+  const d = join(dir, service);
+  let password: string;
+  try {
+    password = readFileSync(join(d, 'password'), 'utf8').trim();
+  } catch {
+    return env;
+  }
+  if (!password) throw new OptionError(`${join(d, 'password')} is empty`);
+  return { ...env, ETCD_CERT: join(d, 'registrar.pem'), ETCD_KEY: join(d, 'registrar-key.pem'), ETCD_USERNAME: `registrar-${service}`, ETCD_PASSWORD: password };
+}
+
+async function main(): Promise<void> {
+  const env = process.env;
+  const boot = createLineLog('agent');
+  let services: string[];
+  let stores: Map<string, EtcdGateway>;
+  let base: ReturnType<typeof registrarOptionsFromEnv>;
+  try {
+    services = list(env, 'AGENT_SERVICES', []);
+    if (!services.length) throw new OptionError('AGENT_SERVICES: name the services this agent registers (it needs their credentials)');
+    for (const s of services) if (!NAME_PATTERN.test(s)) throw new OptionError(`AGENT_SERVICES: ${JSON.stringify(s)} must match ${NAME_PATTERN.source}`);
+    base = registrarOptionsFromEnv(env, hostname());
+    const dir = str(env, 'AGENT_CREDENTIALS', '/etc/leasehold/agent');
+    stores = new Map();
+    for (const s of services) stores.set(s, await createEtcdGateway(etcdOptionsFromEnv(etcdEnvFor(env, dir, s))));
+  } catch (err) {
+    boot.fatal({ event: 'bad-options', err }, 'bad options');
+    process.exit(2);
+  }
+  const log = createLineLog('agent', base.logLevel);
+  const engine = new DockerSocket(str(env, 'DOCKER_SOCKET', '/var/run/docker.sock'));
+  // In a container, look after its own compose project and advertise on its own networks unless told.
+  const self = await engine.inspect(hostname()).catch(() => undefined);
+  const project = self?.labels['com.docker.compose.project'];
+  const scopeEnv = str(env, 'AGENT_SCOPE', '');
+  const scope = scopeEnv === 'host' ? [] : scopeEnv ? list(env, 'AGENT_SCOPE', []) : project ? [`com.docker.compose.project=${project}`] : [];
+  const networks = list(env, 'AGENT_NETWORKS', self ? Object.keys(self.networks).sort() : []);
+  const agent = new Agent(
+    { base, services, scope, networks, resyncMs: int(env, 'AGENT_RESYNC_MS', 30000, 1000, 3600000) },
+    { engine, storeFor: (s) => stores.get(s)! },
+  );
+  agent.on('node', (e) => log.info({ event: 'node', ...e }, `${e.container}: ${e.change === 'watching' ? `watching for ${e.service}/${e.id} at ${e.address}:${e.port}` : `left (${e.why})`}`));
+  agent.on('refused', (e) => log.warn({ event: 'refused', ...e }, `${e.container} not registered: ${e.reason}`));
+  agent.on('engine', (e) => (e.state === 'connected' ? log.info : log.warn)({ event: 'engine', state: e.state, err: e.error, delayMs: e.delayMs }, e.state === 'connected' ? 'watching the Docker engine' : 'Docker engine lost: records kept, retrying'));
+  agent.on('registrar', (x) => {
+    if (x.name === 'state') log.info({ event: 'state', container: x.container, ...x.e }, `${x.container}: ${x.e.previous} -> ${x.e.state}: ${x.e.reason}`);
+    else if (x.name === 'retry') log.warn({ event: 'retry', container: x.container, attempt: x.e.attempt, err: x.e.error, delayMs: x.e.delayMs }, `${x.container}: registration attempt failed`);
+    else if (!x.e.passed) log.warn({ event: 'check', container: x.container, inRow: x.e.inRow, needed: x.e.needed, timedOut: x.e.timedOut }, `${x.container}: check failed`);
+  });
+  if (base.healthPort > 0) {
+    startHealthServer(base.healthPort, () => ({ healthy: agent.connected, body: { engine: agent.connected ? 'connected' : 'lost', nodes: agent.watching, refused: agent.refused } }));
+  }
+  log.info({ event: 'start', services, scope, networks, ttl: base.ttlSeconds, endpoints: base.etcd.endpoints }, 'agent starting');
+  agent.start();
+  exitOnSignals(log, 'agent stopping: leases left to expire (a new agent takes them over)', async () => {
+    await agent.abandon();
+    for (const s of stores.values()) s.close();
+  });
+}
+
+void main();
