@@ -36,6 +36,11 @@ export interface RendererOptions {
   defaultService: string;
   /** Path HAProxy health-checks on each server. Env `HEALTH_CHECK_PATH`. Default `/health`. */
   healthCheckPath: string;
+  /**
+   * Another path for some services' servers: `service=/path`, comma-separated. Env
+   * `HEALTH_CHECK_PATHS`, e.g. `labelled=/index.html` (an app with no /health). Default: none.
+   */
+  healthCheckPaths: { service: string; path: string }[];
   /** Quiet time that ends a burst of store changes, ms. Env `COALESCE_MIN_MS`. Default 5. */
   coalesceMinMs: number;
   /** Longest a change waits for its burst to end, ms. Env `COALESCE_MAX_MS`. Default 200. */
@@ -181,6 +186,13 @@ export function rendererOptionsFromEnv(env: Env): RendererOptions {
     statsBind: str(env, 'STATS_BIND', '*:1936'),
     defaultService: str(env, 'DEFAULT_SERVICE', 'webapp'),
     healthCheckPath: str(env, 'HEALTH_CHECK_PATH', '/health'),
+    healthCheckPaths: list(env, 'HEALTH_CHECK_PATHS', []).map((x) => {
+      const [service, path, ...rest] = x.split('=').map((v) => v.trim());
+      if (!service || !path || rest.length || !NAME_PATTERN.test(service) || !/^\/[\x21-\x7e]*$/.test(path)) {
+        throw new OptionError(`HEALTH_CHECK_PATHS: ${JSON.stringify(x)} must be service=/path (a service matching ${NAME_PATTERN.source}, a path without spaces)`);
+      }
+      return { service, path };
+    }),
     coalesceMinMs: int(env, 'COALESCE_MIN_MS', 5, 0, 60000),
     coalesceMaxMs: int(env, 'COALESCE_MAX_MS', 200, 1, 600000),
     resyncIntervalMs: int(env, 'RESYNC_INTERVAL_MS', 30000, 1000, 86400000),

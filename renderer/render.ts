@@ -11,6 +11,8 @@ export interface RenderSettings {
   statsBind: string;
   defaultService: string;
   healthCheckPath: string;
+  /** Per-service paths instead of `healthCheckPath` (HEALTH_CHECK_PATHS), for apps that answer elsewhere. */
+  healthCheckPaths?: { service: string; path: string }[];
   adminSocket: string;
   /** Where the renderer leaves server health for the next worker (`server-state-file`). */
   stateFile: string;
@@ -49,6 +51,8 @@ export interface TemplateSlot {
 export interface TemplateService {
   name: string;
   isDefault: boolean;
+  /** The path HAProxy checks on this service's servers. */
+  checkPath: string;
   slots: TemplateSlot[];
 }
 
@@ -94,6 +98,7 @@ export function templateContext(pools: Pool[], s: RenderSettings, id: string): T
   const services = pools.map((p) => ({
     name: p.service,
     isDefault: p.service === s.defaultService,
+    checkPath: s.healthCheckPaths?.find((c) => c.service === p.service)?.path ?? s.healthCheckPath,
     slots: p.slots.map((slot): TemplateSlot => {
       const n = slot.state === 'ready' || slot.state === 'drain' ? slot.node : undefined;
       // A draining node renders with weight 0, which keeps only its sticky sessions: the same

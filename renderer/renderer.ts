@@ -389,8 +389,8 @@ export class Renderer extends EventEmitter<RendererEvents> {
   }
 
   private settings(): RenderSettings {
-    const { frontendBind, statsBind, defaultService, healthCheckPath, adminSocket, stateFile, cookieKey, hardStopAfter, maxconn, connectTimeout, routesMap, routes } = this.c;
-    return { frontendBind, statsBind, defaultService, healthCheckPath, adminSocket, stateFile, cookieKey, hardStopAfter, maxconn, connectTimeout, routesMap, routes };
+    const { frontendBind, statsBind, defaultService, healthCheckPath, healthCheckPaths, adminSocket, stateFile, cookieKey, hardStopAfter, maxconn, connectTimeout, routesMap, routes } = this.c;
+    return { frontendBind, statsBind, defaultService, healthCheckPath, ...(healthCheckPaths?.length && { healthCheckPaths }), adminSocket, stateFile, cookieKey, hardStopAfter, maxconn, connectTimeout, routesMap, routes };
   }
 
   /** Whether the worker runs structure `id`: it says so, or it cannot (a template without the variable) and we reloaded it for `id`. */

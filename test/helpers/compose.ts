@@ -119,9 +119,14 @@ export class ComposeStack {
     return w;
   }
 
-  /** The live records, as users see them: `compose exec etcd etcdctl get --prefix /nodes`. */
-  async etcdRecords(): Promise<Record<string, any>[]> {
-    const out = await this.compose(['exec', '-T', 'etcd', 'etcdctl', 'get', '--prefix', '/nodes', '--print-value-only']);
+  /** The webapps' live records, as users see them: `compose exec etcd etcdctl get --prefix /nodes/webapp/`. */
+  etcdRecords(): Promise<Record<string, any>[]> {
+    return this.recordsOf('webapp');
+  }
+
+  /** The live records of a service (null: every service). */
+  async recordsOf(service: string | null): Promise<Record<string, any>[]> {
+    const out = await this.compose(['exec', '-T', 'etcd', 'etcdctl', 'get', '--prefix', service === null ? '/nodes/' : `/nodes/${service}/`, '--print-value-only']);
     return out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
   }
 

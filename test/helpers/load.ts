@@ -41,6 +41,9 @@ export interface LoadOptions {
   post?: boolean;
   /** Request timeout, ms. Default 10000. */
   timeoutMs?: number;
+  /** The Host header (a routed service), and the path GET asks for. Defaults: the URL's, `/`. */
+  host?: string;
+  path?: string;
 }
 
 interface Client {
@@ -57,7 +60,7 @@ export function startLoad(url: string, o: LoadOptions) {
   const samples: Sample[] = [];
   const started = Date.now();
   const maxRequests = o.maxRequests ?? o.rps * o.maxSeconds;
-  const target = new URL(o.post ? '/echo' : '/', url);
+  const target = new URL(o.post ? '/echo' : (o.path ?? '/'), url);
   const clients: Client[] = Array.from({ length: o.clients ?? 10 }, () => ({
     agent: o.mode === 'fresh' ? undefined : new Agent({ keepAlive: true, maxSockets: 1 }),
     jar: new Map(),
@@ -72,6 +75,7 @@ export function startLoad(url: string, o: LoadOptions) {
       const id = o.post ? `r${started}-${n}` : undefined;
       const headers: Record<string, string> = {};
       if (o.mode === 'fresh') headers.connection = 'close';
+      if (o.host) headers.host = o.host;
       if (o.cookies && c.jar.size) headers.cookie = [...c.jar].map(([k, v]) => `${k}=${v}`).join('; ');
       const body = o.post ? JSON.stringify({ id, pad: 'x'.repeat(512) }) : undefined;
       if (body) Object.assign(headers, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), 'x-request-id': id! });
@@ -100,7 +104,9 @@ export function startLoad(url: string, o: LoadOptions) {
           try {
             parsed = JSON.parse(text);
           } catch {
-            /* not JSON: an HAProxy error page */
+            // not JSON: an HAProxy error page, or the static app's `static <hostname>`
+            const m = /^static (\S+)/.exec(text);
+            if (m && (res.statusCode ?? 0) === 200) parsed = { host: m[1] };
           }
           done({ status: res.statusCode ?? 0, tag: parsed.tag, host: parsed.host, views: parsed.sessionViews });
         });

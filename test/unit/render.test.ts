@@ -67,3 +67,17 @@ test('a template that references an unknown field fails as a RenderError', (t) =
   const bad = compileTemplate('{{nosuchfield}}');
   t.throws(() => render(bad, [], FIXTURE_SETTINGS, 'x'), { name: 'RenderError' });
 });
+
+test('HEALTH_CHECK_PATHS gives a service its own check path; the others keep HEALTH_CHECK_PATH; a bad entry is refused', async (t) => {
+  const { rendererOptionsFromEnv } = await import('../../renderer/options.js');
+  const o = rendererOptionsFromEnv({ HEALTH_CHECK_PATHS: 'static=/index.html' });
+  t.deepEqual(o.healthCheckPaths, [{ service: 'static', path: '/index.html' }]);
+  for (const bad of ['static', 'static=index.html', 'st atic=/x', 'static=/a b']) t.throws(() => rendererOptionsFromEnv({ HEALTH_CHECK_PATHS: bad }), { message: /HEALTH_CHECK_PATHS/ });
+  const slots = new SlotTable({ defaultService: 'webapp', minSlots: 4, shrinkAfterMs: 60000 });
+  slots.plan([{ id: 'a', service: 'static', address: '10.0.0.1', port: 8080, tag: 'a', weight: 1, state: 'up', registeredAt: '2026-01-01T00:00:00Z' }], 0);
+  const s = { ...FIXTURE_SETTINGS, healthCheckPaths: o.healthCheckPaths };
+  const text = render(template, slots.all(), s, structureId(template, s, slots.structure()));
+  t.regex(text, /backend static\n(?:.*\n)*?\s+option httpchk GET \/index\.html\n/);
+  t.regex(text, /backend webapp\n(?:.*\n)*?\s+option httpchk GET \/health\n/);
+  t.not(structureId(template, s, slots.structure()), structureId(template, FIXTURE_SETTINGS, slots.structure()), 'another check path is another structure');
+});
