@@ -1,0 +1,3 @@
+module leasehold/registrar-go
+
+go 1.19
