@@ -24,6 +24,9 @@ export interface PollOptions {
   maxRequests: number;
   /** Stops once this holds (checked after every answer). */
   until?: (answer: Answer, all: Answer[]) => boolean;
+  /** A Host header (a routed service) and a path; defaults: the URL's. */
+  host?: string;
+  path?: string;
 }
 
 export interface Poller {
@@ -44,7 +47,7 @@ export function startPoller(url: string, o: PollOptions): Poller {
   const started = clock();
   const done = (async () => {
     while (!stopped && answers.length < o.maxRequests && clock() - started < o.maxMs) {
-      const a = await get(url, agent);
+      const a = await get(o.path ? new URL(o.path, url).href : url, agent, o.host);
       answers.push(a);
       markReady();
       if (o.until?.(a, answers)) break;
@@ -65,7 +68,7 @@ export function startPoller(url: string, o: PollOptions): Poller {
   };
 }
 
-function get(url: string, agent: Agent | undefined): Promise<Answer> {
+function get(url: string, agent: Agent | undefined, host?: string): Promise<Answer> {
   return new Promise((resolve) => {
     const sentAt = clock();
     let settled = false;
@@ -75,6 +78,7 @@ function get(url: string, agent: Agent | undefined): Promise<Answer> {
       resolve({ sentAt, doneAt: clock(), ...a });
     };
     const headers: Record<string, string> = agent ? {} : { connection: 'close' };
+    if (host) headers.host = host;
     const req = request(url, { agent: agent ?? false, headers, timeout: 5000 }, (res) => {
       let text = '';
       res.setEncoding('utf8');
@@ -85,7 +89,9 @@ function get(url: string, agent: Agent | undefined): Promise<Answer> {
         try {
           body = JSON.parse(text);
         } catch {
-          // an HAProxy error page
+          // an HAProxy error page, or the static app's `static <hostname>`
+          const m = /^static (\S+)/.exec(text);
+          if (m) body = { host: m[1] };
         }
         finish({ status: res.statusCode ?? 0, host: body.host, tag: body.tag });
       });

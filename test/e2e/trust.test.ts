@@ -96,7 +96,7 @@ test.serial('etcd: TLS only, client certificates, auth on; one user and role per
   t.is(env.get('ETCD_LISTEN_CLIENT_URLS'), 'https://0.0.0.0:2379');
   t.is(env.get('ETCD_CLIENT_CERT_AUTH'), 'true');
   t.regex(await stack.compose(['exec', '-T', 'etcd', 'etcdctl', 'auth', 'status']), /Authentication Status: true/);
-  t.deepEqual((await stack.compose(['exec', '-T', 'etcd', 'etcdctl', 'user', 'list'])).split('\n').filter(Boolean), ['operator', 'registrar-webapp', 'renderer', 'root']);
+  t.deepEqual((await stack.compose(['exec', '-T', 'etcd', 'etcdctl', 'user', 'list'])).split('\n').filter(Boolean), ['operator', 'registrar-labelled', 'registrar-webapp', 'renderer', 'root']);
   const role = (name: string) => stack.compose(['exec', '-T', 'etcd', 'etcdctl', 'role', 'get', name]);
   t.is(await role('registrar-webapp'), 'Role registrar-webapp\nKV Read:\n\t[/nodes/webapp/, /nodes/webapp0) (prefix /nodes/webapp/)\nKV Write:\n\t[/nodes/webapp/, /nodes/webapp0) (prefix /nodes/webapp/)\n');
   t.is(await role('renderer'), 'Role renderer\nKV Read:\n\t[/leasehold/, /leasehold0) (prefix /leasehold/)\n\t[/nodes/, /nodes0) (prefix /nodes/)\nKV Write:\n');
@@ -106,6 +106,9 @@ test.serial('etcd: TLS only, client certificates, auth on; one user and role per
   const files = async (service: string) => (await stack.exec(service, ['ls', '/etc/leasehold/pki'])).stdout.split('\n').filter(Boolean);
   t.deepEqual(await files('webapp'), ['ca.pem', 'password', 'registrar-key.pem', 'registrar.pem']);
   t.deepEqual(await files('ha'), ['ca.pem', 'operator-key.pem', 'operator.pem', 'peer-key.pem', 'peer.pem', 'renderer-key.pem', 'renderer.pem', 'stats-password']);
+  // The agent: only the services it registers (labelled), none of the webapps'; and no webapp has the Docker socket.
+  t.deepEqual((await stack.exec('agent', ['ls', '/etc/leasehold/agent'])).stdout.split('\n').filter(Boolean), ['labelled']);
+  t.not((await stack.exec('webapp', ['test', '-e', '/var/run/docker.sock'])).code, 0);
   t.false((await files('etcd')).includes('ca-key.pem'), "the CA's key is in the pki job's volume only");
   // The registrar's certificate has no Common Name: etcd's gateway would refuse it with auth on.
   const reg = await stack.exec('webapp', ['cat', '/etc/leasehold/pki/registrar.pem']);
@@ -265,7 +268,7 @@ test.serial('etcd restarted on an empty data dir (its volume removed) under keep
   }, 'every registrar back in the emptied etcd', 30000, 100);
   t.log(`every registrar back ${back - wiped} ms after etcd's container and volume were removed`);
   t.regex(await stack.compose(['exec', '-T', 'etcd', 'etcdctl', 'auth', 'status']), /Authentication Status: true/, 'auth on again');
-  t.deepEqual((await stack.compose(['exec', '-T', 'etcd', 'etcdctl', 'user', 'list'])).split('\n').filter(Boolean), ['operator', 'registrar-webapp', 'renderer', 'root']);
+  t.deepEqual((await stack.compose(['exec', '-T', 'etcd', 'etcdctl', 'user', 'list'])).split('\n').filter(Boolean), ['operator', 'registrar-labelled', 'registrar-webapp', 'renderer', 'root']);
   t.deepEqual(await stack.converged(30000), ids);
   await sleep(2000);
   for (const line of store) t.log(`renderer: ${JSON.parse(line.slice(line.indexOf('{'))).msg}`);
