@@ -29,13 +29,18 @@ const HOLD_MS = 5000;
 /** A node is "passing" for invariant 2 once no fault has touched it for this long (HAProxy: inter 1 s, timeout check 2 s). */
 const QUIET_BEFORE_MS = 3000;
 const POLL_MS = 250;
+const MONITOR_MAX_MS = 300000;
 /**
- * A request makes 4 attempts (retries 3, redispatched each time). When that many servers die
- * together (SIGKILL, or an app gone before the LB could take it out) a request can meet only dead
- * ones before HAProxy marks them down (at the first failed connect, else within 2 checks of 1 s),
- * and get HAProxy's 503: correct behaviour, so such failures in this window are counted apart.
+ * Several servers dying together (SIGKILL, or apps gone before the LB took them out) can fail a
+ * request that HAProxy retries and redispatches: a dead server's mark-down (at its first failed
+ * connect) is applied after the retry may already have picked it again, so all 4 attempts can meet
+ * dead servers. HAProxy then logs `503 SCNN +3` and, for a keep-alive request that is not the
+ * connection's first, closes the connection without an answer (the client may retry). Seen with 3
+ * of 4 nodes killed (2-3 failed GETs of 3,200 in 8 rounds); not with 2 of 4 nor 1 of 3 (as the
+ * compose chaos test asserts), but two dead servers picked twice suffice. So failures within
+ * DEATH_WINDOW_MS of 2 or more servers dying are counted apart; a single crash stays strict.
  */
-const ATTEMPTS = 4;
+const TOGETHER = 2;
 const DEATH_WINDOW_MS = 3000;
 /** The sample app's DRAIN_MS (stack.ts): how long a stopped app still answers. */
 const APP_DRAIN_MS = 500;
@@ -54,8 +59,8 @@ interface Node {
   status: Status;
   liveAt?: number;
   firstUpAt?: number;
-  /** Intervals a fault touched it ([from, to], to Infinity while it runs or after it left). */
-  touched: [number, number][];
+  /** Intervals a fault touched it ([from, to, kind], to Infinity while it runs or after it left). */
+  touched: [number, number, string][];
   sigtermAt?: number;
   crashedAt?: number;
   removedSeenAt?: number;
@@ -81,7 +86,7 @@ export interface LoadFigures {
   failed: number;
   /** Failed while no node passed HAProxy's checks. */
   noNodePassing: number;
-  /** Failed within DEATH_WINDOW_MS of ATTEMPTS or more servers dying together. */
+  /** Failed within DEATH_WINDOW_MS of TOGETHER or more servers dying. */
   deathWindow: number;
   p50: number;
   p99: number;
@@ -241,7 +246,8 @@ export class RobustnessRun {
 
   private async monitor(): Promise<void> {
     let lastConfigCheck = 0;
-    while (this.monitoring) {
+    // Bounded even if a teardown never comes.
+    while (this.monitoring && this.now() < MONITOR_MAX_MS) {
       const t0 = this.now();
       let rows: ServerRow[];
       try {
@@ -419,7 +425,7 @@ export class RobustnessRun {
         const [n] = this.pickFrom(this.eligible(), p.pick as number);
         if (!n) return this.skip(f, 'no node to stall');
         const from = this.now();
-        const touch: [number, number] = [from, Infinity];
+        const touch: [number, number, string] = [from, Infinity, f.kind];
         n.touched.push(touch);
         this.ran(f, { tag: n.tag });
         try {
@@ -444,7 +450,7 @@ export class RobustnessRun {
       case 'clock-step': {
         const [n] = this.pickFrom(this.eligible('clock'), p.pick as number);
         if (!n) return this.skip(f, 'no clock node free');
-        const touch: [number, number] = [this.now(), Infinity];
+        const touch: [number, number, string] = [this.now(), Infinity, f.kind];
         n.touched.push(touch);
         const { reg, clock } = n.inproc!;
         const lease = reg.leaseId;
@@ -490,7 +496,7 @@ export class RobustnessRun {
         for (const n of victims) {
           n.status = 'leaving';
           n.sigtermAt = at;
-          n.touched.push([at, Infinity]);
+          n.touched.push([at, Infinity, f.kind]);
           // As `docker stop` does: SIGTERM to the app and its registrar at once.
           n.registrar!.signal('SIGTERM');
           n.app.signal('SIGTERM');
@@ -506,7 +512,7 @@ export class RobustnessRun {
         for (const n of victims) {
           n.status = 'crashed';
           n.crashedAt = this.now();
-          n.touched.push([n.crashedAt, Infinity]);
+          n.touched.push([n.crashedAt, Infinity, f.kind]);
           n.registrar!.signal('SIGKILL');
           n.app.signal('SIGKILL');
         }
@@ -620,7 +626,7 @@ export class RobustnessRun {
         this.checks['2 request judged']!++;
         const dead = this.deaths(from, to);
         const passing = this.passingNode(from, to);
-        if (dead.length >= ATTEMPTS) {
+        if (dead.length >= TOGETHER) {
           out.deathWindow++;
           this.note('failed request in a death window', { name, from, status: s.status, error: s.error, dead });
         } else if (!passing) {
@@ -648,14 +654,15 @@ export class RobustnessRun {
   }
 
   /**
-   * A node that passes HAProxy's checks throughout [from, to]: UP at the last poll before, live,
-   * and no fault touched it since QUIET_BEFORE_MS before (a check in flight may still see the fault).
+   * A node that passes HAProxy's checks throughout [from, to]: UP at the last poll before, and no
+   * fault on its app (a registrar's clock step is none) since QUIET_BEFORE_MS before: a check in
+   * flight may still see it.
    */
   private passingNode(from: number, to: number): Node | undefined {
     const before = [...this.snapshots].reverse().find((s) => s.t1 <= from);
     if (!before) return undefined;
     return this.nodes.find((n) =>
-      n.firstUpAt !== undefined && n.firstUpAt <= from && before.up.has(n.addr) && n.touched.every(([a, b]) => b < from - QUIET_BEFORE_MS || a > to) && (n.status === 'live' || (n.sigtermAt ?? Infinity) > to),
+      n.firstUpAt !== undefined && n.firstUpAt <= from && before.up.has(n.addr) && n.touched.every(([a, b, kind]) => kind === 'clock-step' || b < from - QUIET_BEFORE_MS || a > to),
     );
   }
 
@@ -705,6 +712,6 @@ export class RobustnessRun {
 }
 
 function describe(s: Sample): string {
-  if (s.status === 503 && !s.tag) return 'HAProxy 503 (no server available)';
+  if (s.status === 503 && !s.tag) return 'HAProxy 503 (no server available, or every attempt failed)';
   return `status ${s.status}${s.error ? ` (${s.error})` : ''}`;
 }
