@@ -116,12 +116,15 @@ export class Desired extends EventEmitter<DesiredEvents> {
   onSnapshot(snap: Snapshot, served: Map<string, NodeRecord>): void {
     const prev = this.lastSnapshot;
     this.lastSnapshot = { clusterId: snap.clusterId, revision: snap.revision };
+    // Only nodes whose keys were there before count as gone: one served only by a hold or by fail
+    // static is gone already, and counting it would renew the hold at every re-list for ever.
+    const registered = new Map([...served].filter(([k]) => this.view.has(k)));
     this.view.reset(snap.kvs);
     this.synced = true;
     let why: string | undefined;
     if (prev?.clusterId && snap.clusterId && prev.clusterId !== snap.clusterId) why = `etcd's cluster id changed (${prev.clusterId} → ${snap.clusterId})`;
     else if (prev && snap.revision < prev.revision) why = `etcd's revision went backwards (${prev.revision} → ${snap.revision})`;
-    else why = mostGone(served, this.view.evaluate().records);
+    else why = mostGone(registered, this.view.evaluate().records);
     if (why) this.hold(why, served);
   }
 
@@ -130,10 +133,16 @@ export class Desired extends EventEmitter<DesiredEvents> {
     for (const e of events) {
       // The newest revision seen, not only the last list's: a wipe long after a list still shows.
       if (e.revision && this.lastSnapshot && BigInt(e.revision) > this.lastSnapshot.revision) this.lastSnapshot.revision = BigInt(e.revision);
-      if (e.type === 'delete' && this.view.get(e.key)?.state === 'leaving') this.leavers.add(e.key);
+      if (e.type === 'delete' && this.view.get(e.key)?.state === 'leaving') this.leave(e.key);
       this.view.apply([e]);
-      if (e.type === 'put' && this.view.get(e.key)?.state === 'leaving') this.leavers.add(e.key);
+      if (e.type === 'put' && this.view.get(e.key)?.state === 'leaving') this.leave(e.key);
     }
+  }
+
+  /** A graceful leave: applied at once, and a hold in force does not bring the node back. */
+  private leave(key: string): void {
+    this.leavers.add(key);
+    this.held?.records.delete(key);
   }
 
   onOperatorSnapshot(kvs: KV[]): void {
@@ -191,7 +200,7 @@ export class Desired extends EventEmitter<DesiredEvents> {
     for (const [k, r] of out) {
       // A graceful leave: out of rotation at once, and its deletion is no failure.
       if (r.state === 'leaving') {
-        this.leavers.add(k);
+        this.leave(k);
         out.delete(k);
       } else this.leavers.delete(k);
     }

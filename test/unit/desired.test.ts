@@ -46,3 +46,36 @@ test('10,000 nodes deleted in one batch: one pass holds them all in well under a
   t.true(ms < 500, `${ms.toFixed(0)} ms`);
   t.is(fs.length, 1);
 });
+
+const leaving = (id: string, address: string) => ({ ...kv(id, address), value: rec(id, address).replace('"state":"up"', '"state":"leaving"') });
+const servedOf = (d: Desired) => new Map(d.records().map((r) => [`/nodes/webapp/${r.id}`, r]));
+
+test('a node that leaves gracefully while a suspicious list is held is not brought back by the hold', (t) => {
+  const { d } = desired();
+  const all = ['a', 'b', 'c', 'd'].map((id, i) => kv(id, `10.0.0.${i + 1}`));
+  d.onSnapshot({ revision: 1n, kvs: all }, new Map());
+  const served = servedOf(d);
+  // A re-list that finds most of them gone: held.
+  d.onSnapshot({ revision: 2n, kvs: [all[3]!] }, served);
+  t.deepEqual(d.records().map((r) => r.id).sort(), ['a', 'b', 'c', 'd']);
+  // d leaves gracefully (its record marked leaving, then its lease revoked).
+  d.onEvents([{ type: 'put', ...leaving('d', '10.0.0.4') } as never]);
+  t.deepEqual(d.records().map((r) => r.id).sort(), ['a', 'b', 'c'], 'out at once');
+  d.onEvents([{ type: 'delete', key: '/nodes/webapp/d' } as never]);
+  t.deepEqual(d.records().map((r) => r.id).sort(), ['a', 'b', 'c'], 'and not back when its key goes');
+});
+
+test('a re-list while a hold lasts does not renew the hold from the nodes only the hold serves', (t) => {
+  const { d, advance } = desired();
+  const all = ['a', 'b', 'c'].map((id, i) => kv(id, `10.0.0.${i + 1}`));
+  d.onSnapshot({ revision: 1n, kvs: all }, new Map());
+  d.onSnapshot({ revision: 2n, kvs: [all[2]!] }, servedOf(d));
+  t.is(d.records().length, 3, 'held');
+  // Re-lists keep coming, 10 s apart (a flapping watch, the admission addresses looked up again):
+  // each finds a and b still gone, as they were when the hold began.
+  for (let i = 0; i < 7; i++) {
+    advance(10000);
+    d.onSnapshot({ revision: BigInt(3 + i), kvs: [all[2]!] }, servedOf(d));
+  }
+  t.deepEqual(d.records().map((r) => r.id), ['c'], 'gone once the hold (15 s) and fail static (60 s) are over');
+});
