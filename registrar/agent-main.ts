@@ -54,12 +54,31 @@ async function main(): Promise<void> {
   }
   const log = createLineLog('agent', base.logLevel);
   const engine = new DockerSocket(str(env, 'DOCKER_SOCKET', '/var/run/docker.sock'));
-  // In a container, look after its own compose project and advertise on its own networks unless told.
-  const self = await engine.inspect(hostname()).catch(() => undefined);
-  const project = self?.labels['com.docker.compose.project'];
   const scopeEnv = str(env, 'AGENT_SCOPE', '');
-  const scope = scopeEnv === 'host' ? [] : scopeEnv ? list(env, 'AGENT_SCOPE', []) : project ? [`com.docker.compose.project=${project}`] : [];
-  const networks = list(env, 'AGENT_NETWORKS', self ? Object.keys(self.networks).sort() : []);
+  const networksEnv = list(env, 'AGENT_NETWORKS', []);
+  let scope: string[];
+  let networks: string[];
+  if (scopeEnv && networksEnv.length) {
+    scope = scopeEnv === 'host' ? [] : list(env, 'AGENT_SCOPE', []);
+    networks = networksEnv;
+  } else {
+    // Unless told both, it looks after its own compose project and advertises on its own
+    // networks: what its own container says. Never a guess that widens to the whole host.
+    let self;
+    try {
+      self = await engine.inspect(hostname());
+    } catch (err) {
+      log.fatal({ event: 'bad-options', err }, 'the Docker engine does not answer: retried at the next start');
+      process.exit(1);
+    }
+    const project = self?.labels['com.docker.compose.project'];
+    if (!self || (!scopeEnv && !project)) {
+      log.fatal({ event: 'bad-options' }, self ? 'its container is not in a compose project: set AGENT_SCOPE (label=value, or host)' : `no container named ${hostname()} on this engine (a hostname set by hand?): set AGENT_SCOPE and AGENT_NETWORKS`);
+      process.exit(2);
+    }
+    scope = scopeEnv === 'host' ? [] : scopeEnv ? list(env, 'AGENT_SCOPE', []) : [`com.docker.compose.project=${project}`];
+    networks = networksEnv.length ? networksEnv : Object.keys(self.networks).sort();
+  }
   const agent = new Agent(
     { base, services, scope, networks, resyncMs: int(env, 'AGENT_RESYNC_MS', 30000, 1000, 3600000) },
     { engine, storeFor: (s) => stores.get(s)! },

@@ -4,6 +4,7 @@
 // the agent only decides which containers, where, and how to check them.
 import { EventEmitter } from 'node:events';
 import { connect } from 'node:net';
+import { constants } from 'node:os';
 import { NAME_PATTERN } from '../common/record-format.js';
 import { httpStatus } from '../common/http.js';
 import { type Clock, systemClock } from './clock.js';
@@ -56,34 +57,43 @@ interface Node {
   service: string;
   id: string;
   registrar: Registrar;
+  /** When it was taken on, in relists: a list asked for before that cannot say it is gone. */
+  takenAt: number;
   /** Docker's health status, when the image has a HEALTHCHECK and no `leasehold.health` label. */
   dockerHealth?: string;
+  /** Its STOPSIGNAL: `docker stop` sends this one (SIGWINCH for httpd, SIGQUIT for nginx). */
+  stopSignal?: string;
 }
+
+const osSignals = constants.signals;
 
 /** Signals after which a container is on its way out: `docker stop` (TERM), `docker kill` (KILL), ^C. */
 const LEAVING_SIGNALS = new Set(['15', '9', '2', '3', 'SIGTERM', 'SIGKILL', 'SIGINT', 'SIGQUIT']);
+
+/** A label value as a refusal shows it: a container's labels can be megabytes long. */
+const shown = (v: string | undefined) => JSON.stringify((v ?? '').length > 100 ? `${v!.slice(0, 100)}…` : (v ?? ''));
 
 /** What a container's labels ask for, or why they are refused. */
 export function readLabels(c: ContainerView, o: Pick<AgentOptions, 'services' | 'networks'>): { service: string; port: number; health?: string; weight?: number; address: string; network: string } | { refused: string } {
   const l = c.labels;
   const service = l[LABEL.service] ?? '';
-  if (!NAME_PATTERN.test(service)) return { refused: `${LABEL.service}=${JSON.stringify(service)}: must match ${NAME_PATTERN.source}` };
+  if (!NAME_PATTERN.test(service)) return { refused: `${LABEL.service}=${shown(service)}: must match ${NAME_PATTERN.source}` };
   if (!o.services.includes(service)) return { refused: `${LABEL.service}=${service}: this agent registers only ${o.services.join(', ')} (it holds no credentials for ${service})` };
   const port = Number(l[LABEL.port]);
-  if (!/^\d{1,5}$/.test(l[LABEL.port] ?? '') || port < 1 || port > 65535) return { refused: `${LABEL.port}=${JSON.stringify(l[LABEL.port] ?? '')}: a port 1-65535 is needed` };
+  if (!/^\d{1,5}$/.test(l[LABEL.port] ?? '') || port < 1 || port > 65535) return { refused: `${LABEL.port}=${shown(l[LABEL.port])}: a port 1-65535 is needed` };
   const health = l[LABEL.health];
-  if (health !== undefined && !/^\/[\x21-\x7e]{0,255}$/.test(health)) return { refused: `${LABEL.health}=${JSON.stringify(health)}: an HTTP path (/...) of printable characters is needed` };
+  if (health !== undefined && !/^\/[\x21-\x7e]{0,255}$/.test(health)) return { refused: `${LABEL.health}=${shown(health)}: an HTTP path (/...) of printable characters is needed` };
   let weight: number | undefined;
   if (l[LABEL.weight] !== undefined) {
     weight = Number(l[LABEL.weight]);
-    if (!/^\d{1,3}$/.test(l[LABEL.weight]!) || weight > 256) return { refused: `${LABEL.weight}=${JSON.stringify(l[LABEL.weight])}: 0-256` };
+    if (!/^\d{1,3}$/.test(l[LABEL.weight]!) || weight > 256) return { refused: `${LABEL.weight}=${shown(l[LABEL.weight])}: 0-256` };
   }
   const wanted = l[LABEL.network];
   const names = Object.keys(c.networks).sort();
   const candidates = wanted !== undefined ? names.filter((n) => n === wanted) : o.networks.length ? o.networks.filter((n) => names.includes(n)) : names;
   const network = candidates.find((n) => !o.networks.length || o.networks.includes(n));
   if (!network) {
-    const why = wanted !== undefined ? `it is not on network ${wanted}${o.networks.length ? ` among ${o.networks.join(', ')}` : ''}` : `it shares no network with the agent (${o.networks.join(', ')})`;
+    const why = wanted !== undefined ? `it is not on network ${shown(wanted)}${o.networks.length ? ` among ${o.networks.join(', ')}` : ''}` : `it shares no network with the agent (${o.networks.join(', ')})`;
     return { refused: `no address to advertise: ${why}` };
   }
   return { service, port, ...(health !== undefined && { health }), ...(weight !== undefined && { weight }), address: c.networks[network]!, network };
@@ -108,6 +118,13 @@ export class Agent extends EventEmitter<AgentEvents> {
   private readonly refusals = new Map<string, string>();
   /** Per container, the work on it in order: an event never overtakes the one before. */
   private readonly lanes = new Map<string, Promise<void>>();
+  /**
+   * Containers told to stop (TERM, KILL...) that have not died yet: they still list as running
+   * through their grace period, and must not be taken on again meanwhile.
+   */
+  private readonly stopping_ = new Set<string>();
+  /** Counts relists and takes: a node taken after a list was asked for is not judged by it. */
+  private tick = 0;
   private readonly stopping = new AbortController();
   private loop?: Promise<void>;
   private readonly clock: Clock;
@@ -139,15 +156,20 @@ export class Agent extends EventEmitter<AgentEvents> {
    * crash) is no reason to pull its containers; a new agent puts their records on new leases.
    */
   async abandon(): Promise<void> {
+    await this.quiesce();
+    await Promise.all([...this.nodes.values()].map((n) => n.registrar.abandon()));
+  }
+
+  /** No more events, lists or takes: the loop ended and every lane ran out. */
+  private async quiesce(): Promise<void> {
     this.stopping.abort();
     await this.loop;
-    await Promise.all([...this.nodes.values()].map((n) => n.registrar.abandon()));
+    while (this.lanes.size) await Promise.all([...this.lanes.values()]);
   }
 
   /** Lets every container go (marked leaving, lease revoked): for tests and a host being drained. */
   async stopAll(): Promise<void> {
-    this.stopping.abort();
-    await this.loop;
+    await this.quiesce();
     await Promise.all([...this.nodes.keys()].map((id) => this.drop(id, 'agent stopped')));
   }
 
@@ -157,24 +179,28 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   private async run(): Promise<void> {
     let failures = 0;
+    const aborted = new Promise<Error>((r) => this.stopping.signal.addEventListener('abort', () => r(new Error('stopped')), { once: true }));
     while (!this.stopping.signal.aborted) {
       let stream: EventStream | undefined;
       let timer: NodeJS.Timeout | undefined;
+      let since = this.clock.monotonic();
       try {
         // Events first, then the list: a container started in between is in one or the other.
-        stream = await this.deps.engine.events(this.labels(), (e) => this.onEvent(e));
+        stream = await Promise.race([this.deps.engine.events(this.labels(), (e) => this.onEvent(e)), aborted.then(() => undefined)]);
+        if (!stream) break;
         await this.relist();
         this.connected = true;
-        failures = 0;
+        since = this.clock.monotonic();
         this.emit('engine', { state: 'connected' });
         timer = setInterval(() => void this.relist().catch(() => undefined), this.o.resyncMs);
-        const aborted = new Promise<Error>((r) => this.stopping.signal.addEventListener('abort', () => r(new Error('stopped')), { once: true }));
         const err = await Promise.race([stream.ended, aborted]);
         if (this.stopping.signal.aborted) break;
         throw err;
       } catch (err) {
         if (this.stopping.signal.aborted) break;
         this.connected = false;
+        // Only a stream that lived a while resets the back-off: one that dies at once retries slower and slower.
+        if (this.clock.monotonic() - since >= 10000) failures = 0;
         // Containers keep their records meanwhile: the engine away says nothing about them.
         const delayMs = Math.min(5000, 100 * 2 ** failures++);
         this.emit('engine', { state: 'lost', error: err as Error, delayMs });
@@ -189,22 +215,45 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   /** Takes on every labelled running container, and lets go of those no longer running. */
   private async relist(): Promise<void> {
+    const asked = ++this.tick;
     const running = await this.deps.engine.list(this.labels());
-    const ids = new Set(running.map((c) => c.id));
-    for (const id of this.nodes.keys()) if (!ids.has(id)) this.inLane(id, () => this.drop(id, 'no longer running'));
-    for (const id of this.refusals.keys()) if (!ids.has(id)) this.refusals.delete(id);
-    for (const c of running) if (!this.nodes.has(c.id)) this.inLane(c.id, () => this.take(c.id));
+    const byId = new Map(running.map((c) => [c.id, c]));
+    for (const [id, n] of this.nodes) {
+      const c = byId.get(id);
+      // Taken on after this list was asked for: the list is older than what we know.
+      if (!c && n.takenAt < asked) this.inLane(id, () => this.drop(id, 'no longer running'));
+      // A health_status event lost in a gap of the stream: the list says it too.
+      if (c?.health !== undefined && n.dockerHealth !== undefined) n.dockerHealth = c.health;
+    }
+    for (const id of this.refusals.keys()) if (!byId.has(id)) this.refusals.delete(id);
+    for (const id of this.stopping_) if (!byId.has(id)) this.stopping_.delete(id);
+    for (const c of running) if (!this.nodes.has(c.id) && !this.stopping_.has(c.id)) this.inLane(c.id, () => this.take(c.id));
   }
 
   private onEvent(e: ContainerEvent): void {
     const a = e.action;
-    if (a === 'start') this.inLane(e.id, () => this.take(e.id));
-    else if (a === 'die' || a === 'stop' || a === 'destroy' || (a === 'kill' && LEAVING_SIGNALS.has(e.signal ?? ''))) {
-      this.inLane(e.id, () => this.drop(e.id, a === 'kill' ? `signal ${e.signal}` : a));
+    if (a === 'start') {
+      this.stopping_.delete(e.id);
+      this.inLane(e.id, () => this.take(e.id));
+    } else if (a === 'die' || a === 'stop' || a === 'destroy') {
+      this.stopping_.delete(e.id);
+      this.inLane(e.id, () => this.drop(e.id, a));
+    } else if (a === 'kill' && (LEAVING_SIGNALS.has(e.signal ?? '') || this.isStopSignal(e.id, e.signal))) {
+      // Told to stop, still running through its grace period: out now, and not taken on again until it starts anew.
+      this.stopping_.add(e.id);
+      this.inLane(e.id, () => this.drop(e.id, `signal ${e.signal}`));
     } else if (a.startsWith('health_status')) {
       const n = this.nodes.get(e.id);
       if (n && n.dockerHealth !== undefined) n.dockerHealth = a.slice(a.indexOf(':') + 1).trim();
     }
+  }
+
+  /** Whether `signal` is the one `docker stop` sends this container (its image's STOPSIGNAL). */
+  private isStopSignal(id: string, signal?: string): boolean {
+    const s = this.nodes.get(id)?.stopSignal;
+    if (!s || !signal) return false;
+    const name = (x: string) => x.toUpperCase().replace(/^SIG/, '');
+    return name(s) === name(signal) || (/^\d+$/.test(signal) && (osSignals as Record<string, number>)[`SIG${name(s)}`] === Number(signal));
   }
 
   private inLane(id: string, work: () => Promise<void>): void {
@@ -216,10 +265,11 @@ export class Agent extends EventEmitter<AgentEvents> {
   }
 
   private async take(id: string): Promise<void> {
-    if (this.nodes.has(id) || this.stopping.signal.aborted) return;
-    // The list says little (no hostname, no health): the inspect says it all, and that it still runs.
+    if (this.nodes.has(id) || this.stopping.signal.aborted || this.stopping_.has(id)) return;
+    const takenAt = ++this.tick;
+    // The list says little (no health, no stop signal): the inspect says it all, and that it still runs.
     const c = await this.deps.engine.inspect(id);
-    if (!c || this.nodes.has(id)) return;
+    if (!c || this.nodes.has(id) || this.stopping.signal.aborted || this.stopping_.has(id)) return;
     const want = readLabels(c, this.o);
     if ('refused' in want) {
       if (this.refusals.get(id) !== want.refused) this.emit('refused', { container: c.name, reason: want.refused });
@@ -227,7 +277,10 @@ export class Agent extends EventEmitter<AgentEvents> {
       return;
     }
     this.refusals.delete(id);
-    const nodeId = c.hostname && NAME_PATTERN.test(c.hostname) ? c.hostname : c.id.slice(0, 12);
+    // The container's id, never its hostname: a container picks its hostname, and two with the
+    // same one would share a key (or one would take over another's). Docker's default hostname is
+    // this id too, as the registrar inside a container uses.
+    const nodeId = c.id.slice(0, 12);
     const tag = NAME_PATTERN.test(c.name) ? c.name : nodeId;
     const options: RegistrarOptions = {
       ...this.o.base,
@@ -239,7 +292,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       weight: want.weight ?? this.o.base.weight,
       healthUrl: want.health ? `http://${want.address.includes(':') ? `[${want.address}]` : want.address}:${want.port}${want.health}` : '',
     };
-    const node: Node = { container: c.name, service: want.service, id: nodeId, registrar: undefined!, ...(want.health === undefined && c.health !== undefined && { dockerHealth: c.health }) };
+    const node: Node = { container: c.name, service: want.service, id: nodeId, registrar: undefined!, takenAt, ...(c.stopSignal && { stopSignal: c.stopSignal }), ...(want.health === undefined && c.health !== undefined && { dockerHealth: c.health }) };
     node.registrar = new Registrar(options, {
       store: this.deps.storeFor(want.service),
       appHealthy: async (signal) => {

@@ -15,6 +15,8 @@ export interface ContainerView {
   networks: Record<string, string>;
   /** Docker's health status when the image has a HEALTHCHECK: `starting`, `healthy`, `unhealthy`. */
   health?: string;
+  /** The signal `docker stop` sends it (its image's STOPSIGNAL), when inspected. */
+  stopSignal?: string;
 }
 
 /** One container event: `start`, `die`, `stop`, `destroy`, `health_status: healthy`... */
@@ -45,8 +47,11 @@ interface ApiContainer {
   Names?: string[];
   Name?: string;
   Labels?: Record<string, string>;
-  Config?: { Hostname?: string; Labels?: Record<string, string> };
-  State?: { Running?: boolean; Health?: { Status?: string } };
+  Config?: { Hostname?: string; Labels?: Record<string, string>; StopSignal?: string };
+  /** An object when inspected; in a list, a word (`running`). */
+  State?: { Running?: boolean; Health?: { Status?: string } } | string;
+  /** In a list: `Up 5 minutes (healthy)`. */
+  Status?: string;
   NetworkSettings?: { Networks?: Record<string, { IPAddress?: string }> };
 }
 
@@ -59,9 +64,16 @@ function view(c: ApiContainer): ContainerView {
     ...(c.Config?.Hostname && { hostname: c.Config.Hostname }),
     labels: c.Config?.Labels ?? c.Labels ?? {},
     networks,
-    ...(c.State?.Health?.Status && { health: c.State.Health.Status }),
+    ...(typeof c.State === 'object' && c.State.Health?.Status && { health: c.State.Health.Status }),
+    ...(typeof c.State !== 'object' && c.Status && /\((healthy|unhealthy|health: starting)\)/.test(c.Status) && { health: /\((?:health: )?(\w+)\)/.exec(c.Status)![1]! }),
+    ...(c.Config?.StopSignal && { stopSignal: c.Config.StopSignal }),
   };
 }
+
+/** The container events the agent acts on; the others (exec_*, attach, ...) are not sent at all. */
+const EVENTS = ['start', 'die', 'stop', 'kill', 'destroy', 'health_status'];
+/** A longer event line is skipped (a container can carry huge labels, and every event repeats them). */
+const MAX_EVENT_LINE = 1024 * 1024;
 
 export class DockerSocket implements DockerEngine {
   constructor(
@@ -81,29 +93,34 @@ export class DockerSocket implements DockerEngine {
     if (status === 404) return undefined;
     if (status !== 200) throw new Error(`docker: inspecting ${id} answered ${status}: ${body.slice(0, 200)}`);
     const c = JSON.parse(body) as ApiContainer;
-    return c.State?.Running ? view(c) : undefined;
+    return typeof c.State === 'object' && c.State.Running ? view(c) : undefined;
   }
 
   events(labels: string[], onEvent: (e: ContainerEvent) => void): Promise<EventStream> {
-    const filters = encodeURIComponent(JSON.stringify({ type: ['container'], label: labels }));
+    const filters = encodeURIComponent(JSON.stringify({ type: ['container'], event: EVENTS, label: labels }));
     return new Promise((resolve, reject) => {
       let end!: (err: Error) => void;
       const ended = new Promise<Error>((r) => (end = r));
       const req = request({ socketPath: this.socketPath, path: `/events?filters=${filters}`, method: 'GET' }, (res) => {
+        clearTimeout(headers);
         if (res.statusCode !== 200) {
           res.resume();
           return reject(new Error(`docker: the event stream answered ${res.statusCode}`));
         }
         resolve({ ended, close: () => req.destroy() });
         let buffered = '';
+        let skipping = false;
         res.setEncoding('utf8');
         res.on('data', (chunk: string) => {
           buffered += chunk;
-          if (buffered.length > 1024 * 1024) return void req.destroy(new Error('docker: an event line over 1 MiB'));
           let nl: number;
           while ((nl = buffered.indexOf('\n')) >= 0) {
             const line = buffered.slice(0, nl).trim();
             buffered = buffered.slice(nl + 1);
+            if (skipping) {
+              skipping = false; // the rest of an over-long line
+              continue;
+            }
             if (!line) continue;
             try {
               const e = JSON.parse(line) as { id?: string; Action?: string; status?: string; Actor?: { ID?: string; Attributes?: Record<string, string> } };
@@ -115,12 +132,19 @@ export class DockerSocket implements DockerEngine {
               // not JSON: skipped, the stream goes on
             }
           }
+          if (buffered.length > MAX_EVENT_LINE) {
+            buffered = '';
+            skipping = true;
+          }
         });
         res.on('end', () => end(new Error('docker: the event stream ended')));
         res.on('error', (err) => end(err));
         res.on('close', () => end(new Error('docker: the event stream closed')));
       });
+      // The stream's headers come at once; a socket that says nothing is not an engine.
+      const headers = setTimeout(() => req.destroy(new Error(`docker: no answer to /events in ${this.timeoutMs} ms`)), this.timeoutMs);
       req.on('error', (err) => {
+        clearTimeout(headers);
         reject(err);
         end(err);
       });

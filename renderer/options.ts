@@ -243,6 +243,8 @@ export function rendererOptionsFromEnv(env: Env): RendererOptions {
   if (o.peerCert && !o.peerCa) throw new OptionError('RENDERER_PEER_CERT needs a CA to check peers against: RENDERER_PEER_CA (or ETCD_CA)');
   if (o.peerCert && o.healthPort === o.peerPort) throw new OptionError('RENDERER_PEER_PORT must differ from RENDERER_HEALTH_PORT');
   if (!NAME_PATTERN.test(o.defaultService)) throw new OptionError(`DEFAULT_SERVICE=${JSON.stringify(o.defaultService)}: must match ${NAME_PATTERN.source}`);
+  const checked = o.healthCheckPaths.map((c) => c.service);
+  if (new Set(checked).size !== checked.length) throw new OptionError(`HEALTH_CHECK_PATHS: a service named twice (${checked.join(', ')})`);
   if (!/^\/[\x21-\x7e]*$/.test(o.healthCheckPath)) throw new OptionError(`HEALTH_CHECK_PATH=${JSON.stringify(o.healthCheckPath)}: must be a path without spaces`);
   for (const [k, v] of [['FRONTEND_BIND', o.frontendBind], ['STATS_BIND', o.statsBind]] as const) {
     if (!/^[\x21-\x7e]+( [\x21-\x7e]+)*$/.test(v)) throw new OptionError(`${k}=${JSON.stringify(v)}: must be one line of HAProxy bind arguments`);

@@ -5,7 +5,7 @@
 //   node scripts/mutants.mjs            every mutant
 //   node scripts/mutants.mjs adoption   those whose name contains "adoption"
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -36,7 +36,20 @@ const MUTANTS = [
   { name: 'an /events client that stops reading is cut off', file: 'common/health-server.js', from: 'if (res.writableLength > EVENTS_MAX_UNREAD)', to: 'if (false)', tests: [unit('health-server')] },
   { name: 'a replaced agent lets its leases expire (it does not keep them alive)', file: 'registrar/agent.js', from: 'await Promise.all([...this.nodes.values()].map((n) => n.registrar.abandon()));', to: '', tests: [integration('agent')], match: '*agent replaced*' },
   { name: 'the agent refuses a service it holds no credentials for', file: 'registrar/agent.js', from: 'if (!o.services.includes(service))', to: 'if (false)', tests: [integration('agent')], match: '*no credentials*' },
+  { name: "the agent's node id is the container's id, not the hostname it picks", file: 'registrar/agent.js', from: 'const nodeId = c.id.slice(0, 12);', to: 'const nodeId = c.hostname ?? c.id.slice(0, 12);', tests: [integration('agent')], match: '*same hostname*' },
+  { name: 'a container told to stop is not taken on again by a relist', file: 'registrar/agent.js', from: 'this.stopping_.add(e.id);', to: '', tests: [integration('agent')], match: '*grace period*' },
 ];
+
+// A run cut short (^C, a kill) may have left a broken file: put back what it kept aside.
+for (const m of MUTANTS) {
+  const path = `${root}dist/${m.file}`;
+  if (existsSync(`${path}.orig`)) renameSync(`${path}.orig`, path);
+}
+let current;
+const restore = () => {
+  if (current && existsSync(`${current}.orig`)) renameSync(`${current}.orig`, current);
+};
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => (restore(), process.exit(130)));
 
 const only = process.argv[2];
 const chosen = MUTANTS.filter((m) => !only || m.name.includes(only));
@@ -59,19 +72,24 @@ for (const m of chosen) {
   const t0 = Date.now();
   let run;
   try {
-    writeFileSync(path, original.replace(m.from, m.to));
+    current = path;
+    writeFileSync(`${path}.orig`, original);
+    writeFileSync(path, original.replace(m.from, () => m.to));
     const check = spawnSync(process.execPath, ['--check', path], { encoding: 'utf8' });
     if (check.status !== 0) throw new Error(`the broken ${m.file} does not parse: ${check.stderr}`);
     const args = [`${root}node_modules/ava/entrypoints/cli.mjs`, ...m.tests, ...(m.match ? ['--match', m.match] : [])];
-    run = spawnSync(process.execPath, args, { cwd: root, encoding: 'utf8', timeout: 180000, env: { ...process.env, FORCE_COLOR: '0' } });
+    run = spawnSync(process.execPath, args, { cwd: root, encoding: 'utf8', timeout: 180000, maxBuffer: 64 << 20, env: { ...process.env, FORCE_COLOR: '0' } });
   } finally {
     writeFileSync(path, original);
+    restore();
+    current = undefined;
   }
   const out = `${run.stdout}${run.stderr}`;
   // No test selected is no proof: ava says so and exits non-zero; count it as a survivor.
   const ran = !/Couldn’t find any matching tests|No tests found/.test(out);
-  const killed = ran && run.status !== 0;
   const failed = out.match(/^ +✘ .*$/gm)?.slice(0, 3).map((l) => l.trim()) ?? [];
+  // Killed: the tests ran and failed. A timeout, a crash of the runner or a spawn error is no proof.
+  const killed = ran && !run.error && run.status === 1 && failed.length > 0;
   console.log(`${killed ? 'killed  ' : 'SURVIVED'} ${m.name} (${((Date.now() - t0) / 1000).toFixed(1)} s)${killed ? `: ${failed.join('; ')}` : ran ? '' : ': no test matched'}`);
   if (!killed) {
     survived++;

@@ -64,8 +64,9 @@ async function app(status = 200) {
   return a;
 }
 
+/** A container whose id starts with `id` padded to 12 characters: its node id. */
 const container = (id: string, port: number, labels: Record<string, string> = {}, o: Partial<ContainerView> = {}): ContainerView => ({
-  id: `${id}${'0'.repeat(64 - id.length)}`,
+  id: `${id.padEnd(12, '0')}${'f'.repeat(52)}`,
   name: `proj-${id}-1`,
   hostname: id,
   labels: { 'leasehold.service': 'labelled', 'leasehold.port': String(port), 'com.docker.compose.project': 'proj', ...labels },
@@ -73,7 +74,10 @@ const container = (id: string, port: number, labels: Record<string, string> = {}
   ...o,
 });
 
-async function setup(t: ExecutionContext, services = ['labelled']) {
+/** The key of a container made by `container(id, ...)`. */
+const key = (id: string) => `/nodes/labelled/${id.padEnd(12, '0')}`;
+
+async function setup(t: ExecutionContext, services = ['labelled'], resyncMs = 60000) {
   const etcd = await TestEtcd.start();
   const engine = new FakeEngine();
   const store = await createEtcdGateway({ endpoints: [etcd.endpoint], callTimeoutMs: 2000, dialTimeoutMs: 2000 });
@@ -81,7 +85,7 @@ async function setup(t: ExecutionContext, services = ['labelled']) {
   const events: string[] = [];
   const agents: Agent[] = [];
   const make = () => {
-    const agent = new Agent({ base, services, scope: ['com.docker.compose.project=proj'], networks: ['proj_default'], resyncMs: 60000 }, { engine, storeFor: () => store });
+    const agent = new Agent({ base, services, scope: ['com.docker.compose.project=proj'], networks: ['proj_default'], resyncMs }, { engine, storeFor: () => store });
     agent.on('node', (e) => events.push(`node:${e.change}:${e.id}`));
     agent.on('refused', (e) => events.push(`refused:${e.container}:${e.reason}`));
     agent.on('engine', (e) => events.push(`engine:${e.state}`));
@@ -113,10 +117,10 @@ test('a labelled container is registered once its app answers: its address, port
   await sleep(600);
   t.deepEqual(await records(), {}, 'not before its app answers 2xx');
   a.status = 200;
-  await waitFor(async () => (await records())['/nodes/labelled/web1'], 'registered');
-  const r = (await records())['/nodes/labelled/web1'];
-  t.like(r, { id: 'web1', service: 'labelled', address: '127.0.0.1', port: a.port, tag: 'proj-web1-1', state: 'up' });
-  t.not((await leases('/nodes/labelled/web1'))[0], '0');
+  await waitFor(async () => (await records())[key('web1')], 'registered');
+  const r = (await records())[key('web1')];
+  t.like(r, { id: 'web100000000', service: 'labelled', address: '127.0.0.1', port: a.port, tag: 'proj-web1-1', state: 'up' });
+  t.not((await leases(key('web1')))[0], '0');
 });
 
 test('docker stop: the record is marked leaving and its lease revoked at the TERM signal, before the container is gone', async (t) => {
@@ -126,20 +130,20 @@ test('docker stop: the record is marked leaving and its lease revoked at the TER
   make();
   const c = container('web1', a.port);
   engine.start(c);
-  await waitFor(async () => (await records())['/nodes/labelled/web1'], 'registered (a TCP check: no health label, no HEALTHCHECK)');
+  await waitFor(async () => (await records())[key('web1')], 'registered (a TCP check: no health label, no HEALTHCHECK)');
   const seen: string[] = [];
-  const w = await etcd.client.watch().key('/nodes/labelled/web1').create();
+  const w = await etcd.client.watch().key(key('web1')).create();
   t.teardown(() => w.cancel());
   w.on('put', (kv) => seen.push(JSON.parse(kv.value.toString()).state));
   w.on('delete', () => seen.push('deleted'));
   const stopped = performance.now();
   engine.send(c.id, 'kill', '15'); // the container still runs: it was only asked to stop
-  await waitFor(async () => !(await records())['/nodes/labelled/web1'], 'gone', 5000, 20);
+  await waitFor(async () => !(await records())[key('web1')], 'gone', 5000, 20);
   t.log(`record gone ${Math.round(performance.now() - stopped)} ms after the TERM event`);
   t.true(performance.now() - stopped < 2000);
   await waitFor(() => seen.includes('deleted'), 'the delete watched');
   t.deepEqual(seen, ['leaving', 'deleted'], 'a graceful leave: the renderer applies it at once');
-  t.true(events.includes('node:left:web1'));
+  t.true(events.includes('node:left:web100000000'));
 });
 
 test('a label for a service the agent holds no credentials for is refused and reported once; a bad port too', async (t) => {
@@ -150,9 +154,9 @@ test('a label for a service the agent holds no credentials for is refused and re
   engine.start(container('sneaky', a.port, { 'leasehold.service': 'webapp' }));
   engine.start(container('badport', a.port, { 'leasehold.port': '70000' }));
   engine.start(container('ok', a.port));
-  await waitFor(async () => (await records())['/nodes/labelled/ok'], 'the good one registered');
+  await waitFor(async () => (await records())[key('ok')], 'the good one registered');
   await sleep(500);
-  t.deepEqual(Object.keys(await records()), ['/nodes/labelled/ok']);
+  t.deepEqual(Object.keys(await records()), [key('ok')]);
   const refused = events.filter((e) => e.startsWith('refused:'));
   t.is(refused.length, 2, refused.join('\n'));
   t.regex(refused.find((e) => e.includes('sneaky'))!, /registers only labelled/);
@@ -169,9 +173,9 @@ test('a container whose image has a HEALTHCHECK joins when Docker says healthy a
   t.deepEqual(await records(), {});
   engine.containers.get(c.id)!.health = 'healthy';
   engine.send(c.id, 'health_status: healthy');
-  await waitFor(async () => (await records())['/nodes/labelled/hc'], 'registered');
+  await waitFor(async () => (await records())[key('hc')], 'registered');
   engine.send(c.id, 'health_status: unhealthy');
-  await waitFor(async () => !(await records())['/nodes/labelled/hc'], 'out after 3 failed checks (200 ms apart)', 5000);
+  await waitFor(async () => !(await records())[key('hc')], 'out after 3 failed checks (200 ms apart)', 5000);
 });
 
 test('the agent replaced (abandoned, a new one started): the records stay, on new leases, one per container', async (t) => {
@@ -181,15 +185,15 @@ test('the agent replaced (abandoned, a new one started): the records stay, on ne
   const first = make();
   for (const id of ['w1', 'w2']) engine.start(container(id, a.port));
   await waitFor(async () => Object.keys(await records()).length === 2, 'both registered');
-  const before = await leases('/nodes/labelled/w1');
+  const before = await leases(key('w1'));
   await first.abandon(); // its leases are left to expire (TTL 2 s)
   make();
-  await waitFor(async () => (await leases('/nodes/labelled/w1'))[0] !== before[0], 'w1 on a new lease');
-  const now = await leases('/nodes/labelled/w1');
+  await waitFor(async () => (await leases(key('w1')))[0] !== before[0], 'w1 on a new lease');
+  const now = await leases(key('w1'));
   for (let i = 0; i < 15; i++) {
     await sleep(200); // past the old leases' TTL: nothing ever goes missing
-    t.deepEqual(Object.keys(await records()).sort(), ['/nodes/labelled/w1', '/nodes/labelled/w2']);
-    t.deepEqual(await leases('/nodes/labelled/w1'), now, 'the old agent does not take it back');
+    t.deepEqual(Object.keys(await records()).sort(), [key('w1'), key('w2')].sort());
+    t.deepEqual(await leases(key('w1')), now, 'the old agent does not take it back');
   }
   const old = await etcd.client.leaseClient.leaseTimeToLive({ ID: before[0]!, keys: false });
   t.is(String(old.TTL), '-1', 'the old lease expired: nothing keeps it alive');
@@ -202,14 +206,87 @@ test('the engine lost and back: the agent lists again, letting go of a container
   make();
   const gone = container('gone', a.port);
   engine.start(gone);
-  await waitFor(async () => (await records())['/nodes/labelled/gone'], 'registered');
+  await waitFor(async () => (await records())[key('gone')], 'registered');
   engine.restart();
   engine.containers.delete(gone.id); // died while nobody listened
   engine.containers.set(container('new', a.port).id, container('new', a.port));
   await waitFor(async () => {
     const keys = Object.keys(await records());
-    return keys.length === 1 && keys[0] === '/nodes/labelled/new';
+    return keys.length === 1 && keys[0] === key('new');
   }, 'listed again');
   t.true(events.includes('engine:lost'));
   t.true(engine.streams >= 2);
+});
+
+test('two containers with the same hostname get a record each: the node id is the container id, which no container picks', async (t) => {
+  const { engine, make, records } = await setup(t);
+  const a = await app();
+  t.teardown(a.close);
+  make();
+  engine.start(container('one', a.port, {}, { hostname: 'web' }));
+  engine.start(container('two', a.port, {}, { hostname: 'web' }));
+  await waitFor(async () => Object.keys(await records()).length === 2, 'two records');
+  t.deepEqual(Object.keys(await records()).sort(), [key('one'), key('two')]);
+});
+
+test('a container told to stop still lists as running through its grace period: the relists never take it on again', async (t) => {
+  const { engine, make, records, events } = await setup(t, ['labelled'], 200);
+  const a = await app();
+  t.teardown(a.close);
+  make();
+  const c = container('slow', a.port);
+  engine.start(c);
+  await waitFor(async () => (await records())[key('slow')], 'registered');
+  engine.send(c.id, 'kill', '15'); // it goes on running (a 30 s grace period, say)
+  await waitFor(async () => !(await records())[key('slow')], 'gone at TERM');
+  await sleep(1500); // seven relists
+  t.falsy((await records())[key('slow')]);
+  t.is(events.filter((e) => e === 'node:watching:slow00000000').length, 1, 'taken on once');
+  engine.containers.delete(c.id);
+  engine.send(c.id, 'die');
+  engine.start(c); // started again: a new life, taken on again
+  await waitFor(async () => (await records())[key('slow')], 'registered again');
+});
+
+test("a container's own STOPSIGNAL (SIGWINCH for httpd, SIGQUIT for nginx) is a stop too", async (t) => {
+  const { engine, make, records } = await setup(t);
+  const a = await app();
+  t.teardown(a.close);
+  make();
+  const c = container('winch', a.port, {}, { stopSignal: 'SIGWINCH' });
+  engine.start(c);
+  await waitFor(async () => (await records())[key('winch')], 'registered');
+  engine.send(c.id, 'kill', '28');
+  await waitFor(async () => !(await records())[key('winch')], 'gone at its stop signal', 3000);
+  t.pass();
+});
+
+test('a refusal is reported once per container however many relists see it; a huge label is cut short in the report', async (t) => {
+  const { engine, make, events } = await setup(t, ['labelled'], 200);
+  make();
+  engine.start(container('huge', 80, { 'leasehold.service': 'x'.repeat(100000) }));
+  await sleep(1500);
+  const refused = events.filter((e) => e.startsWith('refused:'));
+  t.is(refused.length, 1);
+  t.true(refused[0]!.length < 400, `${refused[0]!.length} characters`);
+});
+
+test('stopped while a container is being taken on: no registrar starts after it, no record, no lease', async (t) => {
+  const { engine, make, records, etcd } = await setup(t);
+  const a = await app();
+  t.teardown(a.close);
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const inspect = engine.inspect.bind(engine);
+  engine.inspect = async (id) => (await gate, inspect(id));
+  const agent = make();
+  engine.start(container('late', a.port));
+  await sleep(200);
+  const stopped = agent.stopAll();
+  await sleep(100);
+  release();
+  await stopped;
+  await sleep(1000);
+  t.deepEqual(await records(), {});
+  t.is((await etcd.client.leaseClient.leaseLeases({})).leases.length, 0);
 });
