@@ -92,6 +92,13 @@ export interface RegistrarDeps {
 
 /** How long a revoke may take on the way out before the lease is left to expire. */
 const REVOKE_TIMEOUT_MS = 1000;
+/**
+ * How long the goodbye (the record marked `leaving`) may take. Longer than the revoke: without
+ * it the renderer takes the node's going for a crash, and when most of a service goes so, fail
+ * static holds them (seen on a loaded CI: a 1 s put timed out, two leavers held 60 s). The app
+ * drains meanwhile (DRAIN_MS), so the wait costs nothing.
+ */
+const LEAVING_TIMEOUT_MS = 3000;
 
 /**
  * Keeps one node's record under a lease while its app is healthy. One loop owns every etcd
@@ -406,7 +413,7 @@ export class Registrar extends EventEmitter<RegistrarEvents> {
     const lease = this.lease;
     if (lease === undefined || this.registeredAt === undefined) return;
     try {
-      await this.deps.store.put(this.key, this.value('leaving'), lease, AbortSignal.timeout(REVOKE_TIMEOUT_MS));
+      await this.deps.store.put(this.key, this.value('leaving'), lease, AbortSignal.timeout(LEAVING_TIMEOUT_MS));
     } catch {
       // Unreachable or refused: the revoke (or the lease's expiry) still removes the record.
     }

@@ -297,7 +297,14 @@ test.serial('graceful scale 3 → 1 under load: both leavers out of rotation wit
   t.log(`leavers out of rotation ${outs.join(', ')} ms after the scale began`);
   for (const ms of outs) t.true(ms <= 1000 + 2000, `out of rotation after ${ms} ms`); // compose's own stop takes part of it on a loaded CI
   await scaled;
-  t.deepEqual(await stack.converged(30000), [keep!.hostname]);
+  const converged = await stack.converged(30000).catch(async (err: Error) => {
+    // What the renderer and the leavers' registrars said: which goodbye did not arrive, and why.
+    const said = (text: string) => text.split('\n').filter((l) => /fail-static|"held"|leaving|revoke|stopping|signal/.test(l)).slice(-30).join('\n');
+    t.log(said(await stack.logs('ha')));
+    t.log(said(await stack.logs('webapp')));
+    throw err;
+  });
+  t.deepEqual(converged, [keep!.hostname]);
   t.is(await failStaticHeld(), 0, 'a goodbye is never held');
   await assertNoFailures(t, loads);
   await stack.scale(3);
