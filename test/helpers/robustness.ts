@@ -1,22 +1,11 @@
-// The pure parts of the robustness suite: the seeded PRNG, the fault schedule, the hostile
+// The pure parts of the robustness suite: the fault schedule (seeded), the hostile
 // records, a registrar clock whose wall time steps, and the replayable log.
 import { randomInt } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Clock, systemClock } from '../../registrar/clock.js';
-
-/** mulberry32: a small seeded PRNG, uniform in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seeded } from './random.js';
 
 export const randomSeed = (): number => randomInt(1, 2 ** 31 - 1);
 
@@ -42,7 +31,7 @@ export const HOSTILE_VARIANTS = 12;
  * then weighted draws, `gapMs` apart, until `durationMs`.
  */
 export function makeSchedule(seed: number, durationMs: number, gapMs: [number, number] = [800, 2800]): FaultSpec[] {
-  const r = mulberry32(seed);
+  const r = seeded(seed);
   const between = (lo: number, hi: number) => lo + r() * (hi - lo);
   const int = (lo: number, hi: number) => Math.floor(between(lo, hi + 1));
   const kinds: FaultKind[] = [...FAULT_KINDS];

@@ -297,21 +297,26 @@ test('most nodes gone in one list (same etcd) is held too; a node leaving on its
   t.is(haproxy.live().length, 2);
 });
 
-/** Serves a, b, c, d, then a re-list (watch broken) from `list`: what etcd says after a restart. */
-async function relistWithMostNodes(t: ExecutionContext, change: (store: MemoryStore) => void) {
+const ABCD = ['10.0.0.1:3000', '10.0.0.2:3000', '10.0.0.3:3000', '10.0.0.4:3000'];
+
+/**
+ * Serves a, b, c, d; runs `before` (while the watch is live); then a re-list (watch broken) of
+ * what `change` made of etcd, with d missing: what etcd says after a restart.
+ */
+async function relistWithMostNodes(t: ExecutionContext, change: (store: MemoryStore) => void, before?: (store: MemoryStore, haproxy: FakeHaproxy) => Promise<void>) {
   const { store, haproxy, make } = setup(t, { holdMs: 1500 });
   for (const id of ['a', 'b', 'c', 'd']) store.put(id, { address: `10.0.0.${id.charCodeAt(0) - 96}`, notify: false });
   const { r, events } = make();
   r.start();
-  const all = ['10.0.0.1:3000', '10.0.0.2:3000', '10.0.0.3:3000', '10.0.0.4:3000'];
-  await serving(haproxy, all);
+  await serving(haproxy, ABCD);
+  await before?.(store, haproxy);
   store.kvs.delete('/nodes/webapp/d'); // three of four: "most nodes gone" does not fire
   change(store);
   store.nodeWatch().broken(new Error('etcd restarted'));
   await waitFor(() => events.includes('store:held'), 'held');
   await sleep(400);
   t.deepEqual(haproxy.live().length, 4, 'd keeps serving while registrars re-register');
-  await serving(haproxy, all.slice(0, 3)); // the hold ends: d never came back
+  await serving(haproxy, ABCD.slice(0, 3)); // the hold ends: d never came back
   t.is(r.status.holds, 1);
 }
 
@@ -326,24 +331,18 @@ test("etcd's revision went backwards (a wipe or a restored snapshot keeps the cl
     store.revision = 2n;
   }));
 
-test("etcd wiped long after the last list: its revision is below the newest one watched (not the list's), so the missing nodes are held", async (t) => {
-  const { store, haproxy, make } = setup(t, { holdMs: 1500 });
-  for (const id of ['a', 'b', 'c', 'd']) store.put(id, { address: `10.0.0.${id.charCodeAt(0) - 96}`, notify: false });
-  const { r, events } = make();
-  r.start();
-  const all = ['10.0.0.1:3000', '10.0.0.2:3000', '10.0.0.3:3000', '10.0.0.4:3000'];
-  await serving(haproxy, all);
-  const listed = store.revision;
-  for (let i = 0; i < 10; i++) store.put('a', { address: '10.0.0.1', weight: 100 + (i % 2) }); // watched, not listed
-  await serving(haproxy, all);
-  // The wipe: a fresh etcd, the same cluster id, and a revision past the last list's but below the newest watched.
-  store.kvs.delete('/nodes/webapp/d');
-  store.revision = listed + 3n;
-  store.nodeWatch().broken(new Error('etcd restarted'));
-  await waitFor(() => events.includes('store:held'), 'held');
-  await sleep(400);
-  t.is(haproxy.live().length, 4, 'd keeps serving while registrars re-register');
-  t.is(r.status.holds, 1);
+test("etcd wiped long after the last list: its revision is below the newest one watched (not the list's), so the missing nodes are held", (t) => {
+  let listed = 0n;
+  return relistWithMostNodes(
+    t,
+    // The wipe: a fresh etcd, the same cluster id, and a revision past the last list's but below the newest watched.
+    (store) => void (store.revision = listed + 3n),
+    async (store, haproxy) => {
+      listed = store.revision;
+      for (let i = 0; i < 10; i++) store.put('a', { address: '10.0.0.1', weight: 100 + (i % 2) }); // watched, not listed
+      await serving(haproxy, ABCD);
+    },
+  );
 });
 
 test('a renderer restarted on an emptied etcd adopts what HAProxy serves and holds it while registrars come back', async (t) => {
