@@ -243,7 +243,8 @@ export class Renderer extends EventEmitter<RendererEvents> {
     });
     this.every(this.c.reconcileIntervalMs, () => {
       this.fullRead = true;
-      void this.pass();
+      // A burst under way is not cut short: its own pass comes within coalesceMaxMs, whole read.
+      if (!this.coalescer.pending) void this.pass();
     });
   }
 

@@ -134,9 +134,11 @@ test('first list: one reload for the structure; joins and leaves after it go thr
 });
 
 // The second change comes 20 ms after the first (not in the same tick), well inside the quiet
-// period: only coalescing keeps the first from being applied alone.
+// period: only coalescing keeps the first from being applied alone. The reconcile interval ticks
+// inside the window too (every 15 ms here, so always): it must wait for the burst, not apply half
+// of it. (Both failed on a CI machine whose 200 ms tick fell between the two changes.)
 test('delete then re-put within one coalesce window: the node keeps its slot and stays in rotation', async (t) => {
-  const { store, haproxy, make } = setup(t, { coalesceMinMs: 400, coalesceMaxMs: 2000 });
+  const { store, haproxy, make } = setup(t, { coalesceMinMs: 1000, coalesceMaxMs: 5000, reconcileIntervalMs: 15 });
   // Three nodes: one delete alone is no fail-static loss (it would be applied at once).
   for (const id of ['a', 'b', 'c']) store.put(id, { address: `10.0.0.${id.charCodeAt(0) - 96}`, notify: false });
   const { r } = make();
@@ -146,14 +148,14 @@ test('delete then re-put within one coalesce window: the node keeps its slot and
   store.del('a');
   await sleep(20);
   store.put('a', { address: '10.0.0.1' });
-  await sleep(600);
+  await sleep(1200);
   await r.idle();
   t.deepEqual(haproxy.commands.slice(before), [], 'nothing to do: the slot never left rotation');
   t.true(haproxy.live().includes('webapp/s1=10.0.0.1:3000'));
 });
 
 test('put then delete within one coalesce window: the node never enters rotation', async (t) => {
-  const { store, haproxy, make } = setup(t, { coalesceMinMs: 400, coalesceMaxMs: 2000 });
+  const { store, haproxy, make } = setup(t, { coalesceMinMs: 1000, coalesceMaxMs: 5000, reconcileIntervalMs: 15 });
   store.put('a', { address: '10.0.0.1', notify: false });
   const { r } = make();
   r.start();
@@ -161,7 +163,7 @@ test('put then delete within one coalesce window: the node never enters rotation
   store.put('ghost', { address: '10.0.0.9' });
   await sleep(20);
   store.del('ghost');
-  await sleep(600);
+  await sleep(1200);
   await r.idle();
   t.false(haproxy.commands.some((c) => c.includes('10.0.0.9')));
   t.deepEqual(haproxy.live(), ['webapp/s1=10.0.0.1:3000']);
