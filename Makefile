@@ -8,7 +8,7 @@ COMPOSE := bash scripts/compose.sh
 
 up:
 	bash scripts/setup.sh --run
-	$(COMPOSE) build
+	$(COMPOSE) --profile bundle build
 	$(COMPOSE) up -d --wait --wait-timeout 180
 	@echo "leasehold is up:"
 	@echo "  load balancer  http://$${LB_BIND:-127.0.0.1}:$${LB_PORT:-8080}/"
@@ -62,7 +62,7 @@ STACK_FILES ?= -c stack.yml -c stack.publish.yml
 
 stack-up:
 	@[ "$$(docker info -f '{{.Swarm.LocalNodeState}}')" = active ] || { echo "not a swarm node: run docker swarm init first (README)" >&2; exit 1; }
-	$(COMPOSE) build
+	$(COMPOSE) --profile bundle build
 	@if [ "$$(docker node ls -q | wc -l)" = 1 ]; then \
 	  docker node update --label-add leasehold.etcd1=true --label-add leasehold.etcd2=true --label-add leasehold.etcd3=true "$$(docker info -f '{{.Swarm.NodeID}}')" >/dev/null; fi
 	bash scripts/stack-secrets.sh

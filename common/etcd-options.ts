@@ -1,5 +1,6 @@
 // How registrar and renderer reach etcd, read from the environment. No etcd client here:
 // the registrar imports this file without loading etcd3 and gRPC.
+import { readFileSync } from 'node:fs';
 import { type Env, int, list, str } from './env.js';
 import { OptionError } from './errors.js';
 
@@ -21,7 +22,10 @@ export interface EtcdTlsOptions {
 export interface EtcdAuthOptions {
   /** Env `ETCD_USERNAME`. */
   username: string;
-  /** Env `ETCD_PASSWORD`. */
+  /**
+   * Env `ETCD_PASSWORD`, or the contents of the file `ETCD_PASSWORD_FILE` names (less one final
+   * newline): a file keeps the password out of the container's configuration.
+   */
   password: string;
 }
 
@@ -72,7 +76,7 @@ export function etcdOptionsFromEnv(env: Env): EtcdOptions {
     o.tls = Object.fromEntries(Object.entries(tls).filter(([, v]) => v !== undefined));
   }
   const username = str(env, 'ETCD_USERNAME', '');
-  const password = env.ETCD_PASSWORD ?? '';
+  const password = env.ETCD_PASSWORD ?? passwordFile(str(env, 'ETCD_PASSWORD_FILE', ''));
   if (username) {
     if (!password) throw new OptionError('ETCD_USERNAME is set without ETCD_PASSWORD');
     o.auth = { username, password };
@@ -80,4 +84,13 @@ export function etcdOptionsFromEnv(env: Env): EtcdOptions {
     throw new OptionError('ETCD_PASSWORD is set without ETCD_USERNAME');
   }
   return o;
+}
+
+function passwordFile(path: string): string {
+  if (!path) return '';
+  try {
+    return readFileSync(path, 'utf8').replace(/\r?\n$/, '');
+  } catch (err) {
+    throw new OptionError(`ETCD_PASSWORD_FILE=${path} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+  }
 }

@@ -3,10 +3,10 @@
 // Each container gets the registrar's own loop (fall/rise checks, keepalives, re-registration);
 // the agent only decides which containers, where, and how to check them.
 import { EventEmitter } from 'node:events';
-import { connect } from 'node:net';
 import { constants } from 'node:os';
 import { NAME_PATTERN } from '../common/record-format.js';
 import { httpStatus } from '../common/http.js';
+import { tcpOpen } from './app-health.js';
 import { type Clock, systemClock } from './clock.js';
 import type { ContainerEvent, ContainerView, DockerEngine, EventStream } from './docker-engine.js';
 import type { LeaseStore } from './lease-store.js';
@@ -97,20 +97,6 @@ export function readLabels(c: ContainerView, o: Pick<AgentOptions, 'services' | 
     return { refused: `no address to advertise: ${why}` };
   }
   return { service, port, ...(health !== undefined && { health }), ...(weight !== undefined && { weight }), address: c.networks[network]!, network };
-}
-
-/** Resolves whether `host:port` accepts a TCP connection within `timeoutMs`. */
-function tcpOpen(host: string, port: number, timeoutMs: number, signal: AbortSignal): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ host, port, timeout: timeoutMs, signal });
-    const done = (ok: boolean) => {
-      s.destroy();
-      resolve(ok);
-    };
-    s.once('connect', () => done(true));
-    s.once('timeout', () => done(false));
-    s.once('error', () => done(false));
-  });
 }
 
 export class Agent extends EventEmitter<AgentEvents> {

@@ -1,3 +1,5 @@
+import { connect } from 'node:net';
+import { httpStatus } from '../common/http.js';
 import type { Clock } from './clock.js';
 
 /** One health check of the app, as the registrar saw it. */
@@ -32,4 +34,35 @@ export async function checkWithDeadline(check: (signal: AbortSignal) => Promise<
   signal.removeEventListener('abort', giveUp);
   if (passed === undefined) cut.abort();
   return { passed: passed ?? false, timedOut: passed === undefined, durationMs: clock.monotonic() - started };
+}
+
+/** Resolves whether `host:port` accepts a TCP connection within `timeoutMs`. */
+export function tcpOpen(host: string, port: number, timeoutMs: number, signal: AbortSignal): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect({ host, port, timeout: timeoutMs, signal });
+    const done = (ok: boolean) => {
+      s.destroy();
+      resolve(ok);
+    };
+    s.once('connect', () => done(true));
+    s.once('timeout', () => done(false));
+    s.once('error', () => done(false));
+  });
+}
+
+/**
+ * The app check a health URL names: `http://…` passes on a 2xx answer; `tcp://host:port` when
+ * the port accepts a connection (an app with no HTTP endpoint).
+ */
+export function appCheck(url: string, timeoutMs: number): (signal: AbortSignal) => Promise<boolean> {
+  if (url.startsWith('tcp://')) {
+    const u = new URL(url);
+    const host = u.hostname.replace(/^\[|\]$/g, '');
+    const port = Number(u.port);
+    return (signal) => tcpOpen(host, port, timeoutMs, signal);
+  }
+  return async (signal) => {
+    const status = await httpStatus(url, timeoutMs, signal);
+    return status >= 200 && status < 300;
+  };
 }

@@ -12,7 +12,7 @@ const options = {
   outDir: 'dist/cjs',
   sourceMap: false,
 };
-const program = ts.createProgram(['registrar/main.ts', 'registrar/agent-main.ts'], options);
+const program = ts.createProgram(['registrar/main.ts', 'registrar/run-main.ts', 'registrar/agent-main.ts'], options);
 const result = program.emit();
 const diagnostics = [...ts.getPreEmitDiagnostics(program), ...result.diagnostics];
 if (diagnostics.length) fail(diagnostics);

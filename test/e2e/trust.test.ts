@@ -96,7 +96,7 @@ test.serial('etcd: TLS only, client certificates, auth on; one user and role per
   t.is(env.get('ETCD_LISTEN_CLIENT_URLS'), 'https://0.0.0.0:2379');
   t.is(env.get('ETCD_CLIENT_CERT_AUTH'), 'true');
   t.regex(await stack.compose(['exec', '-T', 'etcd', 'etcdctl', 'auth', 'status']), /Authentication Status: true/);
-  t.deepEqual((await stack.compose(['exec', '-T', 'etcd', 'etcdctl', 'user', 'list'])).split('\n').filter(Boolean), ['operator', 'registrar-labelled', 'registrar-webapp', 'renderer', 'root']);
+  t.deepEqual((await stack.compose(['exec', '-T', 'etcd', 'etcdctl', 'user', 'list'])).split('\n').filter(Boolean), ['operator', 'registrar-labelled', 'registrar-static', 'registrar-webapp', 'renderer', 'root']);
   const role = (name: string) => stack.compose(['exec', '-T', 'etcd', 'etcdctl', 'role', 'get', name]);
   t.is(await role('registrar-webapp'), 'Role registrar-webapp\nKV Read:\n\t[/nodes/webapp/, /nodes/webapp0) (prefix /nodes/webapp/)\nKV Write:\n\t[/nodes/webapp/, /nodes/webapp0) (prefix /nodes/webapp/)\n');
   t.is(await role('renderer'), 'Role renderer\nKV Read:\n\t[/leasehold/, /leasehold0) (prefix /leasehold/)\n\t[/nodes/, /nodes0) (prefix /nodes/)\nKV Write:\n');
@@ -268,7 +268,7 @@ test.serial('etcd restarted on an empty data dir (its volume removed) under keep
   }, 'every registrar back in the emptied etcd', 30000, 100);
   t.log(`every registrar back ${back - wiped} ms after etcd's container and volume were removed`);
   t.regex(await stack.compose(['exec', '-T', 'etcd', 'etcdctl', 'auth', 'status']), /Authentication Status: true/, 'auth on again');
-  t.deepEqual((await stack.compose(['exec', '-T', 'etcd', 'etcdctl', 'user', 'list'])).split('\n').filter(Boolean), ['operator', 'registrar-labelled', 'registrar-webapp', 'renderer', 'root']);
+  t.deepEqual((await stack.compose(['exec', '-T', 'etcd', 'etcdctl', 'user', 'list'])).split('\n').filter(Boolean), ['operator', 'registrar-labelled', 'registrar-static', 'registrar-webapp', 'renderer', 'root']);
   t.deepEqual(await stack.converged(30000), ids);
   await sleep(2000);
   for (const line of store) t.log(`renderer: ${JSON.parse(line.slice(line.indexOf('{'))).msg}`);

@@ -1,0 +1,156 @@
+// Any image joins with one COPY: `static` is Debian's busybox httpd with the drop-in bundle
+// (/opt/leasehold, leasehold-run as its ENTRYPOINT; images/registrar/Dockerfile), under the load
+// real clients make, through joins, `docker stop` and SIGKILL; and an image a user builds from
+// leasehold/registrar with the README's lines joins the same way.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import { docker, stackForFile } from '../helpers/compose.js';
+import { assertNoFailures } from '../helpers/assert-load.js';
+import { get } from '../helpers/http.js';
+import { type LoadOptions, startLoad } from '../helpers/load.js';
+import { sleep, waitFor } from '../helpers/wait.js';
+
+const stack = stackForFile(test, { webapps: 1 });
+const HOST = 'static.localhost';
+const TAG = process.env.LEASEHOLD_TAG || 'latest';
+
+/** Running `static` containers by node id (leasehold-run's default: the hostname, Docker's first 12 characters of the id). */
+async function running(): Promise<Map<string, string>> {
+  return new Map((await stack.containers('static')).map((c) => [c.Id.slice(0, 12), c.Id]));
+}
+
+const records = () => stack.recordsOf('static');
+
+/** etcd's static records are exactly the running containers, all in rotation in HAProxy. */
+async function converged(timeoutMs = 30000): Promise<string[]> {
+  let last = '';
+  return waitFor(async () => {
+    const want = [...(await running()).keys()].sort();
+    const ids = (await records()).map((r) => r.id).sort();
+    const up = (await stack.stats('static')).filter((r) => r.status === 'UP').length;
+    last = `containers ${want}, records ${ids}, UP ${up}`;
+    return want.length && JSON.stringify(ids) === JSON.stringify(want) && up === want.length ? want : undefined;
+  }, `static converged (last: ${last})`, timeoutMs, 250);
+}
+
+function load(extra: Partial<LoadOptions> = {}) {
+  return {
+    'keep-alive GET': startLoad(stack.url, { rps: 30, clients: 10, host: HOST, path: '/who', maxSeconds: 60, ...extra }),
+    'fresh-connection GET': startLoad(stack.url, { rps: 10, mode: 'fresh', host: HOST, path: '/who', maxSeconds: 60, ...extra }),
+  };
+}
+
+async function scale(n: number): Promise<void> {
+  await stack.compose(['up', '-d', '--no-build', '--no-recreate', '--scale', `static=${n}`, 'static']);
+}
+
+test.serial('busybox with the bundle joins: served for its Host, in etcd under its own service, and scales', async (t) => {
+  await scale(3);
+  const ids = await converged(60000);
+  t.is(ids.length, 3);
+  const l = load({ maxRequests: 60, rps: 30 });
+  await sleep(2500);
+  const r = await l['keep-alive GET'].stop();
+  await l['fresh-connection GET'].stop();
+  t.is(r.failed.length, 0);
+  t.deepEqual([...new Set(r.samples.map((s) => s.host))].sort(), ids, 'every container answers for static.localhost');
+});
+
+test.serial("leasehold-run's secrets: not in the container's configuration, not in the app's environment", async (t) => {
+  const [c] = await stack.containers('static');
+  const info = await docker.getContainer(c!.Id).inspect();
+  t.false(info.Config.Env.some((e) => e.startsWith('ETCD_PASSWORD=')), 'a file path only');
+  // PID 1 is leasehold-run; its child is the app (busybox httpd, through sh's exec).
+  const ps = await stack.exec('static', ['sh', '-c', 'for p in /proc/[0-9]*; do echo "${p#/proc/} $(cat $p/stat | cut -d" " -f4) $(tr "\\0" " " < $p/cmdline)"; done']);
+  const app = ps.stdout.split('\n').find((l) => / 1 busybox httpd/.test(l));
+  t.truthy(app, `the app is leasehold-run's child:\n${ps.stdout}`);
+  const env = await stack.exec('static', ['sh', '-c', `tr '\\0' '\\n' < /proc/${app!.split(' ')[0]}/environ`]);
+  t.regex(env.stdout, /^SERVICE=static$/m, 'the app keeps the rest of its environment');
+  t.notRegex(env.stdout, /ETCD_PASSWORD/);
+});
+
+test.serial('docker stop under load: the node leaves before the app hears SIGTERM, no failed request, the app\'s status is the container\'s', async (t) => {
+  const before = await converged();
+  const loads = load();
+  await sleep(1500);
+  const [victim, id] = [...(await running())][0]!;
+  const stopped = Date.now();
+  const stopping = docker.getContainer(id).stop({ t: 10 });
+  await waitFor(async () => !(await records()).some((r) => r.id === victim), 'record gone', 10000, 50);
+  const gone = Date.now() - stopped;
+  await stopping;
+  const took = Date.now() - stopped;
+  t.log(`record gone ${gone} ms after docker stop began; the container ended after ${took} ms`);
+  t.true(took < 8000, `${took} ms: httpd heard the TERM leasehold-run passed on (not Docker's kill at 10 s)`);
+  const state = (await docker.getContainer(id).inspect()).State;
+  t.is(state.ExitCode, 143, 'httpd ended by SIGTERM: 128 + 15, as a shell reports it');
+  const logs = await docker.getContainer(id).logs({ stdout: true, stderr: true });
+  const text = logs.toString('utf8');
+  t.true(text.indexOf('lease revoked') > 0 && text.indexOf('lease revoked') < text.indexOf('app exited'), 'revoked, then the app exited');
+  await sleep(1500);
+  await assertNoFailures(t, loads);
+  await docker.getContainer(id).remove({ force: true });
+  await scale(before.length);
+  await converged(60000);
+});
+
+test.serial('SIGKILL of a static container under load (a crash): no failed request; the lease expires within its TTL', async (t) => {
+  const before = await converged();
+  const loads = load();
+  await sleep(1500);
+  const [victim, id] = [...(await running())][0]!;
+  const killed = Date.now();
+  await docker.getContainer(id).kill();
+  await waitFor(async () => !(await records()).some((r) => r.id === victim), 'record gone', 15000, 50);
+  const gone = Date.now() - killed;
+  t.log(`record gone ${gone} ms after the kill (lease TTL 5 s; HAProxy's checks meanwhile)`);
+  await sleep(1500);
+  await assertNoFailures(t, loads);
+  await docker.getContainer(id).remove({ force: true });
+  await scale(before.length);
+  await converged(60000);
+});
+
+function sh(cmd: string, args: string[], cwd: string): Promise<string> {
+  return new Promise((resolve, reject) =>
+    execFile(cmd, args, { cwd, timeout: 600000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => (err ? reject(new Error(`${cmd} ${args.join(' ')}: ${err.message}\n${stderr}`)) : resolve(stdout))),
+  );
+}
+
+test.serial("a user's own image, built with the README's lines from leasehold/registrar, joins and leaves", async (t) => {
+  // The README's lines, on an image with nothing of leasehold in it (the labelled example's).
+  const dir = mkdtempSync(join(tmpdir(), 'leasehold-byo-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'Dockerfile'), `FROM leasehold/static:${TAG}
+COPY --from=leasehold/registrar:${TAG} /opt/leasehold /opt/leasehold
+ENTRYPOINT ["/opt/leasehold/bin/leasehold-run", "--"]
+CMD ["sh", "-c", "echo \\"byo $(hostname)\\" > /www/who && exec busybox httpd -f -p 8080 -h /www"]
+`);
+  const tag = `leasehold-test/byo:${stack.runId}`;
+  await sh('docker', ['build', '-q', '-t', tag, '.'], dir);
+  t.teardown(() => docker.getImage(tag).remove({ force: true }).catch(() => undefined));
+  // Run beside the static containers, as service static, with its credentials.
+  const [peer] = await stack.containers('static');
+  const info = await docker.getContainer(peer!.Id).inspect();
+  const env = info.Config.Env.filter((e) => /^(ETCD_|NODES_PREFIX=|LEASE_TTL=)/.test(e));
+  const c = await docker.createContainer({
+    Image: tag,
+    Env: [...env, 'SERVICE=static', 'PORT=8080', 'HEALTH_URL=http://127.0.0.1:8080/index.html'],
+    Labels: { 'leasehold.test-run': stack.runId },
+    HostConfig: { NetworkMode: Object.keys(info.NetworkSettings.Networks)[0]!, Binds: info.Mounts.filter((m) => m.Destination === '/etc/leasehold/pki').map((m) => `${m.Name}:/etc/leasehold/pki:ro`) },
+  });
+  t.teardown(() => c.remove({ force: true }).catch(() => undefined));
+  await c.start();
+  const node = c.id.slice(0, 12);
+  await waitFor(async () => (await records()).some((r) => r.id === node), 'the user image registered', 30000, 100);
+  await waitFor(async () => {
+    const r = await get(stack.url + 'who', { host: HOST });
+    return r.text.startsWith('byo ');
+  }, 'served for static.localhost', 30000, 20);
+  await c.stop({ t: 10 });
+  t.false((await records()).some((r) => r.id === node), 'gone with its container');
+  t.is((await c.inspect()).State.ExitCode, 143);
+});

@@ -1,0 +1,129 @@
+// leasehold-run's supervision on a real child process (a small Node app that writes down what it
+// hears) and a registration that records when it was started and stopped.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test, { type ExecutionContext } from 'ava';
+import { AppRunner, exitStatus } from '../../registrar/run.js';
+import { sleep, waitFor } from '../helpers/wait.js';
+
+// The app: says it is ready, writes each signal it hears with the time; exits 7 on SIGTERM (after
+// EXIT_DELAY ms), stays up on SIGHUP/SIGUSR1, or exits with CODE after EXIT_AFTER ms on its own.
+const APP = `
+const { appendFileSync } = require('node:fs');
+const out = process.env.OUT;
+const note = (s) => appendFileSync(out, s + ' ' + (performance.timeOrigin + performance.now()) + '\\n');
+for (const s of ['SIGHUP', 'SIGUSR1', 'SIGINT']) process.on(s, () => note(s));
+process.on('SIGTERM', () => { note('SIGTERM'); setTimeout(() => process.exit(7), Number(process.env.EXIT_DELAY || 0)); });
+if (process.env.EXIT_AFTER) setTimeout(() => process.exit(Number(process.env.CODE)), Number(process.env.EXIT_AFTER));
+note('ready');
+setInterval(() => {}, 1000);
+`;
+
+class Registration {
+  started = 0;
+  stopCalls = 0;
+  stoppedAt = 0;
+  constructor(private readonly stopMs = 0) {}
+  start() {
+    this.started++;
+  }
+  async stop() {
+    this.stopCalls++;
+    await sleep(this.stopMs);
+    this.stoppedAt = performance.timeOrigin + performance.now();
+  }
+}
+
+function setup(t: ExecutionContext, env: Record<string, string> = {}, stopMs = 0) {
+  const dir = mkdtempSync(join(tmpdir(), 'leasehold-run-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const out = join(dir, 'heard');
+  const registration = new Registration(stopMs);
+  const runner = new AppRunner(process.execPath, ['-e', APP], registration, { env: { ...process.env, OUT: out, ...env } });
+  const heard = () => {
+    try {
+      return readFileSync(out, 'utf8').trim().split('\n').map((l) => ({ what: l.split(' ')[0]!, at: Number(l.split(' ')[1]) }));
+    } catch {
+      return [];
+    }
+  };
+  const ready = () => waitFor(() => heard().some((h) => h.what === 'ready'), 'the app ready');
+  return { runner, registration, heard, ready };
+}
+
+test('SIGTERM: the node has left before the app hears it; leasehold-run exits with the app status', async (t) => {
+  const { runner, registration, heard, ready } = setup(t, {}, 300);
+  const status = runner.run();
+  await ready();
+  t.is(registration.started, 1, 'registration started with the app');
+  runner.signal('SIGTERM');
+  t.is(await status, 7);
+  const term = heard().find((h) => h.what === 'SIGTERM');
+  t.truthy(term, 'the app heard SIGTERM');
+  t.true(registration.stoppedAt > 0 && term!.at >= registration.stoppedAt, `left at ${registration.stoppedAt}, app told at ${term!.at}`);
+  t.is(registration.stopCalls, 1);
+});
+
+test('SIGTERM twice: the second reaches the app at once, without waiting for the leave', async (t) => {
+  const { runner, registration, heard, ready } = setup(t, {}, 2000);
+  const status = runner.run();
+  await ready();
+  runner.signal('SIGTERM');
+  await sleep(100);
+  t.false(heard().some((h) => h.what === 'SIGTERM'), 'not before the node has left');
+  runner.signal('SIGTERM');
+  await waitFor(() => heard().some((h) => h.what === 'SIGTERM'), 'the second SIGTERM passed on', 1500);
+  t.is(registration.stoppedAt, 0, 'the leave was still under way');
+  t.is(await status, 7);
+});
+
+test('SIGHUP and SIGUSR1 are passed on at once; the app keeps running and the node stays', async (t) => {
+  const { runner, registration, heard, ready } = setup(t);
+  const status = runner.run();
+  await ready();
+  runner.signal('SIGHUP');
+  runner.signal('SIGUSR1');
+  await waitFor(() => heard().some((h) => h.what === 'SIGUSR1') && heard().some((h) => h.what === 'SIGHUP'), 'both signals heard');
+  t.is(registration.stopCalls, 0);
+  runner.signal('SIGINT'); // a leave signal, as Ctrl-C: the app handles it and stays up
+  await waitFor(() => heard().some((h) => h.what === 'SIGINT'), 'SIGINT passed on after the leave');
+  t.is(registration.stopCalls, 1);
+  runner.signal('SIGTERM');
+  t.is(await status, 7);
+});
+
+test('an app that exits on its own: the node leaves, and its code is the status (nothing restarted)', async (t) => {
+  const { runner, registration, heard } = setup(t, { EXIT_AFTER: '200', CODE: '3' });
+  t.is(await runner.run(), 3);
+  t.is(registration.stopCalls, 1, 'left at once');
+  t.is(heard().filter((h) => h.what === 'ready').length, 1, 'started once');
+});
+
+test('exitStatus: the code, or 128 + the signal number, as a shell reports it', (t) => {
+  t.is(exitStatus(null, 'SIGKILL'), 137);
+  t.is(exitStatus(null, 'SIGTERM'), 143);
+  t.is(exitStatus(0, null), 0);
+  t.is(exitStatus(7, null), 7);
+});
+
+test('a SIGKILLed app (a crash): the node leaves, status 137', async (t) => {
+  const registration = new Registration();
+  const runner = new AppRunner(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], registration);
+  const pid = new Promise<number>((r) => runner.once('started', (e) => r(e.pid)));
+  const status = runner.run();
+  process.kill(await pid, 'SIGKILL');
+  t.is(await status, 137);
+  t.is(registration.stopCalls, 1);
+});
+
+test('a command that does not exist: status 127, and the registration is stopped', async (t) => {
+  const registration = new Registration();
+  const runner = new AppRunner('/nonexistent/app', [], registration);
+  const failed: number[] = [];
+  runner.on('failed', (e) => failed.push(e.status));
+  t.is(await runner.run(), 127);
+  t.deepEqual(failed, [127]);
+  t.is(registration.started, 0, 'nothing registered for an app that never ran');
+  t.is(registration.stopCalls, 1);
+});
