@@ -72,8 +72,8 @@ export class Proc {
   }
 }
 
-/** The registrar's entry point as the images run it: the CommonJS build (see scripts/build-registrar-cjs.mjs). */
-export const REGISTRAR_MAIN = 'cjs/registrar/main.js';
+/** The registrar's entry point as the images run it: the bundle's script (scripts/bundle-registrar.mjs). */
+export const REGISTRAR_MAIN = 'leasehold/bin/leasehold-registrar';
 
 /** Runs one of leasehold's compiled entry points with node. */
 export function node(name: string, entry: string, env: Record<string, string>): Proc {
