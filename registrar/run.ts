@@ -58,7 +58,11 @@ export class AppRunner extends EventEmitter<RunnerEvents> {
   run(): Promise<number> {
     return new Promise((resolve) => {
       const spawn = this.options.spawn ?? nodeSpawn;
-      const child = spawn(this.command, this.args, { stdio: 'inherit', env: this.options.env ?? process.env });
+      // A session of its own: a terminal's ^C (or `kill -- -pgid`, `timeout`, systemd's
+      // control-group stop) signals a whole process group, and would reach the app before the
+      // leave. Only leasehold-run hears them, and passes them on in order. The app has no
+      // controlling terminal (its stdio still is the terminal).
+      const child = spawn(this.command, this.args, { stdio: 'inherit', env: this.options.env ?? process.env, detached: true });
       this.child = child;
       let over = false;
       child.once('error', (error: NodeJS.ErrnoException) => {

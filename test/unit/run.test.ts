@@ -127,3 +127,17 @@ test('a command that does not exist: status 127, and the registration is stopped
   t.is(registration.started, 0, 'nothing registered for an app that never ran');
   t.is(registration.stopCalls, 1);
 });
+
+test('the app has a session of its own: a signal to our process group (a terminal ^C) does not reach it past the leave', async (t) => {
+  const registration = new Registration();
+  const runner = new AppRunner(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], registration);
+  const pid = new Promise<number>((r) => runner.once('started', (e) => r(e.pid)));
+  const status = runner.run();
+  // /proc/PID/stat: "pid (comm) state ppid pgrp session ..."
+  const ids = (p: number | 'self') => readFileSync(`/proc/${p}/stat`, 'utf8').replace(/^.*\) /, '').split(' ').slice(2, 4).map(Number);
+  const [pgrp, session] = ids(await pid);
+  t.is(pgrp, await pid, 'leads its own process group');
+  t.not(session, ids('self')[1], 'in another session');
+  runner.signal('SIGTERM');
+  t.is(await status, 143);
+});
