@@ -141,3 +141,20 @@ test('the app has a session of its own: a signal to our process group (a termina
   runner.signal('SIGTERM');
   t.is(await status, 143);
 });
+
+test('a leave signal before the app starts (a stop during start-up): it never starts, status 128 + the signal', async (t) => {
+  const registration = new Registration();
+  let spawned = 0;
+  const runner = new AppRunner(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], registration, {
+    spawn: () => {
+      spawned++;
+      throw new Error('not to be started');
+    },
+  });
+  runner.signal('SIGHUP'); // nothing to pass it to
+  runner.signal('SIGTERM');
+  runner.signal('SIGINT');
+  t.is(await runner.run(), 143);
+  t.is(spawned, 0);
+  t.is(registration.started, 0);
+});
