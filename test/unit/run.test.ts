@@ -4,6 +4,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
+import { OptionError } from '../../common/errors.js';
+import { registrarOptionsFromEnv } from '../../registrar/options.js';
 import { AppRunner, exitStatus } from '../../registrar/run.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 
@@ -157,4 +159,12 @@ test('a leave signal before the app starts (a stop during start-up): it never st
   t.is(await runner.run(), 143);
   t.is(spawned, 0);
   t.is(registration.started, 0);
+});
+
+test('HEALTH_URL: http:// and tcp://host:port are taken; https:// (which no check could pass) and a tcp:// with a path are refused', (t) => {
+  const read = (url: string) => registrarOptionsFromEnv({ HEALTH_URL: url }, 'h');
+  t.is(read('http://127.0.0.1:8080/health').healthUrl, 'http://127.0.0.1:8080/health');
+  t.is(read('tcp://127.0.0.1:5432').healthUrl, 'tcp://127.0.0.1:5432');
+  t.throws(() => read('https://127.0.0.1:8443/health'), { instanceOf: OptionError });
+  t.throws(() => read('tcp://127.0.0.1:5432/x'), { instanceOf: OptionError });
 });
