@@ -31,6 +31,9 @@ async function main(): Promise<void> {
   const wired = await registrarFromEnv(env, 'leasehold-run');
   const { store, log } = wired;
   registrar = wired.registrar;
+  // As PID 1 nothing reaps the app's orphans (Node waits for its own children only: zombies pile
+  // up), and a signal that comes while Node starts is dropped. tini as PID 1 does both.
+  if (process.pid === 1) log.warn({ event: 'pid-1' }, 'running as PID 1: orphaned processes are not reaped; run the container with --init (compose: init: true)');
 
   runner.on('started', (e) => log.info({ event: 'app-started', pid: e.pid, command: e.command }, `app started: ${e.command}`));
   runner.on('leaving', (e) => log.info({ event: 'signal', signal: e.signal }, `${e.signal}: leaving, then passing it on`));
