@@ -37,8 +37,9 @@ export interface RegistrarOptions {
   /** Lease TTL in seconds, at least 2. Env `LEASE_TTL`. Default 5. */
   ttlSeconds: number;
   /**
-   * The app's health URL: `http(s)://…` passes on a 2xx answer, `tcp://host:port` when the port
-   * accepts a connection. Env `HEALTH_URL`. Default `http://127.0.0.1:<PORT>/health`.
+   * The app's health URL: `http://…` passes on a 2xx answer, `tcp://host:port` when the port
+   * accepts a connection. Env `HEALTH_URL`. Default `http://127.0.0.1:<PORT>/health`. No
+   * https://: the check is node:http's (https would load TLS into every registrar).
    */
   healthUrl: string;
   /**
@@ -104,7 +105,7 @@ export function registrarOptionsFromEnv(env: Env, hostname: string): RegistrarOp
   for (const [k, v] of [['SERVICE', o.service], ['NODE_ID', o.nodeId], ['TAG', o.tag]] as const) {
     if (!NAME_PATTERN.test(v)) throw new OptionError(`${k}=${JSON.stringify(v)}: must match ${NAME_PATTERN.source}`);
   }
-  if (!validHealthUrl(o.healthUrl)) throw new OptionError(`HEALTH_URL=${JSON.stringify(o.healthUrl)}: must be an http://, https:// or tcp://host:port URL`);
+  if (!validHealthUrl(o.healthUrl)) throw new OptionError(`HEALTH_URL=${JSON.stringify(o.healthUrl)}: must be an http:// or tcp://host:port URL`);
   if (o.address !== undefined && isIP(o.address) === 0) throw new OptionError(`ADVERTISE_ADDRESS=${JSON.stringify(o.address)}: must be an IP literal`);
   try {
     cidrBlockList(o.advertiseNetworks);
@@ -118,7 +119,8 @@ function validHealthUrl(url: string): boolean {
   try {
     const u = new URL(url);
     if (u.protocol === 'tcp:') return !!u.hostname && !!u.port && (u.pathname === '' || u.pathname === '/');
-    return (u.protocol === 'http:' || u.protocol === 'https:') && !!u.host;
+    // https:// was taken, then failed every check in silence: node:http refuses it.
+    return u.protocol === 'http:' && !!u.host;
   } catch {
     return false;
   }

@@ -44,6 +44,8 @@ export class AppRunner extends EventEmitter<RunnerEvents> {
   private child?: ChildProcess;
   private leaving?: Promise<void>;
   private asked = false;
+  /** A leave signal that came before run(): the app is not started at all. */
+  private early?: NodeJS.Signals;
 
   constructor(
     private readonly command: string,
@@ -56,12 +58,20 @@ export class AppRunner extends EventEmitter<RunnerEvents> {
 
   /** Resolves with the status to exit with, once the app has ended and the node has left. */
   run(): Promise<number> {
+    // Told to stop during start-up (a `docker stop` right after the start): the app never runs,
+    // and the status is the one it would have had, killed by that signal.
+    if (this.early) return Promise.resolve(exitStatus(null, this.early));
     return new Promise((resolve) => {
       const spawn = this.options.spawn ?? nodeSpawn;
-      const child = spawn(this.command, this.args, { stdio: 'inherit', env: this.options.env ?? process.env });
+      // A session of its own: a terminal's ^C (or `kill -- -pgid`, `timeout`, systemd's
+      // control-group stop) signals a whole process group, and would reach the app before the
+      // leave. Only leasehold-run hears them, and passes them on in order. The app has no
+      // controlling terminal (its stdio still is the terminal).
+      const child = spawn(this.command, this.args, { stdio: 'inherit', env: this.options.env ?? process.env, detached: true });
       this.child = child;
       let over = false;
-      child.once('error', (error: NodeJS.ErrnoException) => {
+      // on, not once: a failed kill() (EPERM) emits 'error' too, and a second one unheard would throw.
+      child.on('error', (error: NodeJS.ErrnoException) => {
         if (over || child.pid !== undefined) return; // a failed kill(): the exit event follows
         over = true;
         const status = error.code === 'ENOENT' ? 127 : 126; // as a shell says it
@@ -85,6 +95,10 @@ export class AppRunner extends EventEmitter<RunnerEvents> {
 
   /** A signal leasehold-run received. */
   signal(signal: NodeJS.Signals): void {
+    if (!this.child) {
+      if (LEAVE_SIGNALS.includes(signal)) this.early ??= signal;
+      return; // no app yet to pass it to
+    }
     if (!LEAVE_SIGNALS.includes(signal)) {
       this.forward(signal);
       return;

@@ -4,6 +4,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
+import { OptionError } from '../../common/errors.js';
+import { registrarOptionsFromEnv } from '../../registrar/options.js';
 import { AppRunner, exitStatus } from '../../registrar/run.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 
@@ -126,4 +128,43 @@ test('a command that does not exist: status 127, and the registration is stopped
   t.deepEqual(failed, [127]);
   t.is(registration.started, 0, 'nothing registered for an app that never ran');
   t.is(registration.stopCalls, 1);
+});
+
+test('the app has a session of its own: a signal to our process group (a terminal ^C) does not reach it past the leave', async (t) => {
+  const registration = new Registration();
+  const runner = new AppRunner(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], registration);
+  const pid = new Promise<number>((r) => runner.once('started', (e) => r(e.pid)));
+  const status = runner.run();
+  // /proc/PID/stat: "pid (comm) state ppid pgrp session ..."
+  const ids = (p: number | 'self') => readFileSync(`/proc/${p}/stat`, 'utf8').replace(/^.*\) /, '').split(' ').slice(2, 4).map(Number);
+  const [pgrp, session] = ids(await pid);
+  t.is(pgrp, await pid, 'leads its own process group');
+  t.not(session, ids('self')[1], 'in another session');
+  runner.signal('SIGTERM');
+  t.is(await status, 143);
+});
+
+test('a leave signal before the app starts (a stop during start-up): it never starts, status 128 + the signal', async (t) => {
+  const registration = new Registration();
+  let spawned = 0;
+  const runner = new AppRunner(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], registration, {
+    spawn: () => {
+      spawned++;
+      throw new Error('not to be started');
+    },
+  });
+  runner.signal('SIGHUP'); // nothing to pass it to
+  runner.signal('SIGTERM');
+  runner.signal('SIGINT');
+  t.is(await runner.run(), 143);
+  t.is(spawned, 0);
+  t.is(registration.started, 0);
+});
+
+test('HEALTH_URL: http:// and tcp://host:port are taken; https:// (which no check could pass) and a tcp:// with a path are refused', (t) => {
+  const read = (url: string) => registrarOptionsFromEnv({ HEALTH_URL: url }, 'h');
+  t.is(read('http://127.0.0.1:8080/health').healthUrl, 'http://127.0.0.1:8080/health');
+  t.is(read('tcp://127.0.0.1:5432').healthUrl, 'tcp://127.0.0.1:5432');
+  t.throws(() => read('https://127.0.0.1:8443/health'), { instanceOf: OptionError });
+  t.throws(() => read('tcp://127.0.0.1:5432/x'), { instanceOf: OptionError });
 });
