@@ -76,7 +76,7 @@ export function etcdOptionsFromEnv(env: Env): EtcdOptions {
     o.tls = Object.fromEntries(Object.entries(tls).filter(([, v]) => v !== undefined));
   }
   const username = str(env, 'ETCD_USERNAME', '');
-  const password = env.ETCD_PASSWORD ?? passwordFile(str(env, 'ETCD_PASSWORD_FILE', ''));
+  const password = env.ETCD_PASSWORD || passwordFile(str(env, 'ETCD_PASSWORD_FILE', ''));
   if (username) {
     if (!password) throw new OptionError('ETCD_USERNAME is set without ETCD_PASSWORD');
     o.auth = { username, password };

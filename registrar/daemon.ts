@@ -45,6 +45,7 @@ export async function registrarFromEnv(env: Env, name: string): Promise<Wired> {
       : `${what}: the node stays ${e.passed ? 'in' : 'out'}`;
     (e.passed ? log.info : log.warn)({ event: 'check', passed: e.passed, inRow: e.inRow, needed: e.needed, timedOut: e.timedOut, durationMs: Math.round(e.durationMs) }, msg);
   });
+  registrar.on('waiting', (e) => log.warn({ event: 'waiting', forMs: Math.round(e.forMs), timedOut: e.timedOut }, `the app has not answered its check (${o.healthUrl}) for ${Math.round(e.forMs / 1000)} s${e.timedOut ? ': no answer in time' : ''}`));
   registrar.on('keepaliveFailed', (e) => log.warn({ event: 'keepalive-failed', leaseId: e.leaseId, unconfirmedMs: e.unconfirmedMs, err: e.error }, 'keepalive got no answer'));
   registrar.on('repaired', (e) => log.warn({ event: 'repaired', found: e.found, leaseId: e.leaseId }, `record rewritten: ${e.found}`));
   registrar.on('revokeFailed', (e) => log.warn({ event: 'revoke-failed', leaseId: e.leaseId, err: e.error }, 'lease left to expire'));

@@ -118,7 +118,7 @@ export function registrarOptionsFromEnv(env: Env, hostname: string): RegistrarOp
 function validHealthUrl(url: string): boolean {
   try {
     const u = new URL(url);
-    if (u.protocol === 'tcp:') return !!u.hostname && !!u.port && (u.pathname === '' || u.pathname === '/');
+    if (u.protocol === 'tcp:') return !!u.hostname && Number(u.port) > 0 && (u.pathname === '' || u.pathname === '/');
     // https:// was taken, then failed every check in silence: node:http refuses it.
     return u.protocol === 'http:' && !!u.host;
   } catch {

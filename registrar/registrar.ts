@@ -9,7 +9,8 @@ import type { LeaseStore } from './lease-store.js';
 import type { RegistrarOptions } from './options.js';
 
 /**
- * - `waiting`: the app has not answered its health check yet (checked every `waitCheckIntervalMs`).
+ * - `waiting`: the app has not answered its health check yet (checked every `waitCheckIntervalMs`,
+ *   1% of the time waited more: an app that never answers is not polled 200 times a second forever).
  * - `registering`: granting a lease and putting the record, retried with backoff until it works.
  * - `registered`: the record is on our lease, renewed every TTL/3 and verified every TTL.
  * - `deregistered`: the app failed `checkFall` checks in a row; the lease was revoked. It registers
@@ -65,8 +66,15 @@ export interface RevokeFailed {
   leaseId: string;
 }
 
+/** The app has not answered its first check for `forMs` (every `WAITING_REPORT_MS` while it lasts). */
+export interface StillWaiting {
+  forMs: number;
+  timedOut: boolean;
+}
+
 export interface RegistrarEvents {
   state: [StateChange];
+  waiting: [StillWaiting];
   retry: [RetryEvent];
   check: [CheckCounted];
   keepaliveFailed: [KeepaliveFailed];
@@ -89,6 +97,9 @@ export interface RegistrarDeps {
   /** Jitter for the retry backoff, in [0, 1). Default Math.random. */
   random?: () => number;
 }
+
+/** How often an app that has not answered yet is reported. */
+const WAITING_REPORT_MS = 10000;
 
 /** How long a revoke may take on the way out before the lease is left to expire. */
 const REVOKE_TIMEOUT_MS = 1000;
@@ -130,6 +141,8 @@ export class Registrar extends EventEmitter<RegistrarEvents> {
   private readonly clock: Clock;
   private readonly backoff: Backoff;
   private readonly ttlMs: number;
+  private waitingSince?: number;
+  private waitingReported = 0;
 
   constructor(
     private readonly o: RegistrarOptions,
@@ -157,6 +170,7 @@ export class Registrar extends EventEmitter<RegistrarEvents> {
   }
 
   start(): void {
+    this.waitingSince ??= this.clock.monotonic();
     this.loop ??= this.run();
   }
 
@@ -268,7 +282,7 @@ export class Registrar extends EventEmitter<RegistrarEvents> {
       if (this.checking !== check) return; // stop() gave up on it
       this.checking = undefined;
       // Until the app first answers, look often: a container's join waits on this.
-      const every = this.current === 'waiting' && !r.passed ? this.o.waitCheckIntervalMs : this.o.checkIntervalMs;
+      const every = this.current === 'waiting' && !r.passed ? this.waitInterval() : this.o.checkIntervalMs;
       this.due.health = Math.max(started + every, this.clock.monotonic());
       this.checked = r;
       this.nap?.abort();
@@ -283,7 +297,12 @@ export class Registrar extends EventEmitter<RegistrarEvents> {
    */
   private async judge(r: CheckResult): Promise<void> {
     if (this.current === 'waiting') {
-      if (r.passed) this.enterRegistering('app healthy');
+      if (r.passed) return this.enterRegistering('app healthy');
+      const forMs = this.clock.monotonic() - (this.waitingSince ?? 0);
+      if (forMs >= (this.waitingReported + 1) * WAITING_REPORT_MS) {
+        this.waitingReported = Math.floor(forMs / WAITING_REPORT_MS);
+        this.emit('waiting', { forMs, timedOut: r.timedOut });
+      }
       return;
     }
     const isIn = this.current === 'registering' || this.current === 'registered';
@@ -305,6 +324,12 @@ export class Registrar extends EventEmitter<RegistrarEvents> {
     // `draining` just the same, for one more etcd write per node.
     await this.dropLease();
     this.setState('deregistered', `app failed ${needed} checks in a row`);
+  }
+
+  /** The first join waits on this; the longer the app takes, the less a few ms matter. */
+  private waitInterval(): number {
+    const waited = this.clock.monotonic() - (this.waitingSince ?? this.clock.monotonic());
+    return Math.min(this.o.checkIntervalMs, Math.max(this.o.waitCheckIntervalMs, this.o.waitCheckIntervalMs + waited / 100));
   }
 
   private enterRegistering(reason: string): void {

@@ -2,6 +2,8 @@
 // leasehold-run [--] COMMAND [ARG...]: runs COMMAND as its child and registers it while it is
 // healthy. An image's ENTRYPOINT: ["/opt/leasehold/bin/leasehold-run", "--"], its CMD the app.
 // Told by the same environment as leasehold-registrar (README, "Bring your own app").
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { registrarFromEnv } from './daemon.js';
 import { AppRunner, LEAVE_SIGNALS, PASS_SIGNALS, type Registration } from './run.js';
 
@@ -17,12 +19,31 @@ async function main(): Promise<void> {
   }
   const appEnv = { ...process.env };
   for (const k of PRIVATE) delete appEnv[k];
+  // The bundle's own libraries (LD_LIBRARY_PATH=/opt/leasehold/lib, for an image without
+  // libstdc++) are for its Node, not the app's.
+  const here = dirname(dirname(process.argv[1]!));
+  if (appEnv.LD_LIBRARY_PATH) {
+    const rest = appEnv.LD_LIBRARY_PATH.split(':').filter((d) => d && !d.startsWith(here + '/'));
+    if (rest.length) appEnv.LD_LIBRARY_PATH = rest.join(':');
+    else delete appEnv.LD_LIBRARY_PATH;
+  }
+  let ids: { uid?: number; gid?: number } = {};
+  try {
+    ids = runAs(process.env.RUN_AS);
+  } catch (err) {
+    process.stderr.write(`leasehold-run: ${(err as Error).message}\n`);
+    process.exit(2);
+  }
+  // tini beside us (the bundle has it) between us and the app, as a subreaper: Node waits for
+  // its own children only, so as PID 1 it would leave the app's orphans as zombies.
+  const tini = join(here, 'bin', 'tini');
+  const wrap = existsSync(tini) ? [tini, '-s', '--'] : [];
   // The runner and its signal handlers before anything slow: as PID 1, a signal with no handler
   // is dropped, and a `docker stop` during start-up would wait out its grace period, then kill
   // the app after it had joined. A leave signal before the app starts means it never starts.
   let registrar: Registration | undefined;
   const registration: Registration = { start: () => registrar?.start(), stop: () => registrar?.stop() ?? Promise.resolve() };
-  const runner = new AppRunner(cmd[0]!, cmd.slice(1), registration, { env: appEnv });
+  const runner = new AppRunner(cmd[0]!, cmd.slice(1), registration, { env: appEnv, wrap, ...ids });
   for (const s of [...LEAVE_SIGNALS, ...PASS_SIGNALS]) process.on(s, () => runner.signal(s));
 
   // Defaults of their own here: no port of ours beside an app we do not know (its /health is
@@ -31,9 +52,10 @@ async function main(): Promise<void> {
   const wired = await registrarFromEnv(env, 'leasehold-run');
   const { store, log } = wired;
   registrar = wired.registrar;
-  // As PID 1 nothing reaps the app's orphans (Node waits for its own children only: zombies pile
-  // up), and a signal that comes while Node starts is dropped. tini as PID 1 does both.
-  if (process.pid === 1) log.warn({ event: 'pid-1' }, 'running as PID 1: orphaned processes are not reaped; run the container with --init (compose: init: true)');
+  if (process.pid === 1 && !wrap.length) log.warn({ event: 'pid-1' }, `running as PID 1 without ${tini}: orphaned processes are not reaped; run the container with --init (compose: init: true)`);
+  // NODE_OPTIONS set for a Node app applies to leasehold-run's own Node as well (a preload, an
+  // inspector port): it is the app's business, best set in its command, not the image's env.
+  if (process.env.NODE_OPTIONS) log.warn({ event: 'node-options', nodeOptions: process.env.NODE_OPTIONS }, 'NODE_OPTIONS applies to leasehold-run too: set it in the app\'s command (env NODE_OPTIONS=... node app.js) instead');
 
   runner.on('started', (e) => log.info({ event: 'app-started', pid: e.pid, command: e.command }, `app started: ${e.command}`));
   runner.on('leaving', (e) => log.info({ event: 'signal', signal: e.signal }, `${e.signal}: leaving, then passing it on`));
@@ -46,3 +68,12 @@ async function main(): Promise<void> {
 }
 
 void main();
+
+/** RUN_AS=uid[:gid], numeric: the app's user and group (default: leasehold-run's own). */
+function runAs(v: string | undefined): { uid?: number; gid?: number } {
+  if (!v) return {};
+  const m = /^(\d{1,10})(?::(\d{1,10}))?$/.exec(v);
+  if (!m) throw new Error(`RUN_AS=${JSON.stringify(v)}: must be uid or uid:gid, numbers`);
+  const uid = Number(m[1]);
+  return { uid, gid: m[2] !== undefined ? Number(m[2]) : uid };
+}

@@ -44,6 +44,8 @@ export class AppRunner extends EventEmitter<RunnerEvents> {
   private child?: ChildProcess;
   private leaving?: Promise<void>;
   private asked = false;
+  /** A leave signal reached the app while the node was still leaving (it was asked twice). */
+  private passedOn = false;
   /** A leave signal that came before run(): the app is not started at all. */
   private early?: NodeJS.Signals;
 
@@ -51,7 +53,15 @@ export class AppRunner extends EventEmitter<RunnerEvents> {
     private readonly command: string,
     private readonly args: string[],
     private readonly registration: Registration,
-    private readonly options: { env?: NodeJS.ProcessEnv; spawn?: Spawn } = {},
+    private readonly options: {
+      env?: NodeJS.ProcessEnv;
+      spawn?: Spawn;
+      /** Runs the command through this (tini as a subreaper: it reaps what the app orphans). */
+      wrap?: string[];
+      /** The app's user and group (RUN_AS): it then cannot read leasehold-run's secrets. */
+      uid?: number;
+      gid?: number;
+    } = {},
   ) {
     super();
   }
@@ -67,7 +77,9 @@ export class AppRunner extends EventEmitter<RunnerEvents> {
       // control-group stop) signals a whole process group, and would reach the app before the
       // leave. Only leasehold-run hears them, and passes them on in order. The app has no
       // controlling terminal (its stdio still is the terminal).
-      const child = spawn(this.command, this.args, { stdio: 'inherit', env: this.options.env ?? process.env, detached: true });
+      const { wrap = [], uid, gid } = this.options;
+      const [file, ...args] = [...wrap, this.command, ...this.args];
+      const child = spawn(file!, args, { stdio: 'inherit', env: this.options.env ?? process.env, detached: true, ...(uid !== undefined && { uid }), ...(gid !== undefined && { gid }) });
       this.child = child;
       let over = false;
       // on, not once: a failed kill() (EPERM) emits 'error' too, and a second one unheard would throw.
@@ -104,11 +116,12 @@ export class AppRunner extends EventEmitter<RunnerEvents> {
       return;
     }
     if (this.leaving) {
+      this.passedOn = true;
       this.forward(signal); // asked again while leaving: the app hears it now
       return;
     }
     this.emit('leaving', { signal });
-    void this.leave().then(() => this.forward(signal));
+    void this.leave().then(() => this.passedOn || this.forward(signal));
   }
 
   private leave(): Promise<void> {

@@ -59,17 +59,38 @@ test.serial('busybox with the bundle joins: served for its Host, in etcd under i
   t.deepEqual([...new Set(r.samples.map((s) => s.host))].sort(), ids, 'every container answers for static.localhost');
 });
 
-test.serial("leasehold-run's secrets: not in the container's configuration, not in the app's environment", async (t) => {
+/** Processes of a static container: pid, parent, state, uid, command line. */
+async function processes(): Promise<{ pid: number; ppid: number; state: string; uid: number; cmd: string }[]> {
+  const r = await stack.exec('static', ['sh', '-c', 'for p in /proc/[0-9]*; do echo "$(cut -d" " -f1,3,4 $p/stat) $(sed -n "s/^Uid:[[:space:]]*\\([0-9]*\\).*/\\1/p" $p/status) $(tr "\\0" " " < $p/cmdline)"; done']);
+  return r.stdout.split('\n').filter(Boolean).map((l) => {
+    const [pid, state, ppid, uid, ...cmd] = l.split(' ');
+    return { pid: Number(pid), state: state!, ppid: Number(ppid), uid: Number(uid), cmd: cmd.join(' ').trim() };
+  });
+}
+
+test.serial("the app runs under tini as nobody (RUN_AS): it cannot read leasehold-run's secrets, in its environment, the file, or leasehold-run's", async (t) => {
   const [c] = await stack.containers('static');
   const info = await docker.getContainer(c!.Id).inspect();
   t.false(info.Config.Env.some((e) => e.startsWith('ETCD_PASSWORD=')), 'a file path only');
-  // PID 1 is leasehold-run; its child is the app (busybox httpd, through sh's exec).
-  const ps = await stack.exec('static', ['sh', '-c', 'for p in /proc/[0-9]*; do echo "${p#/proc/} $(cat $p/stat | cut -d" " -f4) $(tr "\\0" " " < $p/cmdline)"; done']);
-  const app = ps.stdout.split('\n').find((l) => / 1 busybox httpd/.test(l));
-  t.truthy(app, `the app is leasehold-run's child:\n${ps.stdout}`);
-  const env = await stack.exec('static', ['sh', '-c', `tr '\\0' '\\n' < /proc/${app!.split(' ')[0]}/environ`]);
-  t.regex(env.stdout, /^SERVICE=static$/m, 'the app keeps the rest of its environment');
-  t.notRegex(env.stdout, /ETCD_PASSWORD/);
+  const ps = await processes();
+  const show = ps.map((p) => `${p.pid} ${p.ppid} ${p.state} ${p.uid} ${p.cmd}`).join('\n');
+  const app = ps.find((p) => p.cmd.startsWith('busybox httpd'));
+  const tini = ps.find((p) => p.pid === app?.ppid);
+  t.truthy(app && tini, show);
+  t.regex(tini!.cmd, /^\/opt\/leasehold\/bin\/tini -s --/, `the app's parent is tini:\n${show}`);
+  t.is(tini!.ppid, 1, 'tini is leasehold-run\'s child');
+  t.regex(ps.find((p) => p.pid === 1)!.cmd, /leasehold-run/);
+  t.is(app!.uid, 65534, 'the app runs as nobody');
+  // Read as the app's user: root in a container has no CAP_SYS_PTRACE to read another user's.
+  const env = await stack.compose(['exec', '-T', '-u', '65534', 'static', 'sh', '-c', `tr '\\0' '\\n' < /proc/${app!.pid}/environ`]);
+  t.regex(env, /^SERVICE=static$/m, 'the app keeps the rest of its environment');
+  t.notRegex(env, /ETCD_PASSWORD/);
+  // As the app's user: the password file and leasehold-run's environment are out of reach.
+  const asApp = (cmd: string) => stack.compose(['exec', '-T', '-u', '65534', 'static', 'sh', '-c', cmd]).then(() => 0, () => 1);
+  t.is(await asApp('cat /etc/leasehold/pki/password'), 1, 'the password file is root\'s');
+  t.is(await asApp('cat /etc/leasehold/pki/registrar-key.pem'), 1, 'so is the key');
+  t.is(await asApp('cat /proc/1/environ'), 1, 'and leasehold-run\'s environment');
+  t.is(await asApp('cat /www/index.html >/dev/null'), 0, 'what the app needs it can read');
 });
 
 test.serial('docker stop under load: the node leaves before the app hears SIGTERM, no failed request, the app\'s status is the container\'s', async (t) => {
@@ -127,7 +148,7 @@ test.serial("a user's own image, built with the README's lines from leasehold/re
   writeFileSync(join(dir, 'Dockerfile'), `FROM leasehold/static:${TAG}
 COPY --from=leasehold/registrar:${TAG} /opt/leasehold /opt/leasehold
 ENTRYPOINT ["/opt/leasehold/bin/leasehold-run", "--"]
-CMD ["sh", "-c", "echo \\"byo $(hostname)\\" > /www/who && exec busybox httpd -f -p 8080 -h /www"]
+CMD ["sh", "-c", "(sleep 0.2 &); echo \\"byo $(hostname)\\" > /www/who && exec busybox httpd -f -p 8080 -h /www"]
 `);
   const tag = `leasehold-test/byo:${stack.runId}`;
   await sh('docker', ['build', '-q', '-t', tag, '.'], dir);
@@ -150,6 +171,10 @@ CMD ["sh", "-c", "echo \\"byo $(hostname)\\" > /www/who && exec busybox httpd -f
     const r = await get(stack.url + 'who', { host: HOST });
     return r.text.startsWith('byo ');
   }, 'served for static.localhost', 30000, 20);
+  // The app orphaned a sleep (its subshell exited): tini, as subreaper, reaped it.
+  await sleep(500);
+  const zombies = await sh('docker', ['exec', c.id, 'sh', '-c', 'cat /proc/[0-9]*/stat | cut -d" " -f1-3 | grep " Z$" || true'], dir);
+  t.is(zombies.trim(), '', 'no zombie left');
   await c.stop({ t: 10 });
   t.false((await records()).some((r) => r.id === node), 'gone with its container');
   t.is((await c.inspect()).State.ExitCode, 143);

@@ -51,17 +51,33 @@ test('waits for the app, polling every WAIT_CHECK_INTERVAL_MS, then registers it
   t.is(registrar.state, 'waiting');
   t.deepEqual(etcd.calls, ['get', 'grant'], 'while the app does not answer: one read that logs in, and the lease the record will go on; no record');
   t.is(etcd.stored(KEY), undefined);
-  t.true(app.checks.length >= 1000 / 25, `${app.checks.length} checks in 1 s`);
+  // Every 25 ms at first, 1% of the wait more each time: 25 ms, then up to 35 ms at 1 s.
+  t.true(app.checks.length >= 1000 / 35 && app.checks.length <= 1000 / 25 + 1, `${app.checks.length} checks in 1 s`);
   app.healthy = true;
   const answeredAt = clock.monotonic();
   const stored = await registered();
-  t.true(clock.monotonic() - answeredAt <= 25, `registered ${clock.monotonic() - answeredAt} ms after the app answered`);
+  t.true(clock.monotonic() - answeredAt <= 35, `registered ${clock.monotonic() - answeredAt} ms after the app answered`);
   t.deepEqual(etcd.calls, ['get', 'grant', 'put']);
   t.is(registrar.leaseId, stored.leaseId);
-  t.deepEqual(JSON.parse(stored.value), {
-    id: 'node-1', service: 'webapp', address: '10.0.0.9', port: 3000, tag: 'node-1', weight: 100, state: 'up', registeredAt: new Date(clock.wall()).toISOString(),
+  const value = JSON.parse(stored.value);
+  t.deepEqual(value, {
+    id: 'node-1', service: 'webapp', address: '10.0.0.9', port: 3000, tag: 'node-1', weight: 100, state: 'up', registeredAt: value.registeredAt,
   });
+  t.true(Date.parse(value.registeredAt) <= clock.wall() && Date.parse(value.registeredAt) >= clock.wall() - 35, 'dated at its put');
   t.true(registrar.healthy);
+});
+
+test('an app that never answers: polled ever less often, down to CHECK_INTERVAL_MS, and reported every 10 s', async (t) => {
+  const { clock, app, registrar } = setup(t, { healthy: false });
+  const reports: number[] = [];
+  registrar.on('waiting', (e) => reports.push(Math.floor(e.forMs / 10000) * 10));
+  await clock.advance(120000);
+  const before = app.checks.length;
+  await clock.advance(10000);
+  t.is(app.checks.length - before, 10, 'once a second after 100 s');
+  t.deepEqual(reports.slice(0, 12), [10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120], 'one report per 10 s waited');
+  t.true(reports.length <= 13);
+  t.is(registrar.state, 'waiting');
 });
 
 test('once registered the app is checked every CHECK_INTERVAL_MS, not at the waiting pace', async (t) => {

@@ -80,6 +80,29 @@ test('SIGTERM twice: the second reaches the app at once, without waiting for the
   t.is(await status, 7);
 });
 
+test('SIGTERM twice while leaving: the app hears it once, not once more when the leave ends', async (t) => {
+  const { runner, heard, ready } = setup(t, { EXIT_DELAY: '1500' }, 600);
+  const status = runner.run();
+  await ready();
+  runner.signal('SIGTERM');
+  await sleep(100);
+  runner.signal('SIGTERM');
+  t.is(await status, 7);
+  t.is(heard().filter((h) => h.what === 'SIGTERM').length, 1);
+});
+
+test('RUN_AS: the app runs as another user and group (root only)', async (t) => {
+  if (process.getuid?.() !== 0) return t.pass('not root: nothing to drop to');
+  const dir = mkdtempSync(join(tmpdir(), 'leasehold-run-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const out = join(dir, 'ids');
+  const { chmodSync } = await import('node:fs');
+  chmodSync(dir, 0o777);
+  const runner = new AppRunner(process.execPath, ['-e', `require('node:fs').writeFileSync(${JSON.stringify(out)}, process.getuid() + ':' + process.getgid() + ':' + process.getgroups().join(','))`], new Registration(), { uid: 65534, gid: 65534 });
+  t.is(await runner.run(), 0);
+  t.is(readFileSync(out, 'utf8'), '65534:65534:65534', 'no supplementary group of root kept');
+});
+
 test('SIGHUP and SIGUSR1 are passed on at once; the app keeps running and the node stays', async (t) => {
   const { runner, registration, heard, ready } = setup(t);
   const status = runner.run();
