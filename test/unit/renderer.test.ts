@@ -112,8 +112,9 @@ function setup(t: ExecutionContext, over: Partial<RendererConfig> = {}) {
 }
 
 /** Waits until the fake worker has exactly these nodes (by address:port) in rotation. */
+// 30 s, not 5: with 12 busy loops on 2 cores, the first serving after a refusal and its retry (quarantine, unwritable state file, etcd down at start) took over 5 s in this file's 36 concurrent tests.
 const serving = (h: FakeHaproxy, want: string[]) =>
-  waitFor(() => JSON.stringify(h.live().map((l) => l.split('=')[1]).sort()) === JSON.stringify([...want].sort()), `serving [${want.join(', ')}] (has ${h.live().join(', ')})`, 5000, 5);
+  waitFor(() => JSON.stringify(h.live().map((l) => l.split('=')[1]).sort()) === JSON.stringify([...want].sort()), `serving [${want.join(', ')}] (has ${h.live().join(', ')})`, 30000, 5);
 
 test('first list: one reload for the structure; joins and leaves after it go through the runtime API', async (t) => {
   const { store, haproxy, make, disk } = setup(t);
