@@ -91,8 +91,11 @@ function setup(t: ExecutionContext, over: Partial<RendererConfig> = {}) {
     ...over,
   };
   const renderers: Renderer[] = [];
+  // The renderer's monotonic clock runs with real time; `skip` moves it on at once, so a test
+  // ends a hold or fail static by saying so instead of racing real time against its own sleeps.
+  let skipped = 0;
   const make = () => {
-    const r = new Renderer(config, { store, haproxy, runtime: haproxy, template });
+    const r = new Renderer(config, { store, haproxy, runtime: haproxy, template, monotonic: () => performance.now() + skipped });
     const events: string[] = [];
     r.on('store', (e) => events.push(`store:${e.state}`));
     r.on('refused', (e) => events.push(`refused:${e.stage}`));
@@ -105,12 +108,13 @@ function setup(t: ExecutionContext, over: Partial<RendererConfig> = {}) {
     for (const r of renderers) await r.stop();
     rmSync(dir, { recursive: true, force: true });
   });
-  return { store, haproxy, make, config, dir, configPath, disk: () => readFileSync(configPath, 'utf8') };
+  return { store, haproxy, make, config, dir, configPath, disk: () => readFileSync(configPath, 'utf8'), skip: (ms: number) => void (skipped += ms) };
 }
 
 /** Waits until the fake worker has exactly these nodes (by address:port) in rotation. */
+// 30 s, not 5: with 12 busy loops on 2 cores, the first serving after a refusal and its retry (quarantine, unwritable state file, etcd down at start) took over 5 s in this file's 36 concurrent tests.
 const serving = (h: FakeHaproxy, want: string[]) =>
-  waitFor(() => JSON.stringify(h.live().map((l) => l.split('=')[1]).sort()) === JSON.stringify([...want].sort()), `serving [${want.join(', ')}] (has ${h.live().join(', ')})`, 5000, 5);
+  waitFor(() => JSON.stringify(h.live().map((l) => l.split('=')[1]).sort()) === JSON.stringify([...want].sort()), `serving [${want.join(', ')}] (has ${h.live().join(', ')})`, 30000, 5);
 
 test('first list: one reload for the structure; joins and leaves after it go through the runtime API', async (t) => {
   const { store, haproxy, make, disk } = setup(t);
@@ -265,7 +269,8 @@ test('a quarantined record with an operator drain stays quarantined: haproxy -c 
 });
 
 test('etcd emptied (another cluster id): the previous nodes are held while registrars come back', async (t) => {
-  const { store, haproxy, make } = setup(t, { holdMs: 1500, failStaticMaxMs: 1500 });
+  // A hold of 60 s ended by `skip`: with 1.5 s, a stall of 1 s on a loaded machine ended it before the check below.
+  const { store, haproxy, make, skip } = setup(t, { holdMs: 60000, failStaticMaxMs: 1500 });
   for (const [id, address] of [['a', '10.0.0.1'], ['b', '10.0.0.2']]) store.put(id!, { address, notify: false });
   const { r, events } = make();
   r.start();
@@ -279,6 +284,7 @@ test('etcd emptied (another cluster id): the previous nodes are held while regis
   t.deepEqual(haproxy.live().length, 2, 'still serving both');
   t.true(r.healthy);
   store.put('a', { address: '10.0.0.1' }); // a came back; b never does
+  skip(60000); // the hold ends
   await serving(haproxy, ['10.0.0.1:3000']);
   t.true(r.status.holds >= 1);
 });
@@ -306,7 +312,8 @@ const ABCD = ['10.0.0.1:3000', '10.0.0.2:3000', '10.0.0.3:3000', '10.0.0.4:3000'
  * what `change` made of etcd, with d missing: what etcd says after a restart.
  */
 async function relistWithMostNodes(t: ExecutionContext, change: (store: MemoryStore) => void, before?: (store: MemoryStore, haproxy: FakeHaproxy) => Promise<void>) {
-  const { store, haproxy, make } = setup(t, { holdMs: 1500 });
+  // A hold of 60 s ended by `skip`: with 1.5 s, a stall of 1 s on a loaded machine ended it before the check below.
+  const { store, haproxy, make, skip } = setup(t, { holdMs: 60000 });
   for (const id of ['a', 'b', 'c', 'd']) store.put(id, { address: `10.0.0.${id.charCodeAt(0) - 96}`, notify: false });
   const { r, events } = make();
   r.start();
@@ -318,6 +325,7 @@ async function relistWithMostNodes(t: ExecutionContext, change: (store: MemorySt
   await waitFor(() => events.includes('store:held'), 'held');
   await sleep(400);
   t.deepEqual(haproxy.live().length, 4, 'd keeps serving while registrars re-register');
+  skip(60000);
   await serving(haproxy, ABCD.slice(0, 3)); // the hold ends: d never came back
   t.is(r.status.holds, 1);
 }
@@ -348,7 +356,8 @@ test("etcd wiped long after the last list: its revision is below the newest one 
 });
 
 test('a renderer restarted on an emptied etcd adopts what HAProxy serves and holds it while registrars come back', async (t) => {
-  const { store, haproxy, make } = setup(t, { holdMs: 1500 });
+  // A hold of 60 s ended by `skip`: with 1.5 s, a stall of 1 s on a loaded machine ended it before the check below.
+  const { store, haproxy, make, skip } = setup(t, { holdMs: 60000 });
   for (const id of ['a', 'b', 'c']) store.put(id, { address: `10.0.0.${id.charCodeAt(0) - 96}`, notify: false });
   const first = make();
   first.r.start();
@@ -364,6 +373,7 @@ test('a renderer restarted on an emptied etcd adopts what HAProxy serves and hol
   await sleep(400);
   t.is(haproxy.live().length, 3, 'nothing pulled at once');
   store.put('a', { address: '10.0.0.1' });
+  skip(60000);
   await serving(haproxy, ['10.0.0.1:3000']); // the hold ends; a is back on its own record
   t.is(haproxy.reloads, 1, 'no reload');
 });
