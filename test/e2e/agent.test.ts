@@ -4,40 +4,15 @@
 import test from 'ava';
 import { docker, stackForFile } from '../helpers/compose.js';
 import { assertNoFailures } from '../helpers/assert-load.js';
-import { type LoadOptions, startLoad } from '../helpers/load.js';
+import { routedService } from '../helpers/service.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 
 const stack = stackForFile(test, { webapps: 1 });
 const HOST = 'labelled.localhost';
-
-/** Running `labelled` containers by node id (the agent's: the container id's first 12 characters, also Docker's default hostname). */
-async function labelled(): Promise<Map<string, string>> {
-  return new Map((await stack.containers('labelled')).map((c) => [c.Id.slice(0, 12), c.Id]));
-}
-
-const records = () => stack.recordsOf('labelled');
-
-/** etcd's labelled records are exactly the running containers, all in rotation in HAProxy. */
-async function converged(timeoutMs = 30000): Promise<string[]> {
-  let last = '';
-  return waitFor(async () => {
-    const want = [...(await labelled()).keys()].sort();
-    const ids = (await records()).map((r) => r.id).sort();
-    const up = (await stack.stats('labelled')).filter((r) => r.status === 'UP').length;
-    last = `containers ${want}, records ${ids}, UP ${up}`;
-    return want.length && JSON.stringify(ids) === JSON.stringify(want) && up === want.length ? want : undefined;
-  }, `labelled converged (last: ${last})`, timeoutMs, 250);
-}
-
-function load(extra: Partial<LoadOptions> = {}) {
-  return {
-    'keep-alive GET': startLoad(stack.url, { rps: 30, clients: 10, host: HOST, path: '/who', maxSeconds: 60, ...extra }),
-    'fresh-connection GET': startLoad(stack.url, { rps: 10, mode: 'fresh', host: HOST, path: '/who', maxSeconds: 60, ...extra }),
-  };
-}
+const { running: labelled, records, converged, load, scale } = routedService(stack, 'labelled', HOST);
 
 test.serial('an unchanged busybox image joins by its labels: served for its Host, in etcd under its own service, and scales', async (t) => {
-  await stack.compose(['up', '-d', '--no-build', '--no-recreate', '--scale', 'labelled=3', 'labelled']);
+  await scale(3);
   const ids = await converged(60000);
   t.is(ids.length, 3);
   const l = load({ maxRequests: 60, rps: 30 });
@@ -65,7 +40,7 @@ test.serial('docker stop of a labelled container under load: out at the TERM sig
   await sleep(1500);
   await assertNoFailures(t, loads);
   await docker.getContainer(id).remove({ force: true });
-  await stack.compose(['up', '-d', '--no-build', '--no-recreate', '--scale', `labelled=${before.length}`, 'labelled']);
+  await scale(before.length);
   await converged(60000);
 });
 
@@ -83,7 +58,7 @@ test.serial('SIGKILL of a labelled container under load: out at once (the agent 
   await sleep(1500);
   await assertNoFailures(t, loads);
   await docker.getContainer(id).remove({ force: true });
-  await stack.compose(['up', '-d', '--no-build', '--no-recreate', '--scale', `labelled=${before.length}`, 'labelled']);
+  await scale(before.length);
   await converged(60000);
 });
 

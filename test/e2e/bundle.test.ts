@@ -9,43 +9,14 @@ import { join } from 'node:path';
 import test from 'ava';
 import { docker, stackForFile } from '../helpers/compose.js';
 import { assertNoFailures } from '../helpers/assert-load.js';
+import { routedService } from '../helpers/service.js';
 import { get } from '../helpers/http.js';
-import { type LoadOptions, startLoad } from '../helpers/load.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 
 const stack = stackForFile(test, { webapps: 1 });
 const HOST = 'static.localhost';
 const TAG = process.env.LEASEHOLD_TAG || 'latest';
-
-/** Running `static` containers by node id (leasehold-run's default: the hostname, Docker's first 12 characters of the id). */
-async function running(): Promise<Map<string, string>> {
-  return new Map((await stack.containers('static')).map((c) => [c.Id.slice(0, 12), c.Id]));
-}
-
-const records = () => stack.recordsOf('static');
-
-/** etcd's static records are exactly the running containers, all in rotation in HAProxy. */
-async function converged(timeoutMs = 30000): Promise<string[]> {
-  let last = '';
-  return waitFor(async () => {
-    const want = [...(await running()).keys()].sort();
-    const ids = (await records()).map((r) => r.id).sort();
-    const up = (await stack.stats('static')).filter((r) => r.status === 'UP').length;
-    last = `containers ${want}, records ${ids}, UP ${up}`;
-    return want.length && JSON.stringify(ids) === JSON.stringify(want) && up === want.length ? want : undefined;
-  }, `static converged (last: ${last})`, timeoutMs, 250);
-}
-
-function load(extra: Partial<LoadOptions> = {}) {
-  return {
-    'keep-alive GET': startLoad(stack.url, { rps: 30, clients: 10, host: HOST, path: '/who', maxSeconds: 60, ...extra }),
-    'fresh-connection GET': startLoad(stack.url, { rps: 10, mode: 'fresh', host: HOST, path: '/who', maxSeconds: 60, ...extra }),
-  };
-}
-
-async function scale(n: number): Promise<void> {
-  await stack.compose(['up', '-d', '--no-build', '--no-recreate', '--scale', `static=${n}`, 'static']);
-}
+const { running, records, converged, load, scale } = routedService(stack, 'static', HOST);
 
 test.serial('busybox with the bundle joins: served for its Host, in etcd under its own service, and scales', async (t) => {
   await scale(3);
