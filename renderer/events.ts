@@ -1,3 +1,4 @@
+import type { HistogramState } from './histogram.js';
 import type { LeaseholdError, RecordError } from '../common/errors.js';
 import type { NodeRecord } from '../common/record.js';
 import type { FailStaticEvent, OperatorEvent } from './desired.js';
@@ -120,6 +121,11 @@ export interface RendererStatus {
   runtime: { sent: number; failed: number; retried: number; refusedAnswers: number };
   driftRepaired: number;
   reconcile: { count: number; totalMs: number; lastMs: number };
+  /**
+   * A change seen in etcd → applied and verified in HAProxy, seconds, by the pass that applied
+   * it: `incremental` (changes watched) or `full` (a list: start, a resync, a lost watch).
+   */
+  changeApplied: Record<'incremental' | 'full', HistogramState>;
   rejectedRecords: number;
   /** Valid records refused because their service is over MAX_NODES_PER_SERVICE, by service. */
   overCap: Record<string, number>;

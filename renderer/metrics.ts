@@ -1,3 +1,4 @@
+import { histogramLines } from './histogram.js';
 import type { RendererStatus } from './renderer.js';
 
 type Sample = [labels: Record<string, string | number>, value: number];
@@ -24,6 +25,10 @@ export function metricsText(s: RendererStatus): string {
     ...metric('leasehold_reconcile_duration_seconds_sum', 'counter', 'Time spent reconciling HAProxy with the store.', [[{}, s.reconcile.totalMs / 1000]]),
     ...metric('leasehold_reconcile_duration_seconds_count', 'counter', 'Reconciles run.', [[{}, s.reconcile.count]]),
     ...metric('leasehold_reconcile_last_duration_seconds', 'gauge', 'Duration of the last reconcile.', [[{}, s.reconcile.lastMs / 1000]]),
+    '# HELP leasehold_renderer_change_applied_seconds A change seen in etcd until HAProxy has it, verified, by pass: incremental (watched changes) or full (a list).',
+    '# TYPE leasehold_renderer_change_applied_seconds histogram',
+    ...histogramLines('leasehold_renderer_change_applied_seconds', { pass: 'incremental' }, s.changeApplied.incremental),
+    ...histogramLines('leasehold_renderer_change_applied_seconds', { pass: 'full' }, s.changeApplied.full),
     ...metric('leasehold_slots', 'gauge', 'Server slots per backend, by state (used: a node or a leaving node; total: the pool).', s.slots.flatMap((p): Sample[] => [
       [{ backend: p.service, state: 'used' }, p.used],
       [{ backend: p.service, state: 'total' }, p.total],

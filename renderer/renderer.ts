@@ -3,6 +3,7 @@ import type { AdmissionRules } from '../common/admission.js';
 import { type LeaseholdError, ReloadError, RuntimeError } from '../common/errors.js';
 import type { NodeRecord } from '../common/record.js';
 import { Coalescer } from './coalesce.js';
+import { histogram, observe } from './histogram.js';
 import { Desired } from './desired.js';
 import type { NodeChange, ReloadCause, RendererEvents, RendererStatus, SlotView, Stage } from './events.js';
 import type { Haproxy } from './haproxy.js';
@@ -91,6 +92,8 @@ export class Renderer extends EventEmitter<RendererEvents> {
   /** The worker as last read, and whether the next pass must read it whole again. */
   private lastActual?: Actual;
   private fullRead = true;
+  /** Changes seen in etcd that no converged pass has applied yet: since when, and how they came. */
+  private unapplied?: { since: number; kind: 'incremental' | 'full' };
   /** Config-file work (reloads, mirrors) one at a time, off the membership passes. */
   private fileLane: Promise<unknown> = Promise.resolve();
   private mirrorRunning = false;
@@ -123,6 +126,7 @@ export class Renderer extends EventEmitter<RendererEvents> {
     runtime: { sent: 0, failed: 0, retried: 0, refusedAnswers: 0 },
     driftRepaired: 0,
     reconcile: { count: 0, totalMs: 0, lastMs: 0 },
+    changeApplied: { incremental: histogram(), full: histogram() },
     rejectedRecords: 0,
     overCap: {},
     storeUnsyncedSeconds: 0,
@@ -157,10 +161,12 @@ export class Renderer extends EventEmitter<RendererEvents> {
     this.sync = new StoreSync(deps.store, c.prefix, {
       snapshot: (snap) => {
         this.desired.onSnapshot(snap, new Map([...this.placements()].map(([k, p]) => [k, p.r])));
+        this.seen('full');
         this.coalescer.trigger();
       },
       events: (events) => {
         this.desired.onEvents(events);
+        this.seen('incremental');
         this.coalescer.trigger();
       },
       report: (e) => {
@@ -269,6 +275,12 @@ export class Renderer extends EventEmitter<RendererEvents> {
     }
   }
 
+  /** Changes came from etcd: the oldest not yet applied dates the next converged pass. */
+  private seen(kind: 'incremental' | 'full'): void {
+    this.unapplied ??= { since: this.now(), kind };
+    if (kind === 'full') this.unapplied.kind = 'full';
+  }
+
   private every(ms: number, fn: () => void): void {
     this.timers.add(setInterval(fn, ms));
   }
@@ -336,6 +348,22 @@ export class Renderer extends EventEmitter<RendererEvents> {
   private async passOnce(): Promise<void> {
     // Nothing is decided before the first full list: an unreachable etcd changes nothing.
     if (!this.desired.synced || this.abort.signal.aborted) return;
+    // What this pass takes from the store: every change seen so far (records() below reads them).
+    const taking = this.unapplied;
+    this.unapplied = undefined;
+    try {
+      await this.passBody();
+    } finally {
+      if (taking && this.st.converged && this.st.structureLive) observe(this.st.changeApplied[taking.kind], (this.now() - taking.since) / 1000);
+      else if (taking) {
+        // Not applied: dated from its own arrival still, with whatever came meanwhile.
+        const later = this.unapplied as unknown as typeof taking;
+        this.unapplied = { since: taking.since, kind: taking.kind === 'full' || later?.kind === 'full' ? 'full' : 'incremental' };
+      }
+    }
+  }
+
+  private async passBody(): Promise<void> {
     let actual = await this.observe();
     if (!actual) return;
     if (!this.adopted) this.adopt(actual);

@@ -8,6 +8,7 @@ import test, { type ExecutionContext } from 'ava';
 import { DEFAULT_RULES } from '../../common/admission.js';
 import { DEFAULT_TEMPLATE } from '../../renderer/options.js';
 import { compileTemplate } from '../../renderer/render.js';
+import { metricsText } from '../../renderer/metrics.js';
 import { Renderer, type RendererConfig } from '../../renderer/renderer.js';
 import type { KV, NodeStore, Snapshot, WatchEvent, WatchHandlers } from '../../renderer/store.js';
 import { FakeHaproxy } from '../helpers/fake-haproxy.js';
@@ -171,6 +172,31 @@ test('put then delete within one coalesce window: the node never enters rotation
   await r.idle();
   t.false(haproxy.commands.some((c) => c.includes('10.0.0.9')));
   t.deepEqual(haproxy.live(), ['webapp/s1=10.0.0.1:3000']);
+});
+
+test('change applied: each change counted once from etcd to HAProxy, full and incremental apart; one HAProxy could not take waits, dated from its arrival', async (t) => {
+  const { store, haproxy, make } = setup(t);
+  store.put('a', { address: '10.0.0.1', notify: false });
+  const { r } = make();
+  r.start();
+  await serving(haproxy, ['10.0.0.1:3000']);
+  await r.idle();
+  const applied = () => r.status.changeApplied;
+  t.is(applied().full.count, 1, 'the first list');
+  t.is(applied().incremental.count, 0);
+  store.put('b', { address: '10.0.0.2' });
+  await serving(haproxy, ['10.0.0.1:3000', '10.0.0.2:3000']);
+  await waitFor(() => applied().incremental.count === 1, 'the put counted');
+  t.true(applied().incremental.sum < 5);
+  haproxy.down = true;
+  store.put('c', { address: '10.0.0.3' });
+  await sleep(700);
+  t.is(applied().incremental.count, 1, 'not applied: not counted');
+  haproxy.down = false;
+  await serving(haproxy, ['10.0.0.1:3000', '10.0.0.2:3000', '10.0.0.3:3000']);
+  await waitFor(() => applied().incremental.count === 2, 'counted once applied');
+  t.true(applied().incremental.sum >= 0.7, `dated from the put: ${applied().incremental.sum} s in all`);
+  t.regex(metricsText(r.status), /^leasehold_renderer_change_applied_seconds_count\{pass="incremental"\} 2$/m);
 });
 
 test('delete then re-put across passes: the slot leaves rotation and comes back (no MAINT left behind)', async (t) => {
