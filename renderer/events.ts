@@ -115,6 +115,8 @@ export interface RendererStatus {
   failStaticHeld: number;
   /** Records excluded because `haproxy -c` refused their server line. */
   quarantined: number;
+  /** Records left waiting: another node of their service has their address and port (one slot each). */
+  duplicates: number;
   lastReconcileAt?: string;
   reloads: Record<ReloadCause, number>;
   refused: Record<Stage, number>;

@@ -121,6 +121,7 @@ export class Renderer extends EventEmitter<RendererEvents> {
     holds: 0,
     failStaticHeld: 0,
     quarantined: 0,
+    duplicates: 0,
     reloads: { services: 0, pool: 0, config: 0 },
     refused: { render: 0, write: 0, check: 0, reload: 0, verify: 0, runtime: 0 },
     runtime: { sent: 0, failed: 0, retried: 0, refusedAnswers: 0 },
@@ -372,6 +373,7 @@ export class Renderer extends EventEmitter<RendererEvents> {
     this.freeLeavers(actual);
     const before = this.placements();
     this.slots.plan(records, this.now());
+    this.st.duplicates = this.slots.duplicates;
     this.reportNodes(before, this.placements());
 
     const id = structureId(this.deps.template, this.settings(), this.slots.structure());

@@ -86,6 +86,8 @@ export class SlotTable {
   private readonly pools = new Map<string, Pool>();
   /** Nodes the last plan could not place (their pool is at `maxSlots`). */
   unplaced = 0;
+  /** Records left out at the last plan: another node of their service has their address and port. */
+  duplicates = 0;
 
   constructor(private readonly o: SlotOptions) {}
 
@@ -150,7 +152,12 @@ export class SlotTable {
       m.set(r.id, r);
       byService.set(r.service, m);
     }
-    for (const [service, nodes] of byService) this.planPool(this.ensure(service, this.o.minSlots), nodes, now);
+    this.duplicates = 0;
+    for (const [service, nodes] of byService) {
+      const kept = oneEach(nodes, this.pools.get(service));
+      this.duplicates += nodes.size - kept.size;
+      this.planPool(this.ensure(service, this.o.minSlots), kept, now);
+    }
     for (const pool of this.pools.values()) {
       if (!byService.has(pool.service)) this.planPool(pool, new Map(), now);
     }
@@ -283,4 +290,30 @@ export const inDrain = (admin: number) => (admin & 0x18) !== 0;
 
 function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * One node per address and port in a backend. Two servers at one endpoint get equal dynamic
+ * cookies, and `haproxy -c` warns once per such pair: a service writing thousands of records of
+ * one endpoint made its output too big to read, and every structural change was refused. The
+ * node in a slot already keeps it; else the first registered (then the lowest id). The others
+ * wait: when the kept one goes, the next plan places one of them (traffic went to that endpoint
+ * all along).
+ */
+function oneEach(nodes: Map<string, NodeRecord>, pool: Pool | undefined): Map<string, NodeRecord> {
+  const inSlot = new Set(pool?.slots.filter((s) => (s.state === 'ready' || s.state === 'drain') && s.node).map((s) => s.node!.id));
+  const best = new Map<string, NodeRecord>();
+  for (const r of nodes.values()) {
+    const k = `${canonicalIp(r.address)}|${r.port}`;
+    const b = best.get(k);
+    if (!b || first(r, b, inSlot)) best.set(k, r);
+  }
+  if (best.size === nodes.size) return nodes;
+  return new Map([...best.values()].map((r) => [r.id, r]));
+}
+
+function first(r: NodeRecord, b: NodeRecord, inSlot: Set<string>): boolean {
+  if (inSlot.has(r.id) !== inSlot.has(b.id)) return inSlot.has(r.id);
+  if (r.registeredAt !== b.registeredAt) return r.registeredAt < b.registeredAt;
+  return r.id < b.id;
 }

@@ -46,7 +46,7 @@ test('the structure id ignores which node sits where, and follows pool sizes and
   const a = new SlotTable({ defaultService: 'webapp', minSlots: 4, shrinkAfterMs: 60000 });
   a.plan([], 0);
   const id0 = structureId(template, FIXTURE_SETTINGS, a.structure());
-  const rec = (id: string) => ({ id, service: 'webapp', address: '10.0.0.1', port: 1, tag: id, weight: 1, state: 'up' as const, registeredAt: '2026-01-01T00:00:00Z' });
+  const rec = (id: string) => ({ id, service: 'webapp', address: '10.0.0.1', port: id.charCodeAt(0), tag: id, weight: 1, state: 'up' as const, registeredAt: '2026-01-01T00:00:00Z' });
   a.plan([rec('x'), rec('y')], 0);
   t.is(structureId(template, FIXTURE_SETTINGS, a.structure()), id0, 'membership leaves the id alone');
   a.plan(['a', 'b', 'c', 'd', 'e'].map(rec), 0);

@@ -2,7 +2,13 @@ import test from 'ava';
 import type { NodeRecord } from '../../common/record.js';
 import { type ActualServer, SlotTable, grownSize } from '../../renderer/slots.js';
 
-const rec = (id: string, o: Partial<NodeRecord> = {}): NodeRecord => ({ id, service: 'webapp', address: `10.0.0.${id.length}`, port: 3000, tag: id, weight: 100, state: 'up', registeredAt: '2026-01-01T00:00:00Z', ...o });
+// An address of its own per id (one slot per address and port: see the duplicates test).
+const addressOf = (id: string) => {
+  let h = 2166136261;
+  for (const c of id) h = Math.imul(h ^ c.charCodeAt(0), 16777619) >>> 0;
+  return `10.${(h >>> 16) & 255}.${(h >>> 8) & 255}.${h & 255}`;
+};
+const rec = (id: string, o: Partial<NodeRecord> = {}): NodeRecord => ({ id, service: 'webapp', address: addressOf(id), port: 3000, tag: id, weight: 100, state: 'up', registeredAt: '2026-01-01T00:00:00Z', ...o });
 const table = (minSlots = 4, shrinkAfterMs = 1000) => new SlotTable({ defaultService: 'webapp', minSlots, shrinkAfterMs });
 const view = (t: SlotTable, service = 'webapp') => t.pool(service)!.slots.map((s) => `${s.name}:${s.state}${s.node ? `:${s.node.id}` : ''}`);
 
@@ -116,4 +122,21 @@ test('adopt ignores backends whose servers are not slots (a hand-written config)
   s.adopt([{ backend: 'webapp', server: 'web1', address: '10.0.0.1', port: 3000, admin: 0, weight: 1 }], [rec('a', { address: '10.0.0.1' })], 0);
   s.plan([rec('a', { address: '10.0.0.1' })], 0);
   t.deepEqual(view(s), ['s1:ready:a', 's2:free', 's3:free', 's4:free']);
+});
+
+test('one node per address and port: the one in a slot keeps it, the others wait and take over when it goes', (t) => {
+  const s = table();
+  const at = { address: '10.9.9.9', port: 8080 };
+  s.plan([rec('old', { ...at, registeredAt: '2026-01-01T00:00:01Z' }), rec('other')], 0);
+  // Two more of one endpoint: a container back at the address of one whose lease has not expired
+  // yet, or a hostile service writing thousands (HAProxy's output on equal cookies grows with their square).
+  s.plan([rec('old', { ...at, registeredAt: '2026-01-01T00:00:01Z' }), rec('new', { ...at, registeredAt: '2026-01-01T00:00:02Z' }), rec('aaa', { ...at, registeredAt: '2026-01-01T00:00:00Z' }), rec('other')], 1);
+  t.deepEqual(view(s), ['s1:ready:old', 's2:ready:other', 's3:free', 's4:free'], 'the node in the slot stays, even against an older registration');
+  t.is(s.duplicates, 2);
+  s.plan([rec('new', { ...at, registeredAt: '2026-01-01T00:00:02Z' }), rec('aaa', { ...at, registeredAt: '2026-01-01T00:00:00Z' }), rec('other')], 2);
+  t.deepEqual(view(s), ['s1:leaving:old', 's2:ready:other', 's3:ready:aaa', 's4:free'], 'then the first registered of those left');
+  t.is(s.duplicates, 1);
+  const many = Array.from({ length: 5000 }, (_, i) => rec(`d${i}`, at));
+  s.plan([...many, rec('other')], 3);
+  t.is(s.pool('webapp')!.slots.length, 4, 'thousands of one endpoint take one slot: no pool growth');
 });
