@@ -82,7 +82,7 @@ export class ClusterStack extends ComposeStack {
 
   /** Node ids in rotation and UP on one LB's stats page (by the webapps' addresses). */
   async upOn(lb: Lb, backend = 'webapp'): Promise<string[]> {
-    const byAddr = new Map([...this.known.values()].map((w) => [w.addr, w.hostname]));
+    const byAddr = await this.byAddr();
     return (await statsServers(lb.statsUrl)).filter((r) => r.backend === backend && inRotation(r) && r.status === 'UP').map((r) => byAddr.get(r.addr) ?? r.addr).sort();
   }
 

@@ -150,9 +150,23 @@ export class ComposeStack {
     return row.status;
   }
 
+  /**
+   * Node ids by `address:port`: the webapps this stack started, the running ones looked up again
+   * and last. Docker hands a gone container's address to the next one, and a container started
+   * again may get another: a cached address would name the wrong node.
+   */
+  protected async byAddr(): Promise<Map<string, string>> {
+    const byAddr = new Map([...this.known.values()].map((w) => [w.addr, w.hostname]));
+    for (const c of await this.containers('webapp')) {
+      const w = await this.webapp(c.Id, true);
+      byAddr.set(w.addr, w.hostname);
+    }
+    return byAddr;
+  }
+
   /** Node ids HAProxy has in rotation and UP, by the addresses of the webapps this stack started. */
   async upInHaproxy(backend = 'webapp'): Promise<string[]> {
-    const byAddr = new Map([...this.known.values()].map((w) => [w.addr, w.hostname]));
+    const byAddr = await this.byAddr();
     return (await this.stats(backend)).filter((r) => inRotation(r) && r.status === 'UP').map((r) => byAddr.get(r.addr) ?? r.addr).sort();
   }
 
@@ -161,9 +175,9 @@ export class ComposeStack {
     let last = '';
     return waitFor(
       async () => {
+        const byAddr = await this.byAddr();
         const ids = await this.webappIds();
         const rows = await this.stats();
-        const byAddr = new Map([...this.known.values()].map((w) => [w.addr, w.hostname]));
         const inRot = rows.filter(inRotation).map((r) => `${byAddr.get(r.addr) ?? r.addr}${r.status === 'UP' ? '' : `(${r.status})`}`).sort();
         const recs = (await this.etcdRecords()).map((r) => r.id).sort();
         last = `running ${ids} haproxy ${inRot} etcd ${recs}`;
