@@ -5,8 +5,7 @@
 import { EventEmitter } from 'node:events';
 import { constants } from 'node:os';
 import { NAME_PATTERN } from '../common/record-format.js';
-import { httpStatus } from '../common/http.js';
-import { tcpOpen } from './app-health.js';
+import { appCheck, tcpOpen } from './app-health.js';
 import { type Clock, systemClock } from './clock.js';
 import type { ContainerEvent, ContainerView, DockerEngine, EventStream } from './docker-engine.js';
 import type { LeaseStore } from './lease-store.js';
@@ -279,13 +278,11 @@ export class Agent extends EventEmitter<AgentEvents> {
       healthUrl: want.health ? `http://${want.address.includes(':') ? `[${want.address}]` : want.address}:${want.port}${want.health}` : '',
     };
     const node: Node = { container: c.name, service: want.service, id: nodeId, registrar: undefined!, takenAt, ...(c.stopSignal && { stopSignal: c.stopSignal }), ...(want.health === undefined && c.health !== undefined && { dockerHealth: c.health }) };
+    const http = options.healthUrl ? appCheck(options.healthUrl, options.checkTimeoutMs) : undefined;
     node.registrar = new Registrar(options, {
       store: this.deps.storeFor(want.service),
       appHealthy: async (signal) => {
-        if (options.healthUrl) {
-          const status = await httpStatus(options.healthUrl, options.checkTimeoutMs, signal);
-          return status >= 200 && status < 300;
-        }
+        if (http) return http(signal);
         if (node.dockerHealth !== undefined) return node.dockerHealth === 'healthy';
         return tcpOpen(want.address, want.port, options.checkTimeoutMs, signal);
       },

@@ -282,6 +282,11 @@ export class Renderer extends EventEmitter<RendererEvents> {
     if (kind === 'full') this.unapplied.kind = 'full';
   }
 
+  /** Changes a pass could not apply: dated from their own arrival still, with whatever came meanwhile. */
+  private putBack(taken: { since: number; kind: 'incremental' | 'full' }): void {
+    this.unapplied = { since: taken.since, kind: this.unapplied?.kind === 'full' ? 'full' : taken.kind };
+  }
+
   private every(ms: number, fn: () => void): void {
     this.timers.add(setInterval(fn, ms));
   }
@@ -356,11 +361,7 @@ export class Renderer extends EventEmitter<RendererEvents> {
       await this.passBody();
     } finally {
       if (taking && this.st.converged && this.st.structureLive) observe(this.st.changeApplied[taking.kind], (this.now() - taking.since) / 1000);
-      else if (taking) {
-        // Not applied: dated from its own arrival still, with whatever came meanwhile.
-        const later = this.unapplied as unknown as typeof taking;
-        this.unapplied = { since: taking.since, kind: taking.kind === 'full' || later?.kind === 'full' ? 'full' : 'incremental' };
-      }
+      else if (taking) this.putBack(taking);
     }
   }
 
