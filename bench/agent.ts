@@ -8,7 +8,7 @@
 // Writes bench/results/agent.json. Images tagged LEASEHOLD_TAG (default `bench`).
 import { ComposeStack, buildImages, docker } from '../test/helpers/compose.js';
 import { sleep, waitFor } from '../test/helpers/wait.js';
-import { clock, guardedTeardown, loadAverage, machine, round } from './machine.js';
+import { clock, guardedTeardown, loadAverage, machine, round, smapsRollupMb } from './machine.js';
 import { log } from './parts.js';
 import { firstAnswer, lastReached, startPoller } from './poller.js';
 import { summary, table, writeResults } from './stats.js';
@@ -17,9 +17,7 @@ const REPS = Number(process.env.BENCH_REPS ?? 5);
 const HOST = 'labelled.localhost';
 
 async function memory(stack: ComposeStack): Promise<{ rssMb: number; privateMb: number; pssMb: number }> {
-  const r = await stack.exec('agent', ['cat', '/proc/1/smaps_rollup'], 10000);
-  const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(r.stdout)?.[1] ?? NaN);
-  return { rssMb: round(kb('Rss') / 1024), privateMb: round((kb('Private_Clean') + kb('Private_Dirty')) / 1024), pssMb: round(kb('Pss') / 1024) };
+  return smapsRollupMb((await stack.exec('agent', ['cat', '/proc/1/smaps_rollup'], 10000)).stdout);
 }
 
 async function labelledIds(stack: ComposeStack): Promise<{ id: string; hostname: string }[]> {

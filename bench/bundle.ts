@@ -15,7 +15,8 @@
 // Writes bench/results/bundle.json. Images tagged LEASEHOLD_TAG (default `bench`).
 import { ComposeStack, buildImages, docker } from '../test/helpers/compose.js';
 import { sleep, waitFor } from '../test/helpers/wait.js';
-import { clock, guardedTeardown, loadAverage, machine, round } from './machine.js';
+import { demux } from './compose/container-log.js';
+import { clock, guardedTeardown, loadAverage, machine, round, smapsRollupMb } from './machine.js';
 import { log } from './parts.js';
 import { firstAnswer, lastReached, startPoller } from './poller.js';
 import { summary, table, writeResults } from './stats.js';
@@ -26,10 +27,9 @@ const HOST = 'static.localhost';
 // measured is the bundle's, not Node's start-up (which StartedAt → first served includes).
 const CMD = ['sh', '-c', 'echo "static $(hostname)" > /www/who; sleep 0.3; date +%s%N > /www/listen-at; exec busybox httpd -f -p 8080 -h /www'];
 
-async function smaps(stack: ComposeStack, service: string, container?: string): Promise<{ rssMb: number; privateMb: number; pssMb: number }> {
-  const r = container ? await exec(container, ['cat', '/proc/1/smaps_rollup']) : (await stack.exec(service, ['cat', '/proc/1/smaps_rollup'], 10000)).stdout;
-  const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(r)?.[1] ?? NaN);
-  return { rssMb: round(kb('Rss') / 1024), privateMb: round((kb('Private_Clean') + kb('Private_Dirty')) / 1024), pssMb: round(kb('Pss') / 1024) };
+/** PID 1's memory (leasehold-run's) in a container. */
+async function smaps(id: string) {
+  return smapsRollupMb(await exec(id, ['cat', '/proc/1/smaps_rollup']));
 }
 
 async function exec(id: string, cmd: string[]): Promise<string> {
@@ -38,15 +38,7 @@ async function exec(id: string, cmd: string[]): Promise<string> {
   const chunks: Buffer[] = [];
   stream.on('data', (c: Buffer) => chunks.push(c));
   await new Promise((r) => stream.on('end', r));
-  // Docker's multiplexed stream: 8-byte frame headers before each chunk.
-  const all = Buffer.concat(chunks);
-  let out = '';
-  for (let i = 0; i + 8 <= all.length; ) {
-    const n = all.readUInt32BE(i + 4);
-    out += all.subarray(i + 8, i + 8 + n).toString('utf8');
-    i += 8 + n;
-  }
-  return out;
+  return demux(Buffer.concat(chunks));
 }
 
 /** The container's cgroup memory: usage, and usage less inactive page cache (`docker stats`). */
@@ -132,7 +124,7 @@ async function main(): Promise<void> {
     await sleep(3000);
     const withIds = (await stack.containers('static')).map((c) => c.Id);
     const withoutIds = (await stack.containers('labelled')).map((c) => c.Id);
-    const registrar = await Promise.all(withIds.map((id) => smaps(stack, 'static', id)));
+    const registrar = await Promise.all(withIds.map((id) => smaps(id)));
     const withBundle = await Promise.all(withIds.map(cgroup));
     const without = await Promise.all(withoutIds.map(cgroup));
     const mean = (xs: number[]) => round(xs.reduce((a, b) => a + b, 0) / xs.length);
@@ -153,7 +145,7 @@ async function main(): Promise<void> {
     await waitFor(async () => (await records(stack)).length === 1, 'one static record', 60000, 250);
     await sleep(5000);
     const [alone] = await stack.containers('static');
-    m.cold = { leaseholdRun: await smaps(stack, 'static', alone!.Id), container: await cgroup(alone!.Id), without: without[0] };
+    m.cold = { leaseholdRun: await smaps(alone!.Id), container: await cgroup(alone!.Id), without: without[0] };
     m.cold.addedMb = round(m.cold.container.usageMb - m.cold.without.usageMb);
 
     table(`drop-in bundle (static: busybox httpd + leasehold-run), ${REPS} reps`, ['figure', 'median', 'max', 'target'], [

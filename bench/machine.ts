@@ -60,6 +60,12 @@ export function machine(): Record<string, unknown> {
 
 export const round = (x: number, digits = 1): number => Math.round(x * 10 ** digits) / 10 ** digits;
 
+/** A process's `/proc/PID/smaps_rollup`, MB: resident, private (USS) and proportional (PSS). */
+export function smapsRollupMb(text: string): { rssMb: number; privateMb: number; pssMb: number } {
+  const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN);
+  return { rssMb: round(kb('Rss') / 1024), privateMb: round((kb('Private_Clean') + kb('Private_Dirty')) / 1024), pssMb: round(kb('Pss') / 1024) };
+}
+
 /**
  * Tears a run's stack down exactly once: when the returned function is called, on SIGINT or
  * SIGTERM (then exits 130), or when the run exceeds `watchdogMs` (then exits 1).

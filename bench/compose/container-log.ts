@@ -24,7 +24,7 @@ export async function loggedSince(container: Docker.Container, sinceMs: number):
 }
 
 /** Docker's multiplexed log stream (no TTY): 8-byte frame headers, the size in bytes 4-7. */
-function demux(buf: Buffer): string {
+export function demux(buf: Buffer): string {
   let text = '';
   for (let i = 0; i + 8 <= buf.length; ) {
     const size = buf.readUInt32BE(i + 4);

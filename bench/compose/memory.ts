@@ -3,7 +3,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { type ComposeStack, docker } from '../../test/helpers/compose.js';
-import { round } from '../machine.js';
+import { round, smapsRollupMb } from '../machine.js';
 
 interface Proc {
   pid: number;
@@ -14,6 +14,8 @@ interface Proc {
 }
 
 const run = promisify(execFile);
+/** The webapp image's registrar (images/webapp/s6/registrar/run): the bundle's script on the image's Node. */
+const REGISTRAR = '/opt/leasehold/bin/leasehold-registrar';
 
 async function top(id: string): Promise<Proc[]> {
   const t = await docker.getContainer(id).top({ ps_args: '-eo pid,ppid,etimes,rss,args' });
@@ -27,11 +29,10 @@ async function top(id: string): Promise<Proc[]> {
  * and its proportional share (PSS) of the pages it shares with the app's node and other containers.
  */
 async function ownMemory(id: string): Promise<{ privateMb: number; pssMb: number } | undefined> {
-  const script = 'for d in /proc/[0-9]*; do case "$(tr "\\0" " " < $d/cmdline 2>/dev/null)" in "node "*registrar/main.js*) cat $d/smaps_rollup;; esac; done';
+  const script = `for d in /proc/[0-9]*; do case "$(tr "\\0" " " < $d/cmdline 2>/dev/null)" in "node "*${REGISTRAR}*) cat $d/smaps_rollup;; esac; done`;
   const r = await run('docker', ['exec', id, 'bash', '-c', script], { timeout: 20000 }).catch(() => undefined);
-  const kb = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(r?.stdout ?? '')?.[1] ?? NaN);
-  const privateKb = kb('Private_Clean') + kb('Private_Dirty');
-  return Number.isFinite(privateKb) ? { privateMb: round(privateKb / 1024), pssMb: round(kb('Pss') / 1024) } : undefined;
+  const { privateMb, pssMb } = smapsRollupMb(r?.stdout ?? '');
+  return Number.isFinite(privateMb) ? { privateMb, pssMb } : undefined;
 }
 
 /**
@@ -65,7 +66,7 @@ export async function memory(stack: ComposeStack) {
     const own = await ownMemory(c.Id);
     if (own) registrarsOwn.push(own);
     for (const p of await top(c.Id)) {
-      if (/dist\/(cjs\/)?registrar\/main\.js/.test(p.args)) registrars.push(p.rssMb);
+      if (p.args.includes(REGISTRAR)) registrars.push(p.rssMb);
       if (p.args.includes('dist/images/webapp/server.js')) apps.push(p.rssMb);
     }
   }
