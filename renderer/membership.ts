@@ -1,6 +1,7 @@
 import { type DesiredServer, type Difference, afterAddress, diff, fingerprint, refusedAnswer, sameAddress } from './reconcile.js';
 import { parseStatAddresses } from './runtime-state.js';
 import type { RuntimeChannel } from './runtime.js';
+import type { ActualServer } from './slots.js';
 import type { Actual } from './worker.js';
 
 /** What one reconcile did. */
@@ -25,7 +26,7 @@ const ROUNDS = 3;
 
 /**
  * Membership, level-triggered: desired servers against the worker's, commands for what differs,
- * a re-read, and again, until nothing differs or the rounds run out. Nothing is assumed applied
+ * a re-read of the servers it touched, and again, until nothing differs or the rounds run out. Nothing is assumed applied
  * until a re-read shows it, except an address HAProxy answered it took and shows applied: the
  * server's weight and state follow it at once (still verified by the re-read).
  */
@@ -35,7 +36,8 @@ export class Membership {
 
   constructor(
     private readonly runtime: Pick<RuntimeChannel, 'run'>,
-    private readonly observe: () => Promise<Actual>,
+    /** Reads the worker again: only the servers given (commands touched them), or whole. */
+    private readonly observe: (touched?: ActualServer[]) => Promise<Actual>,
   ) {}
 
   /** @throws RuntimeError when the worker cannot be reached. */
@@ -64,7 +66,8 @@ export class Membership {
       const ready = await this.applied(next.map((f) => f.x));
       const follow = next.filter((f) => ready.has(f.x)).flatMap((f) => f.commands);
       if (follow.length) await send(follow);
-      actual = await this.observe();
+      // Only what the commands touched is read back: the whole table waits for the resync.
+      actual = await this.observe(d.differences.map((x) => x.actual));
       d = diff(desired, actual.servers);
     }
     // diff hands back the desired objects themselves: identity sets, no key per server.

@@ -14,11 +14,11 @@ import { type RenderSettings, type Template, render, structureId } from './rende
 import type { RuntimeChannel } from './runtime.js';
 import { parseStatRows } from './runtime-state.js';
 import { carryServerState } from './server-state.js';
-import { type SlotOptions, SlotTable, type Structure } from './slots.js';
+import { type ActualServer, type SlotOptions, SlotTable, type Structure } from './slots.js';
 import type { NodeStore } from './store.js';
 import { StoreSync } from './store-sync.js';
 import { StructureFiles } from './structure.js';
-import { type Actual, EMPTY_WORKER, type SessionQuery, observeWorker } from './worker.js';
+import { type Actual, EMPTY_WORKER, type SessionQuery, observeServers, observeWorker } from './worker.js';
 
 export type * from './events.js';
 
@@ -153,7 +153,7 @@ export class Renderer extends EventEmitter<RendererEvents> {
       if (e.until !== undefined) this.later(e.until - this.now() + 10, () => void this.pass());
     });
     this.slots = new SlotTable(c);
-    this.membership = new Membership(deps.runtime, () => this.read());
+    this.membership = new Membership(deps.runtime, (touched) => (touched ? this.readServers(touched) : this.read()));
     this.files = new StructureFiles(c, deps.haproxy, this.now);
     this.coalescer = new Coalescer(c.coalesceMinMs, c.coalesceMaxMs, () => void this.pass());
     // The mirror checks the whole config (seconds at 16,384 slots): it runs beside the passes,
@@ -442,6 +442,12 @@ export class Renderer extends EventEmitter<RendererEvents> {
   /** Reads the whole worker (a reconcile's re-reads, every interval). @throws RuntimeError */
   private async read(): Promise<Actual> {
     this.lastActual = await observeWorker(this.deps.runtime, this.leavingQueries(this.lastActual));
+    return this.lastActual;
+  }
+
+  /** Reads back the servers a reconcile touched (the last read stands for the rest). @throws RuntimeError */
+  private async readServers(touched: ActualServer[]): Promise<Actual> {
+    this.lastActual = await observeServers(this.deps.runtime, touched, this.lastActual ?? (await this.read()));
     return this.lastActual;
   }
 

@@ -71,6 +71,43 @@ export function parseStatAddresses(text: string): Map<string, { address: string;
   return out;
 }
 
+/** Admin bits a `show stat` status proves; undefined when it proves none (see parseStatServers). */
+function statusBits(status: string): number | undefined {
+  if (status.startsWith('MAINT (via')) return 0x02;
+  if (status.startsWith('MAINT (resolution')) return 0x20;
+  if (status.startsWith('MAINT')) return 0x01;
+  if (status === 'DRAIN') return 0x08;
+  if (status.startsWith('UP') || status === 'no check') return 0;
+  // DOWN and NOLB hide a drain (a drained server whose check fails shows DOWN): unknown.
+  return undefined;
+}
+
+/** One server as `show stat` shows it: what a read-back of the servers a change touched needs. */
+export interface StatServer {
+  address: string;
+  port: number;
+  /** The weight set by the runtime API or the config (`uweight`). */
+  weight: number;
+  /** The maintenance and drain bits its status proves, or undefined (read `show servers state`). */
+  admin?: number;
+}
+
+/**
+ * Address, user weight and admin state per `backend/server`, from `show stat` CSV: one line per
+ * server asked about, where `show servers state` can only be read a whole backend at a time.
+ * No rows without the `addr`, `uweight` and `status` columns (HAProxy before 2.4).
+ */
+export function parseStatServers(text: string): Map<string, StatServer> {
+  const { col, rows } = statServers(text, ['addr', 'uweight', 'status']);
+  const [addr, uweight, status] = [col('addr'), col('uweight'), col('status')];
+  const out = new Map<string, StatServer>();
+  for (const { key, f } of rows) {
+    const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(f[addr] ?? '');
+    if (m) out.set(key, { address: m[1]!, port: Number(m[2]), weight: Number(f[uweight]), admin: statusBits(f[status] ?? '') });
+  }
+  return out;
+}
+
 /** The value of `get var <name>` (`name: type=str value=<v>`), or undefined if not set. */
 export function parseVar(text: string): string | undefined {
   return /value=<([^>]*)>/.exec(text)?.[1];

@@ -33,6 +33,11 @@ export class FakeHaproxy {
   refuseAddress?: RegExp;
   /** `show servers state` answered so far. */
   reads = 0;
+  /** `show stat` answered so far. */
+  statReads = 0;
+  /** Servers whose check fails (`show stat` says DOWN, which hides a drain). */
+  failingChecks = new Set<string>();
+  private seenLate = new Set<string>();
   /**
    * As HAProxy ≥ 2.9: `set server … addr` answers at once and a task applies it later, here at the
    * next `show servers state` (the latest it could be).
@@ -89,19 +94,30 @@ export class FakeHaproxy {
   }
 
   private one(c: string): string {
-    if (c === 'show servers state') {
+    const state = /^show servers state( \S+)?$/.exec(c);
+    if (state) {
       this.reads++;
       for (const [name, [address, port]] of this.pending) Object.assign(this.servers.get(name)!, { address, port });
       this.pending.clear();
       const lines = [...this.servers.values()].map((s, i) => `3 ${s.backend} ${i + 1} ${s.name} ${s.address} 2 ${s.admin} ${s.weight} ${s.weight} 0 0 0 0 0 0 0 0 - ${s.port} - 0 0 - - 0`);
-      return ['1', '# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight ...', ...lines].join('\n');
+      return ['1', '# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight ...', ...lines.filter((l) => !state[1] || l.split(' ')[1] === state[1].trim())].join('\n');
     }
     if (c === `get var ${STRUCTURE_VAR}`) return this.structure ? `${STRUCTURE_VAR}: type=str value=<${this.structure}>` : 'Variable not found.';
     const stat = /^show stat (\S+) 4 (-1|\d+)$/.exec(c);
     if (stat) {
+      this.statReads++;
       const list = [...this.servers.values()];
-      const rows = list.filter((s, i) => s.backend === stat[1] && (stat[2] === '-1' || String(i + 1) === stat[2])).map((s) => `${s.backend},${s.name},0,${s.sessions},${s.address.includes(':') ? `[${s.address}]` : s.address}:${s.port}`);
-      return ['# pxname,svname,qcur,scur,addr', ...rows].join('\n');
+      const rows = list
+        .filter((s, i) => s.backend === stat[1] && (stat[2] === '-1' || String(i + 1) === stat[2]))
+        .map((s) => {
+          // A late address shows at the second read after its command (HAProxy's task ran meanwhile).
+          const late = this.pending.get(`${s.backend}/${s.name}`);
+          if (late && !this.seenLate.delete(`${s.backend}/${s.name}`)) this.seenLate.add(`${s.backend}/${s.name}`);
+          else if (late) (([s.address, s.port] = late), this.pending.delete(`${s.backend}/${s.name}`));
+          const status = s.admin & 0x01 ? 'MAINT' : s.admin & 0x08 ? (this.failingChecks.has(`${s.backend}/${s.name}`) ? 'DOWN' : 'DRAIN') : this.failingChecks.has(`${s.backend}/${s.name}`) ? 'DOWN' : 'UP';
+          return `${s.backend},${s.name},0,${s.sessions},${s.address.includes(':') ? `[${s.address}]` : s.address}:${s.port},${status},${s.weight}`;
+        });
+      return ['# pxname,svname,qcur,scur,addr,status,uweight', ...rows].join('\n');
     }
     this.commands.push(c);
     const m = /^set server (\S+) (addr (\S+) port (\d+)|weight (\d+)|state (ready|drain|maint))$/.exec(c);

@@ -2,9 +2,9 @@ import test from 'ava';
 import { Membership } from '../../renderer/membership.js';
 import { type DesiredServer, afterAddress, diff, fingerprint, refusedAnswer, tookAddress } from '../../renderer/reconcile.js';
 import { splitAnswers } from '../../renderer/runtime.js';
-import { canonicalIp, parseServersState, parseStatAddresses, parseStatSessions, parseVar } from '../../renderer/runtime-state.js';
+import { canonicalIp, parseServersState, parseStatAddresses, parseStatServers, parseStatSessions, parseVar } from '../../renderer/runtime-state.js';
 import type { ActualServer } from '../../renderer/slots.js';
-import { observeWorker } from '../../renderer/worker.js';
+import { type Actual, observeServers, observeWorker } from '../../renderer/worker.js';
 import { FakeHaproxy } from '../helpers/fake-haproxy.js';
 
 const want = (server: string, admin: DesiredServer['admin'], address = '10.0.0.1', port = 3000, weight = 100): DesiredServer =>
@@ -79,6 +79,65 @@ test('a join takes one re-read of the worker, not one per round; a refused addre
   t.is(ok.unconverged.length, 0);
   t.is(h2.reads - reads2, 2, 'the start and one re-read');
   t.deepEqual(h2.inRotationAt, ['webapp/s1=10.0.0.9:4000']);
+});
+
+/** The renderer's reader: whole reads, and read-backs of touched servers against the last one. */
+function reader(h: FakeHaproxy) {
+  let last: Actual | undefined;
+  const whole = async () => (last = await observeWorker(h, []));
+  return { whole, observe: async (touched?: ActualServer[]) => (touched ? (last = await observeServers(h, touched, last ?? (await whole()))) : whole()) };
+}
+
+test('a change reads back only the servers it touched: a show stat line each, never the whole table', async (t) => {
+  for (const late of [false, true]) {
+    const h = worker();
+    h.lateAddresses = late;
+    const r = reader(h);
+    const m = new Membership(h, r.observe);
+    const start = await r.whole();
+    const [reads, stats] = [h.reads, h.statReads];
+    const out = await m.reconcile([want('s1', 'ready', '10.0.0.9', 4000, 7), want('s2', 'maint')], start);
+    t.is(out.unconverged.length, 0, `late addresses: ${late}`);
+    t.deepEqual(h.live(), ['webapp/s1=10.0.0.9:4000']);
+    t.deepEqual(h.inRotationAt, ['webapp/s1=10.0.0.9:4000'], 'never in rotation at its old address');
+    t.is(h.reads - reads, 0, 'no show servers state');
+    t.true(h.statReads - stats <= 4, `${h.statReads - stats} show stat lines for one server`);
+  }
+});
+
+test('a drain of a server whose check fails (show stat says DOWN, hiding the drain) is read from its backend and converges', async (t) => {
+  const h = worker();
+  h.failingChecks.add('webapp/s1');
+  const r = reader(h);
+  const m = new Membership(h, r.observe);
+  const start = await r.whole();
+  const reads = h.reads;
+  const out = await m.reconcile([want('s1', 'drain', '127.0.0.1', 1, 1), want('s2', 'maint')], start);
+  t.is(out.unconverged.length, 0);
+  t.is(h.commands.filter((c) => c === 'set server webapp/s1 state drain').length, 1, 'sent once, not once a round');
+  t.is(h.reads - reads, 1, "one read of the backend's servers state");
+});
+
+test('show stat lines prove address, user weight and admin state; DOWN and NOLB prove no admin state', (t) => {
+  const csv = [
+    '# pxname,svname,qcur,scur,status,weight,addr,uweight,',
+    'b,s1,0,0,MAINT,10,127.0.0.1:9,10,',
+    'b,s2,0,0,DRAIN,0,[2001:db8::5]:3000,20,',
+    'b,s3,0,0,no check,30,10.0.0.3:80,30,',
+    'b,s4,0,0,DOWN,20,10.0.0.4:80,20,',
+    'b,s5,0,0,UP 1/2,5,10.0.0.5:80,5,',
+    'b,s6,0,0,MAINT (via c/s1),5,10.0.0.6:80,5,',
+    'b,BACKEND,0,0,UP,65,,65,',
+  ].join('\n');
+  const m = parseStatServers(csv);
+  t.deepEqual(m.get('b/s1'), { address: '127.0.0.1', port: 9, weight: 10, admin: 0x01 });
+  t.deepEqual(m.get('b/s2'), { address: '2001:db8::5', port: 3000, weight: 20, admin: 0x08 });
+  t.is(m.get('b/s3')!.admin, 0);
+  t.is(m.get('b/s4')!.admin, undefined);
+  t.is(m.get('b/s5')!.admin, 0);
+  t.is(m.get('b/s6')!.admin, 0x02);
+  t.is(m.size, 6);
+  t.is(parseStatServers('# pxname,svname,status,weight,addr\nb,s1,UP,1,10.0.0.1:80').size, 0, 'no uweight column (before 2.4): no row vouched for');
 });
 
 test('HAProxy ≥ 2.9 applies an address after answering: ready waits until the address shows applied', async (t) => {
