@@ -4,13 +4,15 @@
 //    one, for comparison with the old figures); reloads per membership change;
 // 2. bursts of 100 changes within 1 s on a pool that fits (MIN_SLOTS=128);
 // 3. resident memory at 100 nodes;
-// 4. 1,000 and 10,000 nodes: first full sync, one change at a time, memory at 10,000.
+// 4. 1,000 and 10,000 nodes: first full sync, one change at a time, 100 changes/s for 60 s at
+//    10,000 (BENCH_SUSTAINED_S), memory at 10,000.
 // Writes bench/results/renderer.json. BENCH_REPS sets repetitions (default 20); BENCH_ONLY runs
-// some parts only (join-leave,burst,memory-100,1000-nodes,10000-nodes).
+// some parts only (join-leave,burst,memory-100,1000-nodes,10000-nodes,10000-sustained).
 import { bursts } from './alone/burst.js';
 import { firstSync } from './alone/full-sync.js';
 import { joinLeave } from './alone/join-leave.js';
 import { settledMemory } from './alone/memory.js';
+import { sustained } from './alone/sustained.js';
 import { oneChange } from './alone/one-change.js';
 import { putSynthetic } from './alone/records.js';
 import { Rig } from './alone/rig.js';
@@ -59,7 +61,8 @@ async function main(): Promise<void> {
       await rig.freshHaproxy();
       const sync = await firstSync(rig, 10000, LARGE);
       const change = await oneChange(rig, 10000, REPS, 10000);
-      return { firstSync: sync, oneChange: change, memory: await settledMemory(rig, 10000) };
+      const rate = await parts.run('10000-sustained', () => sustained(rig, 10000, 100, Number(process.env.BENCH_SUSTAINED_S ?? 60)));
+      return { firstSync: sync, oneChange: change, sustained: rate, memory: await settledMemory(rig, 10000) };
     });
   } finally {
     await shared?.stop();
@@ -91,6 +94,8 @@ function print(r: Record<string, any>): void {
     const s = x.firstSync;
     return [s.nodes, s.liveMs, s.healthyMs, s.reloads, s.steps.reloads.map((e: { checkMs: number }) => e.checkMs).join('+'), s.steps.reloads.map((e: { reloadMs: number }) => e.reloadMs).join('+')];
   }));
+  const st = r.nodes10000?.sustained;
+  if (st) table(`${st.rate} changes/s for ${st.seconds} s at ${st.nodes} nodes: put → live (ms)`, ['sent', 'late', 'n', 'median', 'p99', 'max', 'reloads', 'renderer CPU %'], [[st.sent, st.late, ...cells(st.changes), st.reloads, st.cpuPercent.renderer]]);
   table('renderer resident memory (MB)', ['nodes', 'rss', 'peak'], [r.memory100, r.nodes10000?.memory].filter(Boolean).map((m) => [m.nodes, m.rss, m.peak]));
 }
 

@@ -128,6 +128,10 @@ export interface RendererStatus {
    * it: `incremental` (changes watched) or `full` (a list: start, a resync, a lost watch).
    */
   changeApplied: Record<'incremental' | 'full', HistogramState>;
+  /** The work queue: keys waiting to run, and retries after a failure so far. */
+  queue: { depth: number; retries: number };
+  /** Seconds since a pass last read the whole worker and found it converged (the whole compare). */
+  lastFullSyncAgeSeconds?: number;
   rejectedRecords: number;
   /** Valid records refused because their service is over MAX_NODES_PER_SERVICE, by service. */
   overCap: Record<string, number>;

@@ -36,8 +36,8 @@ export class Membership {
 
   constructor(
     private readonly runtime: Pick<RuntimeChannel, 'run'>,
-    /** Reads the worker again: only the servers given (commands touched them), or whole. */
-    private readonly observe: (touched?: ActualServer[]) => Promise<Actual>,
+    /** Reads the worker again: whole, or only the servers commands touched (of `last`, the read they came from). */
+    private readonly observe: (touched?: ActualServer[], last?: Actual) => Promise<Actual>,
   ) {}
 
   /** @throws RuntimeError when the worker cannot be reached. */
@@ -67,7 +67,7 @@ export class Membership {
       const follow = next.filter((f) => ready.has(f.x)).flatMap((f) => f.commands);
       if (follow.length) await send(follow);
       // Only what the commands touched is read back: the whole table waits for the resync.
-      actual = await this.observe(d.differences.map((x) => x.actual));
+      actual = await this.observe(d.differences.map((x) => x.actual), actual);
       d = diff(desired, actual.servers);
     }
     // diff hands back the desired objects themselves: identity sets, no key per server.

@@ -3,14 +3,15 @@ import type { AdmissionRules } from '../common/admission.js';
 import { type LeaseholdError, ReloadError, RuntimeError } from '../common/errors.js';
 import type { NodeRecord } from '../common/record.js';
 import { Coalescer } from './coalesce.js';
-import { histogram, observe } from './histogram.js';
+import { type ConfigOutcome, ConfigWriter } from './config-writer.js';
 import { Desired } from './desired.js';
-import type { NodeChange, ReloadCause, RendererEvents, RendererStatus, SlotView, Stage } from './events.js';
+import type { ReloadCause, RendererEvents, RendererStatus, SlotView, Stage } from './events.js';
 import type { Haproxy } from './haproxy.js';
-import { isolate } from './isolate.js';
-import { Membership, type ReconcileOutcome } from './membership.js';
+import { histogram, observe } from './histogram.js';
+import { Membership } from './membership.js';
+import { nodeChanges, placements, slotSummary, slotViews } from './node-report.js';
 import { desiredServers } from './reconcile.js';
-import { type RenderSettings, type Template, render, structureId } from './render.js';
+import { type RenderSettings, type Template, structureId } from './render.js';
 import type { RuntimeChannel } from './runtime.js';
 import { parseStatRows } from './runtime-state.js';
 import { carryServerState } from './server-state.js';
@@ -18,6 +19,7 @@ import { type ActualServer, type SlotOptions, SlotTable, type Structure } from '
 import type { NodeStore } from './store.js';
 import { StoreSync } from './store-sync.js';
 import { StructureFiles } from './structure.js';
+import { type Outcome, WorkQueue } from './work-queue.js';
 import { type Actual, EMPTY_WORKER, type SessionQuery, observeServers, observeWorker } from './worker.js';
 
 export type * from './events.js';
@@ -62,14 +64,22 @@ export interface RendererDeps {
   wall?: () => number;
 }
 
-type Placement = { r: NodeRecord; slot: string };
+/** What the work queue reconciles: membership (and structure), the whole compare, the store's re-list, the config on disk. */
+type Key = 'membership' | 'compare' | 'relist' | 'mirror';
+
+/** Retries after a failure (HAProxy unreachable, a reload refused, servers that did not converge): from 250 ms, doubling, to 5 s. */
+const RETRY_BASE_MS = 250;
+const RETRY_MAX_MS = 5000;
+/** How often a pass looks again at leaving slots whose sessions may have ended, ms. */
+const LEAVING_RECHECK_MS = 500;
 
 /**
- * The renderer: the store's records in, HAProxy's structure and membership out. Each pass
- * (serialized; after a coalesced batch of changes or a timer) reads the worker, places the
- * admitted records in slots, reloads only if the structure changed, and reconciles membership
- * through the runtime API. The config on disk follows a moment later. Nothing is
- * fire-and-forget: a lost event or a hand-made change costs a delay, never correctness.
+ * The renderer: the store's records in, HAProxy's structure and membership out. Events only say
+ * "look again": they queue a key in one work queue, and each key's reconcile reads what it needs,
+ * applies the difference and returns when it wants to run again. Membership (after a coalesced
+ * batch of changes) places the admitted records in slots, reloads only if the structure changed,
+ * and sets the worker's servers through the runtime API, reading back only what it touched; the
+ * whole worker is compared on its own timer, and the config on disk follows a moment later.
  */
 export class Renderer extends EventEmitter<RendererEvents> {
   private readonly desired: Desired;
@@ -77,39 +87,26 @@ export class Renderer extends EventEmitter<RendererEvents> {
   private readonly sync: StoreSync;
   private readonly operatorSync: StoreSync;
   private readonly membership: Membership;
-  private readonly files: StructureFiles;
+  private readonly config: ConfigWriter;
+  private readonly queue: WorkQueue<Key>;
   private readonly coalescer: Coalescer;
   private readonly mirrorCoalescer: Coalescer;
-  private readonly abort = new AbortController();
+  private stopped = false;
   /** Monotonic: every hold, wait and duration. */
   private readonly now: () => number;
   private readonly wall: () => number;
-  private readonly timers = new Set<NodeJS.Timeout>();
   private observedOnce = false;
   private adopted = false;
-  private passing?: Promise<void>;
-  private passAgain = false;
   /** The worker as last read, and whether the next pass must read it whole again. */
   private lastActual?: Actual;
   private fullRead = true;
   /** Changes seen in etcd that no converged pass has applied yet: since when, and how they came. */
   private unapplied?: { since: number; kind: 'incremental' | 'full' };
-  /** Config-file work (reloads, mirrors) one at a time, off the membership passes. */
-  private fileLane: Promise<unknown> = Promise.resolve();
-  private mirrorRunning = false;
-  private mirrorAgain = false;
-  private followUp?: NodeJS.Timeout;
-  /** The text last written as the live config, and the last one `haproxy -c` refused. */
-  private written?: string;
-  private lastRefused?: string;
-  private refusedId?: string;
-  private refusedAt = 0;
-  /** The structure this renderer last reloaded HAProxy for. */
-  private reloadedId?: string;
   private liveStructure?: Structure;
-  private lastCheckMs = 0;
   /** The records the last pass served (the mirror's quarantine search starts from them). */
   private lastRecords: NodeRecord[] = [];
+  /** When the whole worker was last compared with the store and found converged (monotonic). */
+  private lastFullSyncAt?: number;
   private readonly st: RendererStatus = {
     etcd: 'starting',
     haproxy: 'unknown',
@@ -128,6 +125,7 @@ export class Renderer extends EventEmitter<RendererEvents> {
     driftRepaired: 0,
     reconcile: { count: 0, totalMs: 0, lastMs: 0 },
     changeApplied: { incremental: histogram(), full: histogram() },
+    queue: { depth: 0, retries: 0 },
     rejectedRecords: 0,
     overCap: {},
     storeUnsyncedSeconds: 0,
@@ -141,27 +139,43 @@ export class Renderer extends EventEmitter<RendererEvents> {
     super();
     this.now = deps.monotonic ?? (() => performance.now());
     this.wall = deps.wall ?? Date.now;
+    this.queue = new WorkQueue<Key>(
+      {
+        membership: () => this.reconcileMembership(),
+        compare: () => this.compare(),
+        relist: () => this.relistPeriodically(),
+        mirror: () => this.mirror(),
+      },
+      { baseDelayMs: RETRY_BASE_MS, maxDelayMs: RETRY_MAX_MS, concurrency: 2, now: this.now, onError: (key, err) => this.refuse('runtime', new RuntimeError(`${key}: ${(err as Error).message}`, { cause: err })) },
+    );
     this.desired = new Desired(c, this.now);
     this.desired.on('rejected', (e) => this.emit('rejected', e));
     this.desired.on('operator', (e) => this.emit('operator', e));
     this.desired.on('held', ({ reason, until }) => {
       this.emit('store', { state: 'held', reason });
-      this.later(until - this.now() + 10, () => void this.pass());
+      this.queue.addAfter('membership', until - this.now() + 10);
     });
     this.desired.on('failStatic', (e) => {
       this.emit('failStatic', e);
-      if (e.until !== undefined) this.later(e.until - this.now() + 10, () => void this.pass());
+      if (e.until !== undefined) this.queue.addAfter('membership', e.until - this.now() + 10);
     });
     this.slots = new SlotTable(c);
-    this.membership = new Membership(deps.runtime, (touched) => (touched ? this.readServers(touched) : this.read()));
-    this.files = new StructureFiles(c, deps.haproxy, this.now);
-    this.coalescer = new Coalescer(c.coalesceMinMs, c.coalesceMaxMs, () => void this.pass());
-    // The mirror checks the whole config (seconds at 16,384 slots): it runs beside the passes,
+    this.membership = new Membership(deps.runtime, (touched, last) => (touched && last ? this.readServers(touched, last) : this.read()));
+    this.config = new ConfigWriter({
+      files: new StructureFiles(c, deps.haproxy, this.now),
+      template: deps.template,
+      settings: () => this.settings(),
+      slotOptions: c,
+      refusalMemoryMs: 2 * c.reconcileIntervalMs,
+      now: this.now,
+    });
+    this.coalescer = new Coalescer(c.coalesceMinMs, c.coalesceMaxMs, () => this.queue.add('membership'));
+    // The mirror checks the whole config (seconds at 16,384 slots): it runs beside membership,
     // so membership never waits for it.
-    this.mirrorCoalescer = new Coalescer(c.mirrorDelayMs, c.mirrorDelayMs * 5, () => void this.mirror());
+    this.mirrorCoalescer = new Coalescer(c.mirrorDelayMs, c.mirrorDelayMs * 5, () => this.queue.add('mirror'));
     this.sync = new StoreSync(deps.store, c.prefix, {
       snapshot: (snap) => {
-        this.desired.onSnapshot(snap, new Map([...this.placements()].map(([k, p]) => [k, p.r])));
+        this.desired.onSnapshot(snap, new Map([...placements(this.slots.all(), c.prefix)].map(([k, p]) => [k, p.r])));
         this.seen('full');
         this.coalescer.trigger();
       },
@@ -200,6 +214,8 @@ export class Renderer extends EventEmitter<RendererEvents> {
     s.overCap = Object.fromEntries(this.desired.overCap);
     s.storeUnsyncedSeconds = this.storeUnsyncedMs() / 1000;
     s.heldUntil = until !== undefined && until > this.now() ? new Date(this.wall() + until - this.now()).toISOString() : undefined;
+    s.queue = { depth: this.queue.depth, retries: this.queue.retries };
+    if (this.lastFullSyncAt !== undefined) s.lastFullSyncAgeSeconds = (this.now() - this.lastFullSyncAt) / 1000;
     return s;
   }
 
@@ -225,14 +241,7 @@ export class Renderer extends EventEmitter<RendererEvents> {
 
   /** Every slot of every backend: which node sits where (`/status`). */
   slotViews(): Record<string, SlotView[]> {
-    const out: Record<string, SlotView[]> = {};
-    for (const p of this.slots.all()) {
-      out[p.service] = p.slots.map((s) => {
-        const n = s.state === 'free' ? undefined : s.node;
-        return n ? { slot: s.name, state: s.state, node: n.id, address: n.address, port: n.port, weight: n.weight } : { slot: s.name, state: s.state };
-      });
-    }
-    return out;
+    return slotViews(this.slots.all());
   }
 
   /** Lists the nodes again, admitting every record anew (the admission rules changed). */
@@ -244,36 +253,26 @@ export class Renderer extends EventEmitter<RendererEvents> {
   start(): void {
     this.sync.resync('start');
     this.operatorSync.resync('start');
-    this.every(this.c.resyncIntervalMs, () => {
-      this.sync.resync('periodic');
-      this.operatorSync.resync('periodic');
-    });
-    this.every(this.c.reconcileIntervalMs, () => {
-      this.fullRead = true;
-      // A burst under way is not cut short: its own pass comes within coalesceMaxMs, whole read.
-      if (!this.coalescer.pending) void this.pass();
-    });
+    this.queue.addAfter('relist', this.c.resyncIntervalMs);
+    this.queue.addAfter('compare', this.c.reconcileIntervalMs);
   }
 
-  /** Stops watching and timers, and waits for the pass under way, at most `timeoutMs`. */
+  /** Stops watching and the queue, and waits for the work under way, at most `timeoutMs`. */
   async stop(timeoutMs = 5000): Promise<boolean> {
-    this.abort.abort();
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
+    this.stopped = true;
     this.coalescer.cancel();
     this.mirrorCoalescer.cancel();
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), timeoutMs)));
-    const finished = await Promise.race([(async () => (await this.sync.stop(), await this.operatorSync.stop(), await this.passing, await this.fileLane, true))(), late]);
+    const finished = await Promise.race([(async () => (await this.sync.stop(), await this.operatorSync.stop(), await this.queue.stop(), await this.config.settled(), true))(), late]);
     clearTimeout(timer);
     return finished;
   }
 
-  /** Waits until no pass is under way or due (tests and benchmarks). */
+  /** Waits until no reconcile is under way or due (tests and benchmarks). */
   async idle(): Promise<void> {
-    while (this.passing || this.coalescer.pending) {
-      await (this.passing ?? new Promise((r) => setTimeout(r, 5)));
-    }
+    do await this.queue.idle();
+    while (this.coalescer.pending && !this.stopped && (await new Promise((r) => setTimeout(r, 5)), true));
   }
 
   /** Changes came from etcd: the oldest not yet applied dates the next converged pass. */
@@ -285,28 +284,6 @@ export class Renderer extends EventEmitter<RendererEvents> {
   /** Changes a pass could not apply: dated from their own arrival still, with whatever came meanwhile. */
   private putBack(taken: { since: number; kind: 'incremental' | 'full' }): void {
     this.unapplied = { since: taken.since, kind: this.unapplied?.kind === 'full' ? 'full' : taken.kind };
-  }
-
-  private every(ms: number, fn: () => void): void {
-    this.timers.add(setInterval(fn, ms));
-  }
-
-  private later(ms: number, fn: () => void): NodeJS.Timeout {
-    const t = setTimeout(() => {
-      this.timers.delete(t);
-      fn();
-    }, ms);
-    this.timers.add(t);
-    return t;
-  }
-
-  private retrySoon(ms = 1000): void {
-    this.fullRead = true;
-    if (this.followUp || this.abort.signal.aborted) return;
-    this.followUp = this.later(ms, () => {
-      this.followUp = undefined;
-      void this.pass();
-    });
   }
 
   /** `/status`'s backends, with HAProxy's live status, sessions and weight of every slot. */
@@ -332,60 +309,70 @@ export class Renderer extends EventEmitter<RendererEvents> {
     return views;
   }
 
-  // ---- passes ----
+  // ---- the queue's keys ----
 
-  /** One pass at a time; triggers that arrive meanwhile get one more pass. */
-  private pass(): Promise<void> {
-    if (this.passing) {
-      this.passAgain = true;
-      return this.passing;
-    }
-    this.passing = (async () => {
-      do {
-        this.passAgain = false;
-        await this.passOnce();
-      } while (this.passAgain && !this.abort.signal.aborted);
-    })().finally(() => {
-      this.passing = undefined;
-    });
-    return this.passing;
+  /** The store's periodic re-list (a lost watch event costs a delay, never correctness). */
+  private async relistPeriodically(): Promise<Outcome> {
+    this.sync.resync('periodic');
+    this.operatorSync.resync('periodic');
+    return { requeueAfterMs: this.c.resyncIntervalMs };
   }
 
-  private async passOnce(): Promise<void> {
+  /**
+   * The whole compare: the next membership pass reads every server and repairs any drift. Never
+   * in front of a change: a burst under way gets it in its own pass (within coalesceMaxMs).
+   */
+  private async compare(): Promise<Outcome> {
+    this.fullRead = true;
+    if (!this.coalescer.pending) this.queue.add('membership');
+    return { requeueAfterMs: this.c.reconcileIntervalMs };
+  }
+
+  /** Membership and structure: one pass over every change seen so far. */
+  private async reconcileMembership(): Promise<Outcome> {
     // Nothing is decided before the first full list: an unreachable etcd changes nothing.
-    if (!this.desired.synced || this.abort.signal.aborted) return;
-    // What this pass takes from the store: every change seen so far (records() below reads them).
+    if (!this.desired.synced || this.stopped) return;
     const taking = this.unapplied;
     this.unapplied = undefined;
+    const whole = this.fullRead || !this.lastActual;
+    let out: Outcome;
     try {
-      await this.passBody();
+      out = await this.pass();
     } finally {
       if (taking && this.st.converged && this.st.structureLive) observe(this.st.changeApplied[taking.kind], (this.now() - taking.since) / 1000);
       else if (taking) this.putBack(taking);
     }
+    if (whole && this.st.converged && this.st.structureLive) this.lastFullSyncAt = this.now();
+    if (out?.retry) this.fullRead = true;
+    return out;
   }
 
-  private async passBody(): Promise<void> {
+  private async pass(): Promise<Outcome> {
     let actual = await this.observe();
-    if (!actual) return;
+    if (!actual) return { retry: true };
     if (!this.adopted) this.adopt(actual);
     const records = this.desired.records();
     // Slots whose leavers' sessions ended are free before new nodes look for one.
     this.freeLeavers(actual);
-    const before = this.placements();
+    const before = placements(this.slots.all(), this.c.prefix);
     this.slots.plan(records, this.now());
     this.st.duplicates = this.slots.duplicates;
-    this.reportNodes(before, this.placements());
+    for (const e of nodeChanges(before, placements(this.slots.all(), this.c.prefix))) this.emit('node', e);
 
+    let retry = false;
     const id = structureId(this.deps.template, this.settings(), this.slots.structure());
     this.st.structureId = id;
     if (!this.runs(actual, id)) this.st.structureLive = false;
-    if (!this.runs(actual, id) && (await this.applyStructure(id, actual, records))) {
-      actual = await this.observe(true);
-      if (!actual) return;
-      if (!this.runs(actual, id)) {
-        const why = actual.structureId === undefined ? 'the config sets no proc.leasehold_structure (a custom template without it?)' : `it runs ${actual.structureId}`;
-        this.refuse('verify', new ReloadError(`reloaded for structure ${id}, but ${why}`));
+    if (!this.runs(actual, id)) {
+      const applied = await this.applyStructure(id, actual, records);
+      retry = applied === 'retry';
+      if (applied === 'reloaded') {
+        actual = await this.observe(true);
+        if (!actual) return { retry: true };
+        if (!this.runs(actual, id)) {
+          const why = actual.structureId === undefined ? 'the config sets no proc.leasehold_structure (a custom template without it?)' : `it runs ${actual.structureId}`;
+          this.refuse('verify', new ReloadError(`reloaded for structure ${id}, but ${why}`));
+        }
       }
     }
     this.st.structureLive = this.runs(actual, id);
@@ -395,10 +382,14 @@ export class Renderer extends EventEmitter<RendererEvents> {
     }
 
     // Membership goes on while a structural change is refused: servers the worker has are set.
-    await this.reconcile(actual);
-    this.updateSlotStatus();
-    if (this.slots.all().some((p) => p.slots.some((x) => x.state === 'leaving'))) this.later(500, () => void this.pass());
+    if (!(await this.reconcile(actual))) retry = true;
+    const summary = slotSummary(this.slots.all());
+    [this.st.slots, this.st.nodes] = [summary.slots, summary.nodes];
+    // A big config takes long to check: the mirror waits long enough not to check all the time.
+    this.mirrorCoalescer.setDelays(Math.max(this.c.mirrorDelayMs, 10 * this.config.lastCheckMs));
     this.lastRecords = records;
+    if (retry) return { retry: true };
+    if (this.slots.all().some((p) => p.slots.some((x) => x.state === 'leaving'))) return { requeueAfterMs: LEAVING_RECHECK_MS };
   }
 
   /** A restarted renderer takes over what the running worker has: no reload, no flap. */
@@ -427,7 +418,7 @@ export class Renderer extends EventEmitter<RendererEvents> {
 
   /** Whether the worker runs structure `id`: it says so, or it cannot (a template without the variable) and we reloaded it for `id`. */
   private runs(actual: Actual, id: string): boolean {
-    return actual.structureId === id || (actual.structureId === undefined && this.reloadedId === id);
+    return actual.structureId === id || (actual.structureId === undefined && this.config.reloadedId === id);
   }
 
   /** The leaving slots whose sessions decide when they are free. */
@@ -439,16 +430,23 @@ export class Renderer extends EventEmitter<RendererEvents> {
     return out.map((q) => ({ ...q, id: ids.get(`${q.backend}/${q.server}`) }));
   }
 
-  /** Reads the whole worker (a reconcile's re-reads, every interval). @throws RuntimeError */
+  /** Reads the whole worker (the whole compare, and after a reload). @throws RuntimeError */
   private async read(): Promise<Actual> {
     this.lastActual = await observeWorker(this.deps.runtime, this.leavingQueries(this.lastActual));
     return this.lastActual;
   }
 
-  /** Reads back the servers a reconcile touched (the last read stands for the rest). @throws RuntimeError */
-  private async readServers(touched: ActualServer[]): Promise<Actual> {
-    this.lastActual = await observeServers(this.deps.runtime, touched, this.lastActual ?? (await this.read()));
+  /** Reads back the servers a reconcile touched; `last` stands for the rest. @throws RuntimeError */
+  private async readServers(touched: ActualServer[], last: Actual): Promise<Actual> {
+    this.lastActual = await observeServers(this.deps.runtime, touched, last);
     return this.lastActual;
+  }
+
+  /** The servers' state as HAProxy has it now, for the next worker or the file on disk (not kept as a read: it may race a pass). */
+  private async serverState(fallback: Actual): Promise<string> {
+    if (!fallback.raw) return carryServerState(fallback.raw, desiredServers(this.slots.all()));
+    const fresh = await observeWorker(this.deps.runtime, []).catch(() => fallback);
+    return carryServerState(fresh.raw, desiredServers(this.slots.all()));
   }
 
   /**
@@ -477,7 +475,6 @@ export class Renderer extends EventEmitter<RendererEvents> {
         return EMPTY_WORKER;
       }
       this.haproxyIs('unreachable', err as RuntimeError);
-      this.retrySoon();
       return undefined;
     }
   }
@@ -491,68 +488,28 @@ export class Renderer extends EventEmitter<RendererEvents> {
     }
   }
 
-  // ---- structure: render → skip if refused → stage → check → rename → reload → verify ----
+  // ---- structure: the config writer reloads; the loop reports and decides ----
 
-  private async applyStructure(id: string, actual: Actual, records: NodeRecord[]): Promise<boolean> {
+  /** `reloaded`, `retry` (a refusal that may pass later), or `no` (unchanged, refused by its check, quarantined). */
+  private async applyStructure(id: string, actual: Actual, records: NodeRecord[]): Promise<'reloaded' | 'retry' | 'no'> {
     const cause = this.reloadCause();
-    const text = this.render(id);
-    if (text === undefined) return false;
-    // A refused structure is not tried again until it changes or a while passes, or every
-    // membership change would repeat the refusal (and its log line).
-    if (text === this.lastRefused || (id === this.refusedId && this.now() - this.refusedAt < 2 * this.c.reconcileIntervalMs)) return false;
-    const out = await this.inFileLane(async () => {
-      // The health the next worker inherits is what this one sees now, not at the last read.
-      const fresh = actual.raw ? await this.read().catch(() => actual) : actual;
-      return this.files.reload(text, carryServerState(fresh.raw, desiredServers(this.slots.all())));
-    });
-    if (!out.ok) {
-      [this.refusedId, this.refusedAt] = [id, this.now()];
-      if (out.stage === 'check') this.lastRefused = text;
-      this.refuse(out.stage, out.error);
-      if (out.stage === 'check') await this.quarantineFor(records);
-      else this.retrySoon();
-      return false;
-    }
-    this.lastCheckMs = out.checkMs;
-    this.written = text;
-    this.lastRefused = this.refusedId = undefined;
-    this.reloadedId = id;
+    const out = await this.config.reload(id, this.slots, records, () => this.serverState(actual));
+    if (out.kind !== 'applied') return this.configRefused(out) ? 'retry' : 'no';
     this.slots.reloaded();
     this.st.reloads[cause]++;
     this.emit('reload', { ...out.result!, cause, structureId: id, slots: this.slots.all().reduce((n, p) => n + p.slots.length, 0), bytes: out.bytes, checkMs: out.checkMs });
-    return true;
+    return 'reloaded';
   }
 
-  private render(id: string, slots = this.slots): string | undefined {
-    try {
-      return render(this.deps.template, slots.all(), this.settings(), id);
-    } catch (err) {
-      this.refuse('render', err as LeaseholdError);
-      return undefined;
+  /** Reports what the config writer refused; true when trying again later may pass (not its check). */
+  private configRefused(out: Exclude<ConfigOutcome, { kind: 'applied' }>): boolean {
+    if (out.kind === 'unchanged') return false;
+    this.refuse(out.stage, out.error);
+    if (out.kind === 'quarantined') {
+      this.desired.quarantineRecords(out.records);
+      this.queue.add('membership');
     }
-  }
-
-  /**
-   * `haproxy -c` refused: finds the records whose server lines it refuses (bisecting), keeps them
-   * out until they change, and reports each. If even no record at all is refused, the fault is
-   * the template or the settings: nothing to quarantine.
-   */
-  private async quarantineFor(records: NodeRecord[]): Promise<void> {
-    const accepts = async (subset: NodeRecord[]) => {
-      const t = new SlotTable(this.c);
-      t.plan(subset, this.now());
-      const text = this.render(structureId(this.deps.template, this.settings(), t.structure()), t);
-      return text !== undefined && this.files.accepts(text);
-    };
-    const found = await isolate(records, accepts);
-    // A record refused only in company (too many for the template, say) is not poison: the
-    // refusal is the structure's, and it stands.
-    const culprits: NodeRecord[] = [];
-    for (const r of found ?? []) if (!(await accepts([r]))) culprits.push(r);
-    if (!culprits.length) return;
-    this.desired.quarantineRecords(culprits);
-    this.lastRefused = this.refusedId = undefined;
-    this.passAgain = true;
+    return out.kind === 'refused' && out.stage !== 'check' && out.stage !== 'render';
   }
 
   private reloadCause(): ReloadCause {
@@ -564,62 +521,29 @@ export class Renderer extends EventEmitter<RendererEvents> {
     return JSON.stringify(now) !== JSON.stringify(was) ? 'pool' : 'config';
   }
 
-  /** Config-file work one at a time: a reload waits for a mirror under way, and the reverse. */
-  private inFileLane<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.fileLane.then(fn);
-    this.fileLane = run.catch(() => undefined);
-    return run;
-  }
-
   /**
-   * Brings the config on disk in line with the slots (no reload), beside the passes: a restart
+   * Brings the config on disk in line with the slots (no reload), beside membership: a restart
    * comes up the same. Renders the slots as they are when its turn comes.
    */
-  private mirror(): Promise<void> {
-    if (this.abort.signal.aborted) return Promise.resolve();
-    if (this.mirrorRunning) {
-      this.mirrorAgain = true;
-      return Promise.resolve();
-    }
-    this.mirrorRunning = true;
-    return this.inFileLane(async () => {
-      if (!this.st.structureLive || !this.st.structureId || !this.lastActual) return;
-      const text = this.render(this.st.structureId);
-      if (text === undefined || text === this.written || text === this.lastRefused) return;
-      const fresh = await this.read().catch(() => this.lastActual!);
-      const out = await this.files.mirror(text, carryServerState(fresh.raw, desiredServers(this.slots.all())));
-      if (!out.ok) {
-        this.refuse(out.stage, out.error);
-        if (out.stage !== 'check') return this.mirrorCoalescer.trigger();
-        this.lastRefused = text;
-        await this.quarantineFor(this.lastRecords);
-        return void this.pass();
-      }
-      this.lastCheckMs = out.checkMs;
-      this.written = text;
-      this.emit('mirror', { bytes: out.bytes, checkMs: out.checkMs });
-    }).finally(() => {
-      this.mirrorRunning = false;
-      if (this.mirrorAgain) {
-        this.mirrorAgain = false;
-        this.mirrorCoalescer.trigger();
-      }
-    });
+  private async mirror(): Promise<Outcome> {
+    if (this.stopped || !this.st.structureLive || !this.st.structureId || !this.lastActual) return;
+    const out = await this.config.mirror(this.st.structureId, this.slots, this.lastRecords, () => this.serverState(this.lastActual!));
+    if (out.kind === 'applied') return void this.emit('mirror', { bytes: out.bytes, checkMs: out.checkMs });
+    if (this.configRefused(out)) return { retry: true };
   }
 
-  // ---- membership: desired vs actual → commands → re-read → verify ----
+  // ---- membership: desired vs actual → commands → read back what was touched → verify ----
 
-  private async reconcile(actual: Actual): Promise<void> {
+  /** False when HAProxy could not be reached or did not converge (the caller retries). */
+  private async reconcile(actual: Actual): Promise<boolean> {
     const started = this.now();
-    let out: ReconcileOutcome;
+    let out: Awaited<ReturnType<Membership['reconcile']>>;
     try {
       out = await this.membership.reconcile(desiredServers(this.slots.all()), actual);
     } catch (err) {
       this.haproxyIs('unreachable', err as RuntimeError);
-      this.retrySoon();
-      return;
+      return false;
     }
-    Object.assign(actual, out.actual);
     this.st.pending = out.missing.filter((d) => d.admin !== 'maint').length + this.slots.unplaced;
     for (const x of out.drift) this.emit('drift', { backend: x.desired.backend, server: x.desired.server, node: x.desired.node, fields: x.fields });
     this.st.driftRepaired += out.drift.length;
@@ -633,12 +557,12 @@ export class Renderer extends EventEmitter<RendererEvents> {
     if (out.unconverged.length) {
       const first = out.unconverged[0]!;
       this.st.lastError = `${out.unconverged.length} server(s) still differ from the store after reconcile, first ${first.desired.backend}/${first.desired.server} (${first.fields.join(',')})`;
-      this.retrySoon();
     }
     this.st.reconcile.count++;
     this.st.reconcile.totalMs += durationMs;
     this.st.reconcile.lastMs = durationMs;
     this.st.lastReconcileAt = new Date(this.wall()).toISOString();
+    return this.st.converged;
   }
 
   /**
@@ -661,43 +585,9 @@ export class Renderer extends EventEmitter<RendererEvents> {
     }
   }
 
-  private updateSlotStatus(): void {
-    let nodes = 0;
-    this.st.slots = this.slots.all().map((p) => {
-      const used = p.slots.filter((s) => s.state !== 'free').length;
-      nodes += p.slots.filter((s) => s.state === 'ready' || s.state === 'drain').length;
-      return { service: p.service, used, total: p.slots.length };
-    });
-    this.st.nodes = nodes;
-    // A big config takes long to check: the mirror waits long enough not to check all the time.
-    this.mirrorCoalescer.setDelays(Math.max(this.c.mirrorDelayMs, 10 * this.lastCheckMs));
-  }
-
-  // ---- reports ----
-
   private refuse(stage: Stage, error: LeaseholdError): void {
     this.st.refused[stage]++;
     this.st.lastError = error.message;
     this.emit('refused', { stage, error });
-  }
-
-  /** Nodes in a slot (ready or draining), by record key. */
-  private placements(): Map<string, Placement> {
-    const out = new Map<string, Placement>();
-    for (const p of this.slots.all()) {
-      for (const s of p.slots) if ((s.state === 'ready' || s.state === 'drain') && s.node) out.set(`${this.c.prefix}${p.service}/${s.node.id}`, { r: s.node, slot: s.name });
-    }
-    return out;
-  }
-
-  private reportNodes(before: Map<string, Placement>, after: Map<string, Placement>): void {
-    const ev = (change: NodeChange['change'], { r, slot }: Placement) =>
-      this.emit('node', { change, service: r.service, id: r.id, address: r.address, port: r.port, weight: r.weight, state: r.state, slot });
-    for (const [k, v] of before) if (!after.has(k)) ev('left', v);
-    for (const [k, v] of after) {
-      const old = before.get(k)?.r;
-      if (!old) ev('joined', v);
-      else if (old.address !== v.r.address || old.port !== v.r.port || old.weight !== v.r.weight || old.state !== v.r.state || old.tag !== v.r.tag) ev('changed', v);
-    }
   }
 }

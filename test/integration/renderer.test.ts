@@ -161,6 +161,23 @@ test.serial('a server put in MAINT (or drained, or re-weighted) by hand on the a
   t.is(reloads(s.renderer).length, 1);
 });
 
+test.serial('a change reads back only what it touched; drift in a server it did not touch is repaired within the reconcile interval', async (t) => {
+  const s = await stack(t, ['w1', 'w2']);
+  await waitForNodes(s, ['w1', 'w2']);
+  const admin = new RuntimeChannel({ socket: s.ha.adminSocket, batchSize: 100, timeoutMs: 2000 });
+  const [state] = await admin.run(['show servers state webapp']);
+  const w1 = parseServersState(state!).find((x) => (x.admin & 0x01) === 0 && x.port === s.apps[0]!.port)!.server;
+  // Drift by hand, then at once a change elsewhere: the change's pass reads back its own server.
+  await admin.run([`set server webapp/${w1} weight 9`]);
+  const extraPort = await freePort();
+  await s.etcd.putLeased('/nodes/webapp/x1', record('x1', extraPort));
+  await waitFor(async () => (await s.ha.servers()).some((r) => r.backend === 'webapp' && r.addr === `127.0.0.1:${extraPort}` && inRotation(r)), 'x1 joined', 5000);
+  // RECONCILE_INTERVAL_MS is 1 s: repaired within a few intervals, by the whole compare.
+  await waitFor(async () => (await s.ha.servers()).find((r) => r.backend === 'webapp' && r.server === w1)?.weight === 100, 'the weight put back', 5000);
+  t.true(s.renderer.events().some((e) => e.event === 'drift' && e.server === w1 && e.fields.includes('weight')));
+  t.is(reloads(s.renderer).length, 1, 'no reload');
+});
+
 test.serial('a restarted renderer attaches to the running HAProxy: no reload, same slots', async (t) => {
   const s = await stack(t, ['w1', 'w2']);
   await waitForNodes(s, ['w1', 'w2']);

@@ -83,9 +83,8 @@ test('a join takes one re-read of the worker, not one per round; a refused addre
 
 /** The renderer's reader: whole reads, and read-backs of touched servers against the last one. */
 function reader(h: FakeHaproxy) {
-  let last: Actual | undefined;
-  const whole = async () => (last = await observeWorker(h, []));
-  return { whole, observe: async (touched?: ActualServer[]) => (touched ? (last = await observeServers(h, touched, last ?? (await whole()))) : whole()) };
+  const whole = () => observeWorker(h, []);
+  return { whole, observe: async (touched?: ActualServer[], last?: Actual) => (touched && last ? observeServers(h, touched, last) : whole()) };
 }
 
 test('a change reads back only the servers it touched: a show stat line each, never the whole table', async (t) => {

@@ -174,6 +174,47 @@ test('put then delete within one coalesce window: the node never enters rotation
   t.deepEqual(haproxy.live(), ['webapp/s1=10.0.0.1:3000']);
 });
 
+test('the work queue: a change reads back only what it touched, never the whole worker; queue depth, retries and the last full sync in /metrics', async (t) => {
+  const { store, haproxy, make } = setup(t, { reconcileIntervalMs: 60000 });
+  store.put('a', { address: '10.0.0.1', notify: false });
+  const { r } = make();
+  r.start();
+  await serving(haproxy, ['10.0.0.1:3000']);
+  await r.idle();
+  const reads = haproxy.reads;
+  store.put('b', { address: '10.0.0.2' });
+  await serving(haproxy, ['10.0.0.1:3000', '10.0.0.2:3000']);
+  store.put('b', { address: '10.0.0.2', weight: 7 });
+  store.del('a');
+  await serving(haproxy, ['10.0.0.2:3000']);
+  await r.idle();
+  t.is(haproxy.reads, reads, 'no show servers state: each change read back its own servers');
+  t.true(r.status.converged);
+  const m = metricsText(r.status);
+  t.regex(m, /^leasehold_renderer_queue_depth 0$/m);
+  t.regex(m, /^leasehold_renderer_queue_retries_total 0$/m);
+  t.regex(m, /^leasehold_renderer_last_full_sync_age_seconds \d/m);
+  t.regex(m, /^leasehold_runtime_commands_total\{result="refused"\} 0$/m);
+});
+
+test('HAProxy unreachable: membership retries with a growing back-off, not at a fixed pace; back, it converges', async (t) => {
+  const { store, haproxy, make } = setup(t, { reconcileIntervalMs: 60000 });
+  store.put('a', { address: '10.0.0.1', notify: false });
+  const { r } = make();
+  r.start();
+  await serving(haproxy, ['10.0.0.1:3000']);
+  await r.idle();
+  haproxy.down = true;
+  store.put('b', { address: '10.0.0.2' });
+  await sleep(3000);
+  // From 250 ms, doubling, ±10 %: about 250, 500, 1,000 and 2,000 ms: 3 or 4 in 3 s (a fixed 250 ms would be 12).
+  const retries = r.status.queue.retries;
+  t.true(retries >= 2 && retries <= 6, `${retries} retries in 3 s`);
+  haproxy.down = false;
+  await serving(haproxy, ['10.0.0.1:3000', '10.0.0.2:3000']);
+  t.true(r.status.converged);
+});
+
 test('change applied: each change counted once from etcd to HAProxy, full and incremental apart; one HAProxy could not take waits, dated from its arrival', async (t) => {
   const { store, haproxy, make } = setup(t);
   store.put('a', { address: '10.0.0.1', notify: false });

@@ -1,0 +1,54 @@
+import type { NodeRecord } from '../common/record.js';
+import type { NodeChange, RendererStatus, SlotView } from './events.js';
+import type { Pool } from './slots.js';
+
+/** A node in a slot. */
+export interface Placement {
+  r: NodeRecord;
+  slot: string;
+}
+
+/** Nodes in a slot (ready or draining), by record key (`prefix` + service/id). */
+export function placements(pools: Pool[], prefix: string): Map<string, Placement> {
+  const out = new Map<string, Placement>();
+  for (const p of pools) {
+    for (const s of p.slots) if ((s.state === 'ready' || s.state === 'drain') && s.node) out.set(`${prefix}${p.service}/${s.node.id}`, { r: s.node, slot: s.name });
+  }
+  return out;
+}
+
+/** The node events between two placements: who joined, left, or changed address, weight, state or tag. */
+export function nodeChanges(before: Map<string, Placement>, after: Map<string, Placement>): NodeChange[] {
+  const out: NodeChange[] = [];
+  const ev = (change: NodeChange['change'], { r, slot }: Placement) => out.push({ change, service: r.service, id: r.id, address: r.address, port: r.port, weight: r.weight, state: r.state, slot });
+  for (const [k, v] of before) if (!after.has(k)) ev('left', v);
+  for (const [k, v] of after) {
+    const old = before.get(k)?.r;
+    if (!old) ev('joined', v);
+    else if (old.address !== v.r.address || old.port !== v.r.port || old.weight !== v.r.weight || old.state !== v.r.state || old.tag !== v.r.tag) ev('changed', v);
+  }
+  return out;
+}
+
+/** Slots used per pool, and the nodes in them (ready or draining): `/status`'s summary. */
+export function slotSummary(pools: Pool[]): { slots: RendererStatus['slots']; nodes: number } {
+  let nodes = 0;
+  const slots = pools.map((p) => {
+    const used = p.slots.filter((s) => s.state !== 'free').length;
+    nodes += p.slots.filter((s) => s.state === 'ready' || s.state === 'drain').length;
+    return { service: p.service, used, total: p.slots.length };
+  });
+  return { slots, nodes };
+}
+
+/** Every slot of every backend: which node sits where (`/status`). */
+export function slotViews(pools: Pool[]): Record<string, SlotView[]> {
+  const out: Record<string, SlotView[]> = {};
+  for (const p of pools) {
+    out[p.service] = p.slots.map((s) => {
+      const n = s.state === 'free' ? undefined : s.node;
+      return n ? { slot: s.name, state: s.state, node: n.id, address: n.address, port: n.port, weight: n.weight } : { slot: s.name, state: s.state };
+    });
+  }
+  return out;
+}
