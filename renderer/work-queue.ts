@@ -48,7 +48,10 @@ export class WorkQueue<K extends string> {
     this.now = options.now ?? (() => performance.now());
   }
 
-  /** Queues key now; a key queued twice runs once. An immediate add supersedes a timed one (a retry's too). */
+  /**
+   * Queues key now: a key queued twice runs once, a key added while it runs runs once more after.
+   * It supersedes a timed add of the key, a retry's too (whose back-off stays until a success).
+   */
   add(key: K): void {
     if (this.stopped) return;
     this.cancelTimed(key);
@@ -63,7 +66,7 @@ export class WorkQueue<K extends string> {
     const at = this.now() + ms;
     if ((this.timed.get(key)?.at ?? Infinity) <= at) return;
     this.cancelTimed(key);
-    const handle = this.timers.setTimeout(() => (this.timed.delete(key), this.add(key)), ms);
+    const handle = this.timers.setTimeout(() => this.add(key), ms);
     this.timed.set(key, { at, handle });
   }
 

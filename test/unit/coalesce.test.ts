@@ -1,31 +1,6 @@
 import test from 'ava';
-import { Coalescer, type Timers } from '../../renderer/coalesce.js';
-
-/** A manual clock: timers fire only when the test advances time. */
-class FakeTimers implements Timers {
-  now = 0;
-  private next = 1;
-  private readonly pending = new Map<number, { at: number; fn: () => void }>();
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = this.next++;
-    this.pending.set(id, { at: this.now + ms, fn });
-    return id;
-  }
-  clearTimeout(h: unknown): void {
-    this.pending.delete(h as number);
-  }
-  advance(ms: number): void {
-    const end = this.now + ms;
-    for (;;) {
-      const due = [...this.pending].filter(([, t]) => t.at <= end).sort((a, b) => a[1].at - b[1].at)[0];
-      if (!due) break;
-      this.pending.delete(due[0]);
-      this.now = due[1].at;
-      due[1].fn();
-    }
-    this.now = end;
-  }
-}
+import { Coalescer } from '../../renderer/coalesce.js';
+import { FakeTimers } from '../helpers/fake-timers.js';
 
 function setup(min = 50, max = 1000) {
   const timers = new FakeTimers();
