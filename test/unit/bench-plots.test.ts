@@ -104,12 +104,12 @@ test('latency by pool size: one pool is not a plot', (t) => {
 
 test('memory by pool size: the host and container series with 2 pool sizes or more; else a reason', (t) => {
   const s = drawn(memoryByPool(
-    { memory100: { nodes: 100, rss: 71.1, peak: 87.2 }, nodes10000: { memory: { nodes: 10000, rss: 199.2, peak: 261.1 } } },
+    { memory100: { nodes: 100, rss: 71.1, peak: 87.2 }, nodes1000: { memory: { nodes: 1000, rss: 90, peak: 110 } }, nodes10000: { memory: { nodes: 10000, rss: 199.2, peak: 261.1 } } },
     { memory: { asRun: { webapps: 3, renderer: 78 }, hundredNodes: { nodes: 103, renderer: 79.9 } } },
   ));
   t.is(xmlProblem(s), undefined);
-  // rss, peak, container: 2 dots each; 2 targets. HAProxy and etcd had no figures: not drawn.
-  t.is(count(s, /<circle /g), 8);
+  // rss and peak at 3 pool sizes, the container at 2; 2 targets. HAProxy and etcd had no figures: not drawn.
+  t.is(count(s, /<circle /g), 10);
   t.false(s.includes('etcd (container)'));
   t.true(s.includes('>MB resident<'));
   const p = memoryByPool({ memory100: { nodes: 100, rss: 71.1, peak: 87.2 } }, undefined);
