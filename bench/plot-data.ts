@@ -29,12 +29,12 @@ export function eventKind(what: string): string {
 export function requestsOverTime(conv: Json): Plot {
   const file = 'requests-over-time.svg';
   const c = conv?.churn;
-  if (!Array.isArray(c?.timeline) || !c.timeline.length || !Array.isArray(c.events)) {
+  const seconds: number = c?.seconds ?? c?.timeline?.length;
+  // The bucket at `seconds` holds only the requests that ended after the load stopped.
+  const tl: Json[] = Array.isArray(c?.timeline) ? c.timeline.filter((b: Json) => b.sec < seconds) : [];
+  if (!tl.length || !Array.isArray(c.events)) {
     return { file, missing: 'convergence.json has no churn timeline with its events: run `BENCH_ONLY=churn npm run bench:compose`' };
   }
-  const seconds: number = c.seconds ?? c.timeline.length;
-  // The bucket at `seconds` holds only the requests that ended after the load stopped.
-  const tl = (c.timeline as Json[]).filter((b) => b.sec < seconds);
   const failedAt = new Map<number, number>();
   for (const b of tl) if (b.failed > 0) failedAt.set(b.sec, b.failed);
   // The fresh-connection load has no timeline; its failed requests (the first 100) carry times.
