@@ -4,8 +4,8 @@
 //    one, for comparison with the old figures); reloads per membership change;
 // 2. bursts of 100 changes within 1 s on a pool that fits (MIN_SLOTS=128);
 // 3. resident memory at 100 nodes;
-// 4. 1,000 and 10,000 nodes: first full sync, one change at a time, 100 changes/s for 60 s at
-//    10,000 (BENCH_SUSTAINED_S), memory at 10,000.
+// 4. 1,000 and 10,000 nodes: first full sync, one change at a time, memory (a third pool size for
+//    the plot of memory against pool size); 100 changes/s for 60 s at 10,000 (BENCH_SUSTAINED_S).
 // Writes bench/results/renderer.json. BENCH_REPS sets repetitions (default 20); BENCH_ONLY runs
 // some parts only (join-leave,burst,memory-100,1000-nodes,10000-nodes,10000-sustained).
 import { bursts } from './alone/burst.js';
@@ -52,7 +52,8 @@ async function main(): Promise<void> {
       const rig = await large();
       await putSynthetic(rig.etcd, 0, 1000);
       const sync = await firstSync(rig, 1000, LARGE);
-      return { firstSync: sync, oneChange: await oneChange(rig, 1000, REPS, 1000) };
+      const change = await oneChange(rig, 1000, REPS, 1000);
+      return { firstSync: sync, oneChange: change, memory: await settledMemory(rig, 1000) };
     });
     results.nodes10000 = await parts.run('10000-nodes', async () => {
       const rig = await large();
@@ -96,7 +97,7 @@ function print(r: Record<string, any>): void {
   }));
   const st = r.nodes10000?.sustained;
   if (st) table(`${st.rate} changes/s for ${st.seconds} s at ${st.nodes} nodes: put → live (ms)`, ['sent', 'late', 'n', 'median', 'p99', 'max', 'reloads', 'renderer CPU %'], [[st.sent, st.late, ...cells(st.changes), st.reloads, st.cpuPercent.renderer]]);
-  table('renderer resident memory (MB)', ['nodes', 'rss', 'peak'], [r.memory100, r.nodes10000?.memory].filter(Boolean).map((m) => [m.nodes, m.rss, m.peak]));
+  table('renderer resident memory (MB)', ['nodes', 'rss', 'peak'], [r.memory100, r.nodes1000?.memory, r.nodes10000?.memory].filter(Boolean).map((m) => [m.nodes, m.rss, m.peak]));
 }
 
 await main();
