@@ -1,3 +1,6 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import test from 'ava';
 import { buildImages, docker, image } from '../helpers/compose.js';
 
@@ -60,3 +63,45 @@ test('etcd image: lease checkpointing is on (remaining TTLs survive a leader cha
   t.true(env.includes('ETCD_EXPERIMENTAL_ENABLE_LEASE_CHECKPOINT=true'));
   t.true(env.includes('ETCD_EXPERIMENTAL_ENABLE_LEASE_CHECKPOINT_PERSIST=true'));
 });
+
+// HAProxy's manual says roundrobin is limited by design to 4,095 active servers per backend, and
+// leasehold's pools grow to 16,384 slots. Tried on both versions users run, the way slots come
+// into rotation (disabled in the config, `state ready` at runtime) and after a reload that
+// carried their state (in rotation from the config): every server gets requests, by its weight.
+const BALANCE_CHECK = fileURLToPath(new URL('../helpers/balance-check.js', import.meta.url));
+
+async function balanceInImage(args: string[]): Promise<string> {
+  const c = await docker.createContainer({
+    Image: image('ha'),
+    Entrypoint: ['node'],
+    Cmd: ['/tmp/balance-check.mjs', ...args],
+    Tty: true,
+    HostConfig: { Binds: [`${BALANCE_CHECK}:/tmp/balance-check.mjs:ro`], NetworkMode: 'none' },
+    Labels: { 'leasehold.test-run': `versions-${process.pid}` },
+  });
+  try {
+    await c.start();
+    await c.wait();
+    const logs: unknown = await c.logs({ stdout: true, stderr: true });
+    // dockerode parses a reply that is JSON as a whole: our one line comes back as an object.
+    return Buffer.isBuffer(logs) ? logs.toString() : JSON.stringify(logs);
+  } finally {
+    await c.remove({ force: true });
+  }
+}
+
+for (const how of ['ready', 'enabled']) {
+  test(`roundrobin at 10,000 servers (${how === 'ready' ? 'put in rotation at runtime' : 'in rotation from the config'}): every server gets requests, by weight, on HAProxy 2.6 (host) and 3.0 (image)`, async (t) => {
+    const args = ['10000', 'roundrobin', '2', how];
+    const host = (await promisify(execFile)('node', [BALANCE_CHECK, ...args], { timeout: 120000 })).stdout;
+    for (const out of [host, await balanceInImage(args)]) {
+      const r = JSON.parse(out.trim().split('\n').pop()!) as { version: string; reached: number; failed: number; last: number; meanHitsByWeight: number[] };
+      t.log(`HAProxy ${r.version}: ${r.reached} of 10,000 reached, ${r.failed} failed, mean requests by weight 1/2/3: ${r.meanHitsByWeight.join('/')}`);
+      t.is(r.failed, 0);
+      t.is(r.reached, 10000, `HAProxy ${r.version}`);
+      t.true(r.last > 0, 'the last slot too');
+      // Weights 1, 2, 3: requests in proportion (within a tenth).
+      t.true(Math.abs(r.meanHitsByWeight[2]! / r.meanHitsByWeight[0]! - 3) < 0.3, `by weight: ${r.meanHitsByWeight.join('/')}`);
+    }
+  });
+}

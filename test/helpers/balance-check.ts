@@ -3,7 +3,7 @@
 // script (Node's own modules only) so it runs on the host's HAProxy and, as text, inside an
 // image with another version: `node balance-check.js <servers> [algorithm] [rounds]`. The
 // servers start `disabled`, as leasehold's slots do, and go in rotation through the runtime API
-// (`state ready`); weights 1, 2 and 3 in turn. All of them point at one local responder: HAProxy
+// (`state ready`), or with `enabled` are in rotation from the config; weights 1, 2 and 3 in turn. All of them point at one local responder: HAProxy
 // balances servers, not addresses. Prints one JSON line.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,6 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const [servers, algorithm, rounds] = [Number(process.argv[2] ?? 10000), process.argv[3] ?? 'roundrobin', Number(process.argv[4] ?? 2)];
+/** `enabled`: servers in rotation from the config (as after a reload that carried their state), not put there at runtime. */
+const enabled = process.argv[5] === 'enabled';
 const BASE = 31000 + (process.pid % 1000) * 2;
 const weight = (i: number) => 1 + (i % 3);
 
@@ -41,7 +43,7 @@ function get(agent: Agent): Promise<void> {
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'balance-'));
   const socket = join(dir, 'admin.sock');
-  const lines = Array.from({ length: servers }, (_, i) => `    server s${i + 1} 127.0.0.1:${BASE + 1} weight ${weight(i)} disabled`);
+  const lines = Array.from({ length: servers }, (_, i) => `    server s${i + 1} 127.0.0.1:${BASE + 1} weight ${weight(i)}${enabled ? '' : ' disabled'}`);
   writeFileSync(
     join(dir, 'haproxy.cfg'),
     [
@@ -75,7 +77,7 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 100));
     }
     const version = /^Version: (\S+)/m.exec(await admin(socket, ['show info']))?.[1];
-    for (let i = 0; i < servers; i += 200) await admin(socket, Array.from({ length: Math.min(200, servers - i) }, (_, k) => `set server pool/s${i + k + 1} state ready`));
+    if (!enabled) for (let i = 0; i < servers; i += 200) await admin(socket, Array.from({ length: Math.min(200, servers - i) }, (_, k) => `set server pool/s${i + k + 1} state ready`));
     const total = rounds * Array.from({ length: servers }, (_, i) => weight(i)).reduce((a, b) => a + b, 0);
     const agent = new Agent({ keepAlive: true, maxSockets: 8 });
     let sent = 0;
@@ -103,7 +105,7 @@ async function main(): Promise<void> {
       return of.reduce((a, b) => a + b, 0) / Math.max(1, of.length);
     });
     const lastUnreached = [...hits].filter(([, n]) => n === 0).map(([i]) => i + 1).slice(-5);
-    console.log(JSON.stringify({ version, algorithm, servers, requests: total, failed, reached, meanHitsByWeight: byWeight, lastUnreached, last: hits.get(servers - 1) ?? 0 }));
+    console.log(JSON.stringify({ version, algorithm, servers, enabled, requests: total, failed, reached, meanHitsByWeight: byWeight, lastUnreached, last: hits.get(servers - 1) ?? 0 }));
   } finally {
     ha.kill('SIGTERM');
     rmSync(dir, { recursive: true, force: true });
