@@ -98,6 +98,13 @@ export class Desired extends EventEmitter<DesiredEvents> {
     return this.quarantine.size;
   }
 
+  /** When the next hold or fail-static hold ends (monotonic ms): a pass is due then. */
+  get nextExpiry(): number | undefined {
+    let next = this.held?.until;
+    for (const h of this.failHeld.values()) if (next === undefined || h.until < next) next = h.until;
+    return next;
+  }
+
   /** Nodes held by fail static now. */
   get failStatic(): { held: number } {
     return { held: this.failHeld.size };

@@ -344,6 +344,12 @@ export class Renderer extends EventEmitter<RendererEvents> {
     }
     if (whole && this.st.converged && this.st.structureLive) this.lastFullSyncAt = this.now();
     if (out?.retry) this.fullRead = true;
+    // A hold that ends is a change of its own: the pass that applies it is asked for here.
+    const expiry = this.desired.nextExpiry;
+    if (expiry !== undefined && !out?.retry) {
+      const inMs = Math.max(0, expiry - this.now()) + 10;
+      if (out?.requeueAfterMs === undefined || inMs < out.requeueAfterMs) return { requeueAfterMs: inMs };
+    }
     return out;
   }
 
