@@ -11,6 +11,7 @@ export interface RendererTlsFiles {
   caFile: string;
   certFile: string;
   keyFile: string;
+  /** The Common Name an `https://` renderer's certificate must carry. Env `LEASEHOLD_RENDERER_NAME`. Default `leasehold-renderer-peer`. */
   name: string;
 }
 
@@ -42,14 +43,13 @@ export interface CliOptions {
   renderers: string[];
   /**
    * For `https://` renderers (their peer endpoint, mutual TLS): the CA, our certificate and key
-   * (PEM files), and the Common Name the renderer's certificate must carry. Env
-   * `LEASEHOLD_RENDERER_CA`, `LEASEHOLD_RENDERER_CERT`, `LEASEHOLD_RENDERER_KEY`,
-   * `LEASEHOLD_RENDERER_NAME` (default `leasehold-renderer-peer`). Default none.
+   * (PEM files), all three or none. Env `LEASEHOLD_RENDERER_CA`, `LEASEHOLD_RENDERER_CERT`,
+   * `LEASEHOLD_RENDERER_KEY`. Default none.
    */
   rendererTls?: RendererTlsFiles;
   /** Env `NO_COLOR` set and not empty: no colour even on a terminal (https://no-color.org). */
   noColor: boolean;
-  /** Who writes an operator key (its `by` field). Env `LEASEHOLD_USER`, else `<user>@<host>`. */
+  /** Who writes an operator key (its `by` field). Env `LEASEHOLD_USER`. Default `<user>@<host>` (the user `sudo` was run by, if any). */
   who: string;
 }
 

@@ -20,11 +20,12 @@ export interface EtcdTlsOptions {
 
 /** etcd user, when etcd has auth enabled. */
 export interface EtcdAuthOptions {
-  /** Env `ETCD_USERNAME`. */
+  /** etcd user, when etcd has auth on (the registrar's: `registrar-<service>`). Env `ETCD_USERNAME`. Default none. */
   username: string;
   /**
-   * Env `ETCD_PASSWORD`, or the contents of the file `ETCD_PASSWORD_FILE` names (less one final
-   * newline): a file keeps the password out of the container's configuration.
+   * The etcd user's password, given as itself or as a file that holds it (less one final newline,
+   * read when `ETCD_PASSWORD` is unset): a file keeps the password out of the container's
+   * configuration. Env `ETCD_PASSWORD`, `ETCD_PASSWORD_FILE`. Default none.
    */
   password: string;
 }

@@ -34,6 +34,15 @@ function etcdEnvFor(env: Env, dir: string, service: string): Env {
   return { ...env, ETCD_CERT: join(d, 'registrar.pem'), ETCD_KEY: join(d, 'registrar-key.pem'), ETCD_USERNAME: `registrar-${service}`, ETCD_PASSWORD: password };
 }
 
+// The agent's own options (it also reads the registrar's, for what every registration shares:
+// LEASE_TTL, CHECK_*, NODES_PREFIX, ETCD_ENDPOINTS, ETCD_CA, REGISTRAR_HEALTH_PORT for its /health).
+/** The services this agent may register (it needs their credentials); required. Env `AGENT_SERVICES`, comma-separated. Default none. */
+/** Folder of the services' credentials: `<service>/registrar.pem`, `registrar-key.pem`, `password` (a service's pki volume). Env `AGENT_CREDENTIALS`. Default `/etc/leasehold/agent`. */
+/** Which containers it looks after: `label=value,...`, or `host` for every container of the engine. Env `AGENT_SCOPE`. Default: its own compose project's (`com.docker.compose.project=<its project>`). */
+/** Networks whose addresses it may advertise. Env `AGENT_NETWORKS`, comma-separated. Default: the networks of its own container. */
+/** Period of a full list of the containers beside the event stream, ms. Env `AGENT_RESYNC_MS`. Default 30000. */
+/** The Docker engine's socket (root on the host: only the agent's container mounts it). Env `DOCKER_SOCKET`. Default `/var/run/docker.sock`. */
+
 async function main(): Promise<void> {
   const env = process.env;
   const boot = createLineLog('agent');

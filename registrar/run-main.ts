@@ -70,6 +70,7 @@ async function main(): Promise<void> {
 void main();
 
 /** RUN_AS=uid[:gid], numeric: the app's user and group (default: leasehold-run's own). */
+/** The user the app runs as, `uid` or `uid:gid` (numbers): it then cannot read the etcd credentials (root's, mode 600). Env `RUN_AS`. Default: leasehold-run's own user. */
 function runAs(v: string | undefined): { uid?: number; gid?: number } {
   if (!v) return {};
   const m = /^(\d{1,10})(?::(\d{1,10}))?$/.exec(v);

@@ -94,23 +94,23 @@ export interface RendererOptions {
   allowedNetworks: string[];
   /**
    * Loopback and this host's own addresses may be nodes (not on the LB's ports): for everything
-   * on one host without containers (development, the integration suite). Env `ALLOW_LOCAL_NODES`
-   * (`1`/`0`). Default 0.
+   * on one host without containers (development, the integration suite): `1`. Env
+   * `ALLOW_LOCAL_NODES`. Default 0.
    */
   allowLocalNodes: boolean;
   /** How long a suspicious list (another etcd, an older revision, most nodes gone) is held, ms. Env `HOLD_MS`. Default 15000. */
   holdMs: number;
   /**
    * Fail static: nodes of a service that vanish without a graceful leave (lease expiry, a delete)
-   * while that takes more than this share of the service's nodes within `failStaticWindowMs` are
-   * held: kept in HAProxy, whose own checks decide their traffic, until they register again or
-   * `failStaticMaxMs` passes. A service is never emptied by expiries alone within that bound.
-   * Env `FAIL_STATIC_SHARE` (percent). Default 50.
+   * while that takes more than this share (percent) of the service's nodes within
+   * `failStaticWindowMs` are held: kept in HAProxy, whose own checks decide their traffic, until
+   * they register again or `failStaticMaxMs` passes. A service is never emptied by expiries alone
+   * within that bound. Env `FAIL_STATIC_SHARE`. Default 50.
    */
   failStaticShare: number;
-  /** Env `FAIL_STATIC_WINDOW_MS`. Default 10000. */
+  /** Fail static: the window in which a service's losses are counted, ms. Env `FAIL_STATIC_WINDOW_MS`. Default 10000. */
   failStaticWindowMs: number;
-  /** Env `FAIL_STATIC_MAX_MS`. Default 60000. */
+  /** Fail static: longest a lost node is held before it is removed, ms. Env `FAIL_STATIC_MAX_MS`. Default 60000. */
   failStaticMaxMs: number;
   /** Largest pool of server slots per backend (HAProxy takes a file descriptor per slot). Env `MAX_SLOTS`. Default 16384. */
   maxSlots: number;
