@@ -39,7 +39,11 @@ export interface CliOptions {
   nodesPrefix: string;
   /** Where operator keys live. Env `OPERATOR_PREFIX`. Default `/leasehold/`. */
   operatorPrefix: string;
-  /** Renderers' HTTP endpoints (`/status`, `/events`). Env `LEASEHOLD_RENDERERS`, comma-separated. Default `http://127.0.0.1:8405`. */
+  /**
+   * Renderers' HTTP endpoints (`/status`, `/events`) for `status`, `drain --wait` and `watch`;
+   * `--renderer URL` (repeatable) wins; `https://` for a peer endpoint. In the ha image: its own
+   * renderer. Env `LEASEHOLD_RENDERERS`, comma-separated. Default `http://127.0.0.1:8405`.
+   */
   renderers: string[];
   /**
    * For `https://` renderers (their peer endpoint, mutual TLS): the CA, our certificate and key

@@ -34,7 +34,7 @@ export interface RegistrarOptions {
   tag: string;
   /** HAProxy server weight, 0..256. Env `WEIGHT`. Default 100. */
   weight: number;
-  /** Lease TTL in seconds, at least 2. Env `LEASE_TTL`. Default 5. */
+  /** Lease TTL in seconds, at least 2; a keepalive every TTL/3. Env `LEASE_TTL`. Default 5. */
   ttlSeconds: number;
   /**
    * The app's health URL: `http://…` passes on a 2xx answer, `tcp://host:port` when the port
@@ -70,7 +70,8 @@ export interface RegistrarOptions {
   checkRise: number;
   /**
    * How often the app's health is checked until it first answers, ms: a container's join
-   * waits on this. Env `WAIT_CHECK_INTERVAL_MS`. Default 25.
+   * waits on this. The wait between checks grows to 1% of the time waited so far (a check a
+   * second after 100 s); the wait is logged every 10 s. Env `WAIT_CHECK_INTERVAL_MS`. Default 25.
    */
   waitCheckIntervalMs: number;
   /** Port of the registrar's own `/health`; 0 turns it off. Env `REGISTRAR_HEALTH_PORT`. Default 3001. */

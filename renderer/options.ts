@@ -16,7 +16,7 @@ export interface RendererOptions {
   prefix: string;
   /** Where operator keys live (drains, weights: `leasehold drain`). Env `OPERATOR_PREFIX`. Default `/leasehold/`. */
   operatorPrefix: string;
-  /** Handlebars template. Env `TEMPLATE_PATH`. Default: the shipped `templates/haproxy.cfg.hbs`. */
+  /** Handlebars template (what a template of your own must keep: docs/architecture.md). Env `TEMPLATE_PATH`. Default: the shipped `templates/haproxy.cfg.hbs`. */
   templatePath: string;
   /** The live config the renderer replaces. Env `HAPROXY_CONFIG`. Default `/etc/haproxy/haproxy.cfg`. */
   configPath: string;
@@ -32,7 +32,11 @@ export interface RendererOptions {
   frontendBind: string;
   /** Stats page bind (HTML, `;csv`, `/metrics`). Env `STATS_BIND`. Default `*:1936`. */
   statsBind: string;
-  /** Service the frontend sends traffic to by default. Env `DEFAULT_SERVICE`. Default `webapp`. */
+  /**
+   * Service the frontend sends traffic to when no `ROUTES` rule matches the Host, and when a
+   * request has no Host (HTTP/1.0, an outer load balancer's health check). Env `DEFAULT_SERVICE`.
+   * Default `webapp`.
+   */
   defaultService: string;
   /** Path HAProxy health-checks on each server. Env `HEALTH_CHECK_PATH`. Default `/health`. */
   healthCheckPath: string;
@@ -61,7 +65,8 @@ export interface RendererOptions {
   mirrorDelayMs: number;
   /**
    * Secret behind the sticky cookies (`dynamic-cookie-key`). Load balancers that share it send a
-   * client to the same node. Env `COOKIE_KEY`. Default: a random key kept in `<state dir>/cookie-key`.
+   * client to the same node: give several LBs the same one. Env `COOKIE_KEY`. Default: a random key
+   * kept in `<state dir>/cookie-key`.
    */
   cookieKey?: string;
   /** How long an old worker may finish its requests after a reload (HAProxy time). Env `HARD_STOP_AFTER`. Default `5m`. */
@@ -80,8 +85,9 @@ export interface RendererOptions {
   /**
    * Host names (case-insensitive) routed to services other than the default one, e.g.
    * `api.example.com=api,admin.example.com=admin`. The default service takes every other Host;
-   * only these services have backends, and records of any other service are refused.
-   * Env `ROUTES`. Default: none.
+   * only these services have backends, and records of any other service are refused. One map
+   * lookup of the Host without its port and trailing dot: `API.example.com.:8080` is
+   * `api.example.com`. Env `ROUTES`. Default: none.
    */
   routes: { host: string; service: string }[];
   /** Map file the routes are written to for HAProxy. Env `ROUTES_MAP`. Default `routes.map` beside `HAPROXY_CONFIG`. */
@@ -123,7 +129,8 @@ export interface RendererOptions {
   maxNodesPerService: number;
   /**
    * `/health` answers 503 once the store has been out of sync (not listed and watching: etcd
-   * away, a list or a watch failing) this long, ms. HAProxy serves on meanwhile. Env
+   * away, a list or a watch failing) this long, ms. HAProxy serves on meanwhile. The ha image's
+   * health check reads `/live` (the same less this), so an etcd outage restarts no serving LB. Env
    * `STORE_UNSYNCED_UNHEALTHY_MS`. Default 30000.
    */
   storeUnsyncedUnhealthyMs: number;
