@@ -83,7 +83,7 @@ const FILE_MEANINGS = {
   BOOTSTRAP_PORT: 'Loopback port on which a new etcd data directory gets its users and roles before etcd serves the network.',
   LEASEHOLD_AUTH_SETUP: '1: this etcd member sets up users and roles; 0: it waits on loopback until auth is on (the other cluster members).',
   LEASEHOLD_PKI: 'Where the etcd image finds its credentials.',
-  LEASEHOLD_ETCD_CERT: 'The CLI\'s own client certificate in the ha and etcd images (its Common Name is its etcd user, the operator in compose.yml), instead of the container\'s.',
+  LEASEHOLD_ETCD_CERT: 'The CLI\'s own client certificate in the ha and etcd images (its Common Name is its etcd user), instead of the container\'s `ETCD_CERT` or etcdctl\'s root. compose.yml gives the ha image the operator\'s; the etcd image sets the operator\'s itself.',
   LEASEHOLD_ETCD_KEY: 'Its key.',
   STATS_PASSWORD_FILE: 'File with the stats page\'s password (user `leasehold`). Unset: the page is open.',
   COOKIE_KEY_FILE: 'File with the sticky cookies\' key, read into `COOKIE_KEY` (every LB of a cluster reads the same one).',
@@ -333,7 +333,8 @@ export function generate() {
   out.push('## The images, scripts and compose files');
   out.push('');
   out.push('Read by the images\' shell scripts (`images/*/`), the compose and stack files, the Makefile');
-  out.push('and `scripts/`, with the default each file gives.');
+  out.push('and `scripts/`, with the default each file gives. The etcd image also reads etcd\'s own `ETCD_*`');
+  out.push('(TLS files, listen URLs: the image sets them), and its `etcdctl` uses `ETCDCTL_*` (root\'s certificate).');
   out.push('');
   out.push('| variable | default | where | meaning |');
   out.push('|---|---|---|---|');
