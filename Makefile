@@ -49,7 +49,7 @@ cluster-up:
 cluster-down:
 	$(CLUSTER) down -v --remove-orphans
 
-# Docker Swarm (stack.yml): run `docker swarm init` first (README, "Many hosts: Docker Swarm").
+# Docker Swarm (stack.yml): run `docker swarm init` first (docs/deploy.md, "Many hosts: Docker Swarm").
 # stack-up builds the images on this node, labels it for all three etcd members if the swarm has
 # only this node, makes the secrets once and deploys with the LB's ports (stack.publish.yml).
 # stack-down removes the stack, then its volumes on this node and its secrets.
@@ -62,7 +62,7 @@ STACK_FILES ?= -c stack.yml -c stack.publish.yml
 .PHONY: stack-up stack-down
 
 stack-up:
-	@[ "$$(docker info -f '{{.Swarm.LocalNodeState}}')" = active ] || { echo "not a swarm node: run docker swarm init first (README)" >&2; exit 1; }
+	@[ "$$(docker info -f '{{.Swarm.LocalNodeState}}')" = active ] || { echo "not a swarm node: run docker swarm init first (docs/deploy.md)" >&2; exit 1; }
 	$(COMPOSE) --profile bundle build
 	@if [ "$$(docker node ls -q | wc -l)" = 1 ]; then \
 	  docker node update --label-add leasehold.etcd1=true --label-add leasehold.etcd2=true --label-add leasehold.etcd3=true "$$(docker info -f '{{.Swarm.NodeID}}')" >/dev/null; fi

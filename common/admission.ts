@@ -5,7 +5,7 @@ import { NAME_PATTERN, type NodeRecord, NodeRecordSchema, normalizePrefix } from
 
 /**
  * What the renderer lets into HAProxy. A webapp container can write records of its own service
- * (README, "Security model"): these rules keep such a record from pointing the load balancer at itself,
+ * (docs/security.md, "The security model"): these rules keep such a record from pointing the load balancer at itself,
  * at etcd, at loopback or at anything but a unicast node.
  */
 export interface AdmissionRules {

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The per-host agent: `leasehold-agent`. Watches this host's Docker engine and registers every
 // running container labelled `leasehold.service` (and `leasehold.port`) for the services it holds
-// credentials for. It needs the Docker socket, which is root on the host: see the README's
+// credentials for. It needs the Docker socket, which is root on the host: see docs/deploy.md,
 // "Bring your own app" for that trade-off against the registrar inside the container.
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';

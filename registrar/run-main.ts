@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // leasehold-run [--] COMMAND [ARG...]: runs COMMAND as its child and registers it while it is
 // healthy. An image's ENTRYPOINT: ["/opt/leasehold/bin/leasehold-run", "--"], its CMD the app.
-// Told by the same environment as leasehold-registrar (README, "Bring your own app").
+// Told by the same environment as leasehold-registrar (docs/deploy.md, "Bring your own app").
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { registrarFromEnv } from './daemon.js';

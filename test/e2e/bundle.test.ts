@@ -1,7 +1,7 @@
 // Any image joins with one COPY: `static` is Debian's busybox httpd with the drop-in bundle
 // (/opt/leasehold, leasehold-run as its ENTRYPOINT; images/registrar/Dockerfile), under the load
 // real clients make, through joins, `docker stop` and SIGKILL; and an image a user builds from
-// leasehold/registrar with the README's lines joins the same way.
+// leasehold/registrar with the lines of docs/deploy.md joins the same way.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -112,8 +112,8 @@ function sh(cmd: string, args: string[], cwd: string): Promise<string> {
   );
 }
 
-test.serial("a user's own image, built with the README's lines from leasehold/registrar, joins and leaves", async (t) => {
-  // The README's lines, on an image with nothing of leasehold in it (the labelled example's).
+test.serial("a user's own image, built with docs/deploy.md's lines from leasehold/registrar, joins and leaves", async (t) => {
+  // The lines of docs/deploy.md, on an image with nothing of leasehold in it (the labelled example's).
   const dir = mkdtempSync(join(tmpdir(), 'leasehold-byo-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(join(dir, 'Dockerfile'), `FROM leasehold/static:${TAG}

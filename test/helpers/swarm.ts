@@ -1,4 +1,4 @@
-// A leasehold stack on a single-node Docker Swarm, as the README's runbook deploys it, for the
+// A leasehold stack on a single-node Docker Swarm, as docs/deploy.md's runbook deploys it, for the
 // e2e test and the benchmark: `docker stack deploy -c stack.yml` (no published port: swarm
 // publishes on every interface), secrets from scripts/stack-secrets.sh, and everything removed
 // afterwards. Traffic goes from a container on the stack's attachable overlay network.
