@@ -111,6 +111,7 @@ async function main(argv: string[]): Promise<number> {
     return await run(cmd, ctx);
   } catch (err) {
     write(process.stderr, `leasehold: ${(err as Error).message}`);
+    /** Set and not empty: an unexpected failure prints its stack too. Env `LEASEHOLD_DEBUG`. Default none. */
     if (exitCodeOf(err) === 1 && !(err as { retryable?: boolean }).retryable && process.env.LEASEHOLD_DEBUG) write(process.stderr, String((err as Error).stack));
     return exitCodeOf(err);
   } finally {
