@@ -1,5 +1,5 @@
 // Any image joins with one COPY: `static` is Debian's busybox httpd with the drop-in bundle
-// (/opt/leasehold, leasehold-run as its ENTRYPOINT; images/registrar/Dockerfile), under the load
+// (/opt/leasehold, leasehold-run as its ENTRYPOINT; images/Dockerfile, target registrar), under the load
 // real clients make, through joins, `docker stop` and SIGKILL; and an image a user builds from
 // leasehold/registrar with the lines of docs/deploy.md joins the same way.
 import { execFile } from 'node:child_process';
