@@ -235,10 +235,10 @@ test.serial("the renderer's etcd user only reads; the CLI in the ha image is the
   t.is(status.code, 0, 'but it reads');
   const asOperator = await stack.exec('ha', ['leasehold', 'weight', `webapp/${id}`, '100']);
   t.is(asOperator.code, 0, asOperator.stderr);
-  const ops = await stack.exec('etcd', ['leasehold', 'weight', `webapp/${id}`, '--reset']);
+  const ops = await stack.exec('ha', ['leasehold', 'weight', `webapp/${id}`, '--reset']);
   t.is(ops.code, 0, ops.stderr);
-  // The etcd image's leasehold is the operator too, not root: it cannot write a record.
-  const notRoot = await stack.exec('etcd', ['sh', '-c', 'ETCDCTL_CERT=$LEASEHOLD_ETCD_CERT ETCDCTL_KEY=$LEASEHOLD_ETCD_KEY etcdctl put /nodes/webapp/x y']);
+  // The operator is not root: with its certificate, a record cannot be written.
+  const notRoot = await stack.exec('etcd', ['sh', '-c', 'ETCDCTL_CERT=/etc/leasehold/pki/operator.pem ETCDCTL_KEY=/etc/leasehold/pki/operator-key.pem etcdctl put /nodes/webapp/x y']);
   t.not(notRoot.code, 0);
   t.regex(notRoot.stderr, /permission denied/);
 });
