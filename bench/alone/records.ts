@@ -5,12 +5,14 @@ export interface RecordFields {
   address?: string;
   port?: number;
   weight?: number;
+  /** `leaving`: a graceful leave's mark, put before the delete as the registrar does. */
+  state?: 'up' | 'leaving';
 }
 
 export const key = (id: string) => `/nodes/webapp/${id}`;
 
 export function record(id: string, f: RecordFields = {}): string {
-  return JSON.stringify({ id, service: 'webapp', address: f.address ?? '127.0.0.1', port: f.port ?? 9, tag: id, weight: f.weight ?? 1, state: 'up', registeredAt: new Date().toISOString() });
+  return JSON.stringify({ id, service: 'webapp', address: f.address ?? '127.0.0.1', port: f.port ?? 9, tag: id, weight: f.weight ?? 1, state: f.state ?? 'up', registeredAt: new Date().toISOString() });
 }
 
 /**
