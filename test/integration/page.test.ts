@@ -1,5 +1,7 @@
 import { type IncomingMessage, request } from 'node:http';
 import test from 'ava';
+import { startHealthServer } from '../../common/health-server.js';
+import { pageFiles } from '../../renderer/page-files.js';
 import { ARTIFACTS, Browser } from '../helpers/browser.js';
 import { TestEtcd } from '../helpers/etcd.js';
 import { TestHaproxy } from '../helpers/haproxy.js';
@@ -134,3 +136,38 @@ test.serial('headless Chromium through the stats frontend: the nodes in the tabl
   const shot = await tab.screenshot(`${ARTIFACTS}page-integration.png`);
   t.log(`screenshot: ${shot}`);
 });
+
+/** `/status` as a renderer with `n` nodes over 5 services would answer it (and a free slot each). */
+function bigStatus(n: number) {
+  const backends: Record<string, unknown[]> = {};
+  for (let i = 0; i < n; i++) {
+    const service = `svc${i % 5}`;
+    (backends[service] ??= []).push({ slot: `s${Math.floor(i / 5) + 1}`, state: i % 50 ? 'ready' : 'drain', node: `node-${i}`, address: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, port: 3000, weight: 100, since: new Date(Date.now() - i * 1000).toISOString(), haproxy: { status: 'UP', sessions: i % 7, weight: 100 } });
+  }
+  for (const slots of Object.values(backends)) slots.push({ slot: `s${slots.length + 1}`, state: 'free' });
+  return { etcd: 'connected', haproxy: 'reachable', nodes: n, records: n, converged: true, driftRepaired: 0, reloads: { services: 0, pool: 0, config: 1 }, slots: Object.keys(backends).map((service) => ({ service, used: n / 5, total: n / 5 + 1 })), backends, setAside: [] };
+}
+
+for (const n of [1000, 10000]) {
+  test.serial(`${n} nodes in headless Chromium: the first table within ${n > 1000 ? 2 : 1} s, one page of 100 rows, search and paging`, async (t) => {
+    const status = bigStatus(n);
+    const port = await freePort();
+    const server = startHealthServer(port, () => ({ healthy: true, body: {} }), undefined, { status: () => status, events: () => () => undefined, page: pageFiles() });
+    t.teardown(() => server.close());
+    const browser = await Browser.start();
+    t.teardown(() => browser.stop());
+    const tab = await browser.open(`http://127.0.0.1:${port}/ui/`);
+    await waitFor(async () => (await tab.eval<string>('document.body.dataset.loaded')) === 'true', 'page loaded', 20000, 50);
+    const ms = Number(await tab.eval<string>('document.body.dataset.loadedMs'));
+    t.log(`${n} nodes: first table ${ms} ms after navigation`);
+    t.true(ms < (n > 1000 ? 2000 : 1000), `${ms} ms`);
+    t.is(await tab.eval<number>(`document.querySelectorAll('#nodes tbody tr').length`), 100);
+    t.regex(await tab.eval<string>(`document.getElementById('pageinfo').textContent`), new RegExp(`^1–100 of ${n} `));
+    t.is(await tab.eval<number>(`document.querySelectorAll('#services tbody tr').length`), 5);
+    await tab.eval(`(() => { const s = document.getElementById('search'); s.value = 'node-${n - 1} '; s.dispatchEvent(new Event('input')); })()`);
+    t.deepEqual(await tab.eval<string[]>(`[...document.querySelectorAll('#nodes tbody tr')].map((tr) => tr.dataset.node)`), [`svc${(n - 1) % 5}/node-${n - 1}`]);
+    await tab.eval(`(() => { const s = document.getElementById('search'); s.value = ''; s.dispatchEvent(new Event('input')); document.getElementById('next').click(); })()`);
+    t.regex(await tab.eval<string>(`document.getElementById('pageinfo').textContent`), new RegExp(`^101–200 of ${n} `));
+    await tab.screenshot(`${ARTIFACTS}page-${n}-nodes.png`);
+  });
+}
