@@ -85,11 +85,18 @@ export class Browser {
   async stop(): Promise<void> {
     if (this.child.exitCode === null) {
       const exited = new Promise((r) => this.child.once('exit', r));
-      this.child.kill('SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+      const within = (ms: number) => Promise.race([exited, new Promise((r) => setTimeout(r, ms))]);
+      // Browser.close ends every Chromium process; a signal to the first leaves its helpers writing the profile a moment longer.
+      void this.send('Browser.close').catch(() => undefined);
+      await within(5000);
       if (this.child.exitCode === null) this.child.kill('SIGKILL');
+      await within(2000);
     }
-    rmSync(this.profile, { recursive: true, force: true });
+    try {
+      rmSync(this.profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+    } catch {
+      // A helper still writing: a temporary directory left behind is no test failure.
+    }
   }
 }
 

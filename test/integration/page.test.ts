@@ -171,3 +171,24 @@ for (const n of [1000, 10000]) {
     await tab.screenshot(`${ARTIFACTS}page-${n}-nodes.png`);
   });
 }
+
+test.serial('markup in a field (were one ever admitted) is shown as text: no element made, no script run', async (t) => {
+  const evil = '<img src=x onerror="document.title=\'pwned\'">';
+  const status = { ...bigStatus(5), setAside: [{ kind: 'quarantined', service: 'svc0', id: evil, address: '10.0.0.1', port: 1, why: evil }] };
+  status.backends.svc0![0] = { slot: 's1', state: 'ready', node: evil, address: '10.0.0.1', port: 1, weight: 1 };
+  const port = await freePort();
+  let send: (e: unknown) => void = () => undefined;
+  const server = startHealthServer(port, () => ({ healthy: true, body: {} }), undefined, { status: () => status, events: (s) => ((send = s), () => undefined), page: pageFiles() });
+  t.teardown(() => server.close());
+  const browser = await Browser.start();
+  t.teardown(() => browser.stop());
+  const tab = await browser.open(`http://127.0.0.1:${port}/ui/`);
+  await waitFor(async () => (await tab.eval<string>('document.body.dataset.feed')) === 'open' && (await tab.eval<string>('document.body.dataset.loaded')) === 'true', 'page loaded, feed open', 20000, 50);
+  send({ event: 'node', change: 'joined', service: 'svc0', id: evil, address: '10.0.0.1', port: 1, slot: 's1', state: 'up', weight: 1 });
+  await waitFor(() => tab.eval<number>(`document.querySelectorAll('#feed li').length`), 'the event in the feed', 10000, 50);
+  t.is(await tab.eval<number>(`document.querySelectorAll('img').length`), 0);
+  t.not(await tab.eval<string>('document.title'), 'pwned');
+  t.true(await tab.eval<boolean>(`document.getElementById('nodes').textContent.includes(${JSON.stringify(evil)})`));
+  t.true(await tab.eval<boolean>(`document.getElementById('aside').textContent.includes(${JSON.stringify(evil)})`));
+  t.true(await tab.eval<boolean>(`document.getElementById('feed').textContent.includes(${JSON.stringify(evil)})`));
+});
