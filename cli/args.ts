@@ -85,7 +85,7 @@ export function cliOptionsFromEnv(env: Env, user: string, host: string): CliOpti
 
 const optional = <K extends string, V>(k: K, v: V | undefined) => (v === undefined ? {} : ({ [k]: v } as Record<K, V>));
 
-function rendererTlsFromEnv(env: Env): RendererTlsFiles | undefined {
+export function rendererTlsFromEnv(env: Env): RendererTlsFiles | undefined {
   const files = { caFile: str(env, 'LEASEHOLD_RENDERER_CA', ''), certFile: str(env, 'LEASEHOLD_RENDERER_CERT', ''), keyFile: str(env, 'LEASEHOLD_RENDERER_KEY', '') };
   if (!files.caFile && !files.certFile && !files.keyFile) return undefined;
   if (!files.caFile || !files.certFile || !files.keyFile) throw new OptionError('LEASEHOLD_RENDERER_CA, LEASEHOLD_RENDERER_CERT and LEASEHOLD_RENDERER_KEY go together: set all three or none');

@@ -23,6 +23,8 @@ export interface HealthServerExtras {
    * (the same JSON) and `/ui/events` (the same events as server-sent events) beside them.
    */
   page?: ReadonlyMap<string, PageFile>;
+  /** More JSON for the page, by name: `/ui/<name>` (`lbs`: the other LBs' views). */
+  pageJson?: Readonly<Record<string, () => unknown | Promise<unknown>>>;
   /** `/live`: like `/health`, for the container's own health check, when it asks less. */
   live?: () => HealthReport;
   /** A listen error (port taken...). The daemon goes on without its endpoint. */
@@ -129,8 +131,9 @@ function stream(res: ServerResponse, events: NonNullable<HealthServerExtras['eve
 
 /** `/ui/<name>`: the page's files, its status JSON and its event stream (SSE). */
 function page(res: ServerResponse, name: string, files: ReadonlyMap<string, PageFile>, extras: HealthServerExtras) {
-  if (name === 'status' && extras.status) {
-    Promise.resolve(extras.status()).then(
+  const data = name === 'status' ? extras.status : extras.pageJson && Object.hasOwn(extras.pageJson, name) ? extras.pageJson[name] : undefined;
+  if (data) {
+    Promise.resolve(data()).then(
       (body) => {
         res.writeHead(200, { ...PAGE_HEADERS, 'content-type': 'application/json' });
         res.end(JSON.stringify(body));

@@ -13,6 +13,7 @@ import { exitOnSignals } from '../common/shutdown.js';
 import { Haproxy } from './haproxy.js';
 import { metricsText } from './metrics.js';
 import { pageFiles } from './page-files.js';
+import { pageLbsFromEnv, takeLbsView } from './page-lbs.js';
 import { COOKIE_KEY, rendererOptionsFromEnv } from './options.js';
 import { compileTemplate, hostport } from './render.js';
 import { Renderer } from './renderer.js';
@@ -88,6 +89,14 @@ const version = await haproxy.version();
 /** What /status takes from HAProxy, once a second at most (status-snapshot.ts). */
 const STATUS_MAX_AGE_MS = 1000;
 const statusSnapshot = new Snapshot(async () => ({ haproxyVersion: version, ...renderer.status, backends: await renderer.slotViewsLive(), setAside: renderer.setAside() }), STATUS_MAX_AGE_MS);
+// The page's LBs side by side: as the CLI here would ask them (the cluster sets LEASEHOLD_RENDERERS).
+let lbsSnapshot: Snapshot<unknown> | undefined;
+try {
+  const lbs = pageLbsFromEnv(process.env);
+  if (lbs) lbsSnapshot = new Snapshot(() => takeLbsView(lbs), 2000);
+} catch (err) {
+  log.warn({ event: 'page', err: (err as Error).message }, 'the live page goes without the other LBs');
+}
 const report = () => ({ healthy: renderer.healthy, body: { ...renderer.status } });
 const metrics = () => metricsText(renderer.status);
 const endpoints: HealthServerExtras = {
@@ -106,7 +115,7 @@ if (o.healthPort > 0) {
   startHealthServer(o.healthPort, report, open ? metrics : undefined, {
     host: o.healthBind,
     live: () => ({ healthy: renderer.live, body: { ...renderer.status } }),
-    ...(open ? { ...endpoints, page: pageFiles() } : {}),
+    ...(open ? { ...endpoints, page: pageFiles(), ...(lbsSnapshot && { pageJson: { lbs: () => lbsSnapshot.get() } }) } : {}),
     onError: (err) => log.error({ event: 'health-server', err: err.message }, '/health cannot listen'),
   });
 }

@@ -144,6 +144,32 @@ function renderAside(s) {
   $('aside').hidden = !tbody.rows.length;
 }
 
+/** Each LB's view (`lbs`: the cluster's LBs, asked over their peer endpoint); none with one LB. */
+let lbsServed = true;
+
+async function refreshLbs() {
+  const res = await fetch(`${base}lbs`, { cache: 'no-store' });
+  if (res.status === 404) return void (lbsServed = false);
+  if (!res.ok) throw new Error(`lbs ${res.status}`);
+  const v = await res.json();
+  $('lbs-sec').hidden = false;
+  const tbody = document.createElement('tbody');
+  for (const r of v.renderers) cells(tbody.appendChild(el('tr')), [r.lb, r.url, r.reachable ? 'yes' : `no: ${r.error ?? ''}`, r.etcd ?? '', r.converged === undefined ? '' : r.converged ? 'yes' : 'NO', r.haproxyVersion ?? '']);
+  $('lbs').tBodies[0].replaceWith(tbody);
+  const lbs = v.renderers.filter((r) => r.reachable).map((r) => r.lb);
+  $('lbs-summary').textContent = v.agree ? `${lbs.join(', ')} agree: every node placed alike (slot names may differ)` : `${lbs.join(', ')} differ on ${v.differ} node(s)${v.differ > v.nodes.length ? `, the first ${v.nodes.length} below` : ''}`;
+  $('differ').tHead.rows[0].replaceChildren(...['service', 'node', 'address', ...lbs].map((h) => el('th', h)));
+  const rows = document.createElement('tbody');
+  for (const n of v.nodes) {
+    const tr = el('tr', undefined, 'differs');
+    tr.dataset.node = `${n.service}/${n.id}`;
+    cells(tr, [n.service, n.id, n.address ? `${n.address}:${n.port}` : '', ...n.lbs.map((x) => (x.slot ? `${x.slot} ${x.state} ${x.haproxy ?? ''} → ${x.target ?? ''}` : 'not placed'))]);
+    rows.append(tr);
+  }
+  $('differ').tBodies[0].replaceWith(rows);
+  $('differ').hidden = $('differ-title').hidden = !v.nodes.length;
+}
+
 async function refresh() {
   if (refreshing) return void (again = true);
   refreshing = true;
@@ -156,6 +182,7 @@ async function refresh() {
     renderServices(s);
     renderNodes();
     renderAside(s);
+    if (lbsServed) await refreshLbs().catch((err) => ($('lbs-summary').textContent = `cannot read the other LBs: ${err.message}`));
     // When the first table was on screen, ms since navigation (the tests read it).
     document.body.dataset.loadedMs ??= String(Math.round(performance.now()));
     document.body.dataset.loaded = 'true';

@@ -2,6 +2,8 @@ import { type IncomingMessage, request } from 'node:http';
 import test from 'ava';
 import { startHealthServer } from '../../common/health-server.js';
 import { pageFiles } from '../../renderer/page-files.js';
+import { lbsView } from '../../renderer/page-lbs.js';
+import type { RendererStatusBody } from '../../cli/report.js';
 import { ARTIFACTS, Browser } from '../helpers/browser.js';
 import { TestEtcd } from '../helpers/etcd.js';
 import { TestHaproxy } from '../helpers/haproxy.js';
@@ -191,4 +193,40 @@ test.serial('markup in a field (were one ever admitted) is shown as text: no ele
   t.true(await tab.eval<boolean>(`document.getElementById('nodes').textContent.includes(${JSON.stringify(evil)})`));
   t.true(await tab.eval<boolean>(`document.getElementById('aside').textContent.includes(${JSON.stringify(evil)})`));
   t.true(await tab.eval<boolean>(`document.getElementById('feed').textContent.includes(${JSON.stringify(evil)})`));
+});
+
+test.serial('two LBs side by side on the page (the cluster): each LB, the verdict, and the node they differ on with each one\'s view', async (t) => {
+  const a = bigStatus(10);
+  const b = structuredClone(a);
+  (b.backends.svc1![0] as { haproxy: { status: string } }).haproxy.status = 'DOWN';
+  const port = await freePort();
+  const server = startHealthServer(port, () => ({ healthy: true, body: {} }), undefined, {
+    status: () => a,
+    events: () => () => undefined,
+    page: pageFiles(),
+    pageJson: { lbs: () => lbsView([{ url: 'https://ha1:8406', status: a as RendererStatusBody }, { url: 'https://ha2:8406', status: b as RendererStatusBody }], Date.now()) },
+  });
+  t.teardown(() => server.close());
+  const browser = await Browser.start();
+  t.teardown(() => browser.stop());
+  const tab = await browser.open(`http://127.0.0.1:${port}/ui/`);
+  await waitFor(async () => (await tab.eval<string>('document.body.dataset.loaded')) === 'true', 'page loaded', 20000, 50);
+  t.false(await tab.eval<boolean>(`document.getElementById('lbs-sec').hidden`));
+  t.is(await tab.eval<string>(`document.getElementById('lbs-summary').textContent`), 'LB1, LB2 differ on 1 node(s)');
+  t.deepEqual(await tab.eval<string[]>(`[...document.querySelectorAll('#differ thead th')].map((th) => th.textContent)`), ['service', 'node', 'address', 'LB1', 'LB2']);
+  t.deepEqual(await tab.eval<string[]>(`[...document.querySelectorAll('#differ tbody td')].map((td) => td.textContent)`), ['svc1', 'node-1', '10.0.0.1:3000', 's1 ready UP → 10.0.0.1:3000', 's1 ready DOWN → 10.0.0.1:3000']);
+  await tab.screenshot(`${ARTIFACTS}page-two-lbs.png`);
+});
+
+test.serial('one LB (no LEASEHOLD_RENDERERS): no load-balancer section', async (t) => {
+  const port = await freePort();
+  const server = startHealthServer(port, () => ({ healthy: true, body: {} }), undefined, { status: () => bigStatus(5), events: () => () => undefined, page: pageFiles() });
+  t.teardown(() => server.close());
+  t.is((await get(`http://127.0.0.1:${port}/ui/lbs`)).status, 404);
+  t.is((await get(`http://127.0.0.1:${port}/ui/constructor`)).status, 404);
+  const browser = await Browser.start();
+  t.teardown(() => browser.stop());
+  const tab = await browser.open(`http://127.0.0.1:${port}/ui/`);
+  await waitFor(async () => (await tab.eval<string>('document.body.dataset.loaded')) === 'true', 'page loaded', 20000, 50);
+  t.true(await tab.eval<boolean>(`document.getElementById('lbs-sec').hidden`));
 });
