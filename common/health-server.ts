@@ -123,6 +123,7 @@ function stream(res: ServerResponse, events: NonNullable<HealthServerExtras['eve
   };
   const unsubscribe = events((e) => write(frame(e)));
   const beat = heartbeatMs ? setInterval(() => write(SSE_HEARTBEAT), heartbeatMs) : undefined;
+  beat?.unref(); // an open page never holds a stopping daemon
   res.on('close', () => {
     clearInterval(beat);
     unsubscribe();
