@@ -97,6 +97,12 @@ try {
 } catch (err) {
   log.warn({ event: 'page', err: (err as Error).message }, 'the live page goes without the other LBs');
 }
+let page: ReturnType<typeof pageFiles> | undefined;
+try {
+  page = pageFiles();
+} catch (err) {
+  log.warn({ event: 'page', err: (err as Error).message }, 'no live page: its files are missing beside the renderer');
+}
 const report = () => ({ healthy: renderer.healthy, body: { ...renderer.status } });
 const metrics = () => metricsText(renderer.status);
 const endpoints: HealthServerExtras = {
@@ -115,7 +121,7 @@ if (o.healthPort > 0) {
   startHealthServer(o.healthPort, report, open ? metrics : undefined, {
     host: o.healthBind,
     live: () => ({ healthy: renderer.live, body: { ...renderer.status } }),
-    ...(open ? { ...endpoints, page: pageFiles(), ...(lbsSnapshot && { pageJson: { lbs: () => lbsSnapshot.get() } }) } : {}),
+    ...(open ? { ...endpoints, ...(page && { page }), ...(lbsSnapshot && { pageJson: { lbs: () => lbsSnapshot.get() } }) } : {}),
     onError: (err) => log.error({ event: 'health-server', err: err.message }, '/health cannot listen'),
   });
 }
