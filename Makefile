@@ -46,6 +46,7 @@ cluster-up:
 	@echo "  load balancer 1  http://$${LB_BIND:-127.0.0.1}:$${LB_PORT:-8080}/   stats :$${STATS_PORT:-1936}"
 	@echo "  load balancer 2  http://$${LB_BIND:-127.0.0.1}:$${LB2_PORT:-8081}/   stats :$${STATS2_PORT:-1937}"
 	@echo "  both LBs' views  docker compose -f compose.cluster.yml exec ha1 leasehold status"
+	@echo "                   or http://$${LB_BIND:-127.0.0.1}:$${STATS_PORT:-1936}/leasehold/ (the live page; user leasehold, password: exec ha1 cat /etc/leasehold/pki/stats-password)"
 
 cluster-down:
 	$(CLUSTER) down -v --remove-orphans
