@@ -42,7 +42,9 @@ export interface CliOptions {
   /**
    * Renderers' HTTP endpoints (`/status`, `/events`) for `status`, `drain --wait` and `watch`;
    * `--renderer URL` (repeatable) wins; `https://` for a peer endpoint. In the ha image: its own
-   * renderer. Env `LEASEHOLD_RENDERERS`, comma-separated. Default `http://127.0.0.1:8405`.
+   * renderer. The renderer reads it too, for its live page: the LBs it puts side by side (with
+   * the `LEASEHOLD_RENDERER_*` certificate; none below two). Env `LEASEHOLD_RENDERERS`,
+   * comma-separated. Default `http://127.0.0.1:8405`.
    */
   renderers: string[];
   /**

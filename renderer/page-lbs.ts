@@ -7,13 +7,14 @@ import { type RendererReply, buildStatus } from '../cli/report.js';
 import { type Env, list } from '../common/env.js';
 
 export interface PageLbs {
+  /** The LBs whose views the live page puts side by side (`/ui/lbs`). Env `LEASEHOLD_RENDERERS`, comma-separated. Default none. */
   urls: string[];
   tls?: RendererTls;
 }
 
 /**
- * The LBs to compare: `LEASEHOLD_RENDERERS` and `LEASEHOLD_RENDERER_*`, the settings the CLI in
- * the same container reads (the cluster sets them). Fewer than two: nothing to compare.
+ * The LBs the live page compares, read as the CLI in the same container reads them (with its
+ * certificate); fewer than two: no comparison.
  * @throws OptionError or a file's read error: the page goes without the comparison.
  */
 export function pageLbsFromEnv(env: Env): PageLbs | undefined {
