@@ -14,6 +14,7 @@ up:
 	@echo "  load balancer  http://$${LB_BIND:-127.0.0.1}:$${LB_PORT:-8080}/"
 	@echo "  stats page     http://$${LB_BIND:-127.0.0.1}:$${STATS_PORT:-1936}/  (CSV: /;csv, Prometheus: /metrics)"
 	@echo "                 user leasehold, password: docker compose exec ha cat /etc/leasehold/pki/stats-password"
+	@echo "  live page      http://$${LB_BIND:-127.0.0.1}:$${STATS_PORT:-1936}/leasehold/  (nodes and a live feed; same user and password)"
 	@echo "  any image      curl -H 'Host: static.localhost' http://$${LB_BIND:-127.0.0.1}:$${LB_PORT:-8080}/    (busybox + COPY --from=leasehold/registrar)"
 	@echo "                 curl -H 'Host: labelled.localhost' http://$${LB_BIND:-127.0.0.1}:$${LB_PORT:-8080}/  (busybox, registered by its labels)"
 	@echo "  scale with     docker compose up -d --scale webapp=5"
@@ -45,6 +46,7 @@ cluster-up:
 	@echo "  load balancer 1  http://$${LB_BIND:-127.0.0.1}:$${LB_PORT:-8080}/   stats :$${STATS_PORT:-1936}"
 	@echo "  load balancer 2  http://$${LB_BIND:-127.0.0.1}:$${LB2_PORT:-8081}/   stats :$${STATS2_PORT:-1937}"
 	@echo "  both LBs' views  docker compose -f compose.cluster.yml exec ha1 leasehold status"
+	@echo "                   or http://$${LB_BIND:-127.0.0.1}:$${STATS_PORT:-1936}/leasehold/ (the live page; user leasehold, password: exec ha1 cat /etc/leasehold/pki/stats-password)"
 
 cluster-down:
 	$(CLUSTER) down -v --remove-orphans

@@ -42,7 +42,9 @@ export interface CliOptions {
   /**
    * Renderers' HTTP endpoints (`/status`, `/events`) for `status`, `drain --wait` and `watch`;
    * `--renderer URL` (repeatable) wins; `https://` for a peer endpoint. In the ha image: its own
-   * renderer. Env `LEASEHOLD_RENDERERS`, comma-separated. Default `http://127.0.0.1:8405`.
+   * renderer. The renderer reads it too, for its live page: the LBs it puts side by side (with
+   * the `LEASEHOLD_RENDERER_*` certificate; none below two). Env `LEASEHOLD_RENDERERS`,
+   * comma-separated. Default `http://127.0.0.1:8405`.
    */
   renderers: string[];
   /**
@@ -85,7 +87,7 @@ export function cliOptionsFromEnv(env: Env, user: string, host: string): CliOpti
 
 const optional = <K extends string, V>(k: K, v: V | undefined) => (v === undefined ? {} : ({ [k]: v } as Record<K, V>));
 
-function rendererTlsFromEnv(env: Env): RendererTlsFiles | undefined {
+export function rendererTlsFromEnv(env: Env): RendererTlsFiles | undefined {
   const files = { caFile: str(env, 'LEASEHOLD_RENDERER_CA', ''), certFile: str(env, 'LEASEHOLD_RENDERER_CERT', ''), keyFile: str(env, 'LEASEHOLD_RENDERER_KEY', '') };
   if (!files.caFile && !files.certFile && !files.keyFile) return undefined;
   if (!files.caFile || !files.certFile || !files.keyFile) throw new OptionError('LEASEHOLD_RENDERER_CA, LEASEHOLD_RENDERER_CERT and LEASEHOLD_RENDERER_KEY go together: set all three or none');

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
+import { SSE_HEARTBEAT, SSE_RETRY, sseMessage } from './sse.js';
 
 export interface HealthReport {
   healthy: boolean;
@@ -17,10 +18,22 @@ export interface HealthServerExtras {
    * unsubscribe to call when the client goes.
    */
   events?: (send: (event: unknown) => void) => () => void;
+  /**
+   * The live page's files by name (`index.html`, ...), served under `/ui/`, with `/ui/status`
+   * (the same JSON) and `/ui/events` (the same events as server-sent events) beside them.
+   */
+  page?: ReadonlyMap<string, PageFile>;
+  /** More JSON for the page, by name: `/ui/<name>` (`lbs`: the other LBs' views). */
+  pageJson?: Readonly<Record<string, () => unknown | Promise<unknown>>>;
   /** `/live`: like `/health`, for the container's own health check, when it asks less. */
   live?: () => HealthReport;
   /** A listen error (port taken...). The daemon goes on without its endpoint. */
   onError?: (err: Error) => void;
+}
+
+export interface PageFile {
+  type: string;
+  body: Buffer;
 }
 
 /** What a peer endpoint needs: the stack's CA and this daemon's certificate, PEM text. */
@@ -55,12 +68,23 @@ const PEER_REQUESTS_PER_SOCKET = 16;
  */
 export const EVENTS_MAX_UNREAD = 1024 * 1024;
 
+/** A comment on every page stream this often: proxies (HAProxy's `timeout server`) cut idle ones. */
+export const SSE_HEARTBEAT_MS = 15000;
+
+/** The page's own files: nothing loaded from elsewhere, no framing, no guessing of types. */
+const PAGE_HEADERS = {
+  'cache-control': 'no-store',
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'content-security-policy': "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+};
+
 function json(res: ServerResponse, status: number, body: unknown) {
   res.writeHead(status, { 'content-type': 'application/json' });
   res.end(JSON.stringify(body));
 }
 
-/** `/health` (200 or 503 with JSON), `/metrics` (Prometheus text), `/status` (JSON), `/events` (NDJSON). */
+/** `/health` (200 or 503 with JSON), `/metrics` (Prometheus text), `/status` (JSON), `/events` (NDJSON), `/ui/` (the live page). */
 function handler(report: () => HealthReport, metrics: (() => string) | undefined, extras: HealthServerExtras) {
   return (req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0];
@@ -77,17 +101,56 @@ function handler(report: () => HealthReport, metrics: (() => string) | undefined
       );
     } else if (path === '/events' && extras.events) {
       res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
-      res.flushHeaders();
-      const unsubscribe = extras.events((e) => {
-        if (res.destroyed) return;
-        if (res.writableLength > EVENTS_MAX_UNREAD) return void res.destroy();
-        res.write(`${JSON.stringify(e)}\n`);
-      });
-      res.on('close', unsubscribe);
+      stream(res, extras.events, (e) => `${JSON.stringify(e)}\n`);
+    } else if (extras.page && path === '/ui') {
+      // The page's links are relative to its directory.
+      res.writeHead(301, { location: 'ui/' }).end();
+    } else if (extras.page && path.startsWith('/ui/')) {
+      page(res, path.slice('/ui/'.length) || 'index.html', extras.page, extras);
     } else {
       res.writeHead(404).end();
     }
   };
+}
+
+/** Sends every event to one client, framed, until it goes or leaves EVENTS_MAX_UNREAD unread. */
+function stream(res: ServerResponse, events: NonNullable<HealthServerExtras['events']>, frame: (e: unknown) => string, heartbeatMs?: number) {
+  res.flushHeaders();
+  const write = (text: string) => {
+    if (res.destroyed) return;
+    if (res.writableLength > EVENTS_MAX_UNREAD) return void res.destroy();
+    res.write(text);
+  };
+  const unsubscribe = events((e) => write(frame(e)));
+  const beat = heartbeatMs ? setInterval(() => write(SSE_HEARTBEAT), heartbeatMs) : undefined;
+  beat?.unref(); // an open page never holds a stopping daemon
+  res.on('close', () => {
+    clearInterval(beat);
+    unsubscribe();
+  });
+}
+
+/** `/ui/<name>`: the page's files, its status JSON and its event stream (SSE). */
+function page(res: ServerResponse, name: string, files: ReadonlyMap<string, PageFile>, extras: HealthServerExtras) {
+  const data = name === 'status' ? extras.status : extras.pageJson && Object.hasOwn(extras.pageJson, name) ? extras.pageJson[name] : undefined;
+  if (data) {
+    Promise.resolve(data()).then(
+      (body) => {
+        res.writeHead(200, { ...PAGE_HEADERS, 'content-type': 'application/json' });
+        res.end(JSON.stringify(body));
+      },
+      (err: Error) => json(res, 500, { error: err.message }),
+    );
+  } else if (name === 'events' && extras.events) {
+    res.writeHead(200, { ...PAGE_HEADERS, 'content-type': 'text/event-stream' });
+    res.write(SSE_RETRY);
+    stream(res, extras.events, (e) => sseMessage(JSON.stringify(e)), SSE_HEARTBEAT_MS);
+  } else {
+    const file = files.get(name);
+    if (!file) return void res.writeHead(404).end();
+    res.writeHead(200, { ...PAGE_HEADERS, 'content-type': file.type });
+    res.end(file.body);
+  }
 }
 
 /**

@@ -54,12 +54,23 @@ export interface DesiredOptions {
  * minus quarantined ones, plus the nodes held through a suspicious list. Reports rejections
  * (once per key and reason), unknown fields (once) and operator changes as events.
  */
+/** A record the renderer serves though etcd no longer has it, or keeps out though etcd does. */
+export interface SetAside {
+  kind: 'quarantined' | 'fail-static' | 'held';
+  service: string;
+  id: string;
+  address: string;
+  port: number;
+  why: string;
+  until?: number;
+}
+
 export class Desired extends EventEmitter<DesiredEvents> {
   private readonly view: NodeView;
   private readonly operators: OperatorView;
   private lastSnapshot?: { clusterId?: string; revision: bigint };
   /** While a suspicious list is held: the nodes served before it, by key. */
-  private held?: { until: number; records: Map<string, NodeRecord> };
+  private held?: { until: number; records: Map<string, NodeRecord>; why: string };
   /** Records `haproxy -c` refused, by key, with the exact record refused. */
   private readonly quarantine = new Map<string, string>();
   private readonly rejections = new Map<string, string>();
@@ -163,7 +174,7 @@ export class Desired extends EventEmitter<DesiredEvents> {
   /** Keeps `served` serving for `holdMs` whatever the lists say. */
   hold(why: string, served: Map<string, NodeRecord>): void {
     const until = this.now() + this.o.holdMs;
-    this.held = { until, records: new Map(served) };
+    this.held = { until, records: new Map(served), why };
     this.counts.holds++;
     this.emit('held', { reason: `${why}: the previous ${served.size} nodes keep serving for ${this.o.holdMs} ms while registrars re-register`, until });
   }
@@ -177,6 +188,21 @@ export class Desired extends EventEmitter<DesiredEvents> {
       this.quarantine.set(key, JSON.stringify(this.view.get(key) ?? r));
       this.emit('rejected', new RecordError(key, `quarantined: haproxy -c refuses its server line (${r.address}:${r.port}); everything else is applied`));
     }
+  }
+
+  /**
+   * Records served against what etcd says or kept out of HAProxy, and why (the live page), at
+   * most `limit` of them. `until` is on this clock.
+   */
+  setAside(limit: number): SetAside[] {
+    const out: SetAside[] = [];
+    const add = (kind: SetAside['kind'], r: NodeRecord, why: string, until?: number) => {
+      if (out.length < limit) out.push({ kind, service: r.service, id: r.id, address: r.address, port: r.port, why, ...(until !== undefined && { until }) });
+    };
+    for (const q of this.quarantine.values()) add('quarantined', JSON.parse(q) as NodeRecord, 'haproxy -c refuses its server line');
+    for (const { record, until } of this.failHeld.values()) add('fail-static', record, 'vanished without a graceful leave with much of its service: HAProxy\'s checks decide', until);
+    if (this.held) for (const [k, r] of this.held.records) if (!this.view.has(k)) add('held', r, this.held.why, this.held.until);
+    return out;
   }
 
   /** The operator's say on one node. */

@@ -87,6 +87,8 @@ export interface SlotView {
   address?: string;
   port?: number;
   weight?: number;
+  /** The node's registeredAt: since when it is registered. */
+  since?: string;
   /** An operator's drain or weight on this node. */
   operator?: Override;
   /** HAProxy's own view, read when asked. */

@@ -12,8 +12,10 @@ import { createLogger } from '../common/log.js';
 import { exitOnSignals } from '../common/shutdown.js';
 import { Haproxy } from './haproxy.js';
 import { metricsText } from './metrics.js';
+import { pageFiles } from './page-files.js';
+import { pageLbsFromEnv, takeLbsView } from './page-lbs.js';
 import { COOKIE_KEY, rendererOptionsFromEnv } from './options.js';
-import { compileTemplate } from './render.js';
+import { compileTemplate, hostport } from './render.js';
 import { Renderer } from './renderer.js';
 import { RuntimeChannel } from './runtime.js';
 import { Snapshot } from './status-snapshot.js';
@@ -51,10 +53,13 @@ const etcd = createEtcdClient(o.etcd);
 const haproxy = new Haproxy({ bin: o.haproxyBin, masterSocket: o.masterSocket, reloadTimeoutMs: o.reloadTimeoutMs });
 const runtime = new RuntimeChannel({ socket: o.adminSocket, batchSize: o.runtimeBatch, timeoutMs: o.runtimeTimeoutMs });
 const { rules, refresh } = await admissionRules(o);
+// Beyond loopback whoever reaches the address is answered: /health only there.
+const open = o.healthPort > 0 && (isLoopback(o.healthBind) || o.healthBind === 'localhost');
 // The routes are structure: written once, before the first config that names the map.
 await writeAtomically(o.routesMap, routesMapText(o.routes));
 const renderer: Renderer = new Renderer(
-  { ...o, cookieKey: key, services: [...new Set(o.routes.map((r) => r.service))], admission: rules },
+  // The stats frontend serves the live page from the loopback endpoint, behind its password.
+  { ...o, cookieKey: key, services: [...new Set(o.routes.map((r) => r.service))], admission: rules, ...(open && { pageServer: hostport(o.healthBind, o.healthPort) }) },
   // Values over the record limit are refused anyway: the store does not keep them.
   { store: new EtcdStore(etcd, { maxValueBytes: rules.maxValueBytes }), haproxy, runtime, template },
 );
@@ -83,7 +88,21 @@ const version = await haproxy.version();
 
 /** What /status takes from HAProxy, once a second at most (status-snapshot.ts). */
 const STATUS_MAX_AGE_MS = 1000;
-const statusSnapshot = new Snapshot(async () => ({ haproxyVersion: version, ...renderer.status, backends: await renderer.slotViewsLive() }), STATUS_MAX_AGE_MS);
+const statusSnapshot = new Snapshot(async () => ({ haproxyVersion: version, ...renderer.status, backends: await renderer.slotViewsLive(), setAside: renderer.setAside() }), STATUS_MAX_AGE_MS);
+// The page's LBs side by side: as the CLI here would ask them (the cluster sets LEASEHOLD_RENDERERS).
+let lbsSnapshot: Snapshot<unknown> | undefined;
+try {
+  const lbs = pageLbsFromEnv(process.env);
+  if (lbs) lbsSnapshot = new Snapshot(() => takeLbsView(lbs), 2000);
+} catch (err) {
+  log.warn({ event: 'page', err: (err as Error).message }, 'the live page goes without the other LBs');
+}
+let page: ReturnType<typeof pageFiles> | undefined;
+try {
+  page = pageFiles();
+} catch (err) {
+  log.warn({ event: 'page', err: (err as Error).message }, 'no live page: its files are missing beside the renderer');
+}
 const report = () => ({ healthy: renderer.healthy, body: { ...renderer.status } });
 const metrics = () => metricsText(renderer.status);
 const endpoints: HealthServerExtras = {
@@ -99,12 +118,10 @@ const endpoints: HealthServerExtras = {
 };
 
 if (o.healthPort > 0) {
-  // Beyond loopback whoever reaches the address is answered: /health only there.
-  const open = isLoopback(o.healthBind) || o.healthBind === 'localhost';
   startHealthServer(o.healthPort, report, open ? metrics : undefined, {
     host: o.healthBind,
     live: () => ({ healthy: renderer.live, body: { ...renderer.status } }),
-    ...(open ? endpoints : {}),
+    ...(open ? { ...endpoints, ...(page && { page }), ...(lbsSnapshot && { pageJson: { lbs: () => lbsSnapshot.get() } }) } : {}),
     onError: (err) => log.error({ event: 'health-server', err: err.message }, '/health cannot listen'),
   });
 }

@@ -47,7 +47,7 @@ export function slotViews(pools: Pool[]): Record<string, SlotView[]> {
   for (const p of pools) {
     out[p.service] = p.slots.map((s) => {
       const n = s.state === 'free' ? undefined : s.node;
-      return n ? { slot: s.name, state: s.state, node: n.id, address: n.address, port: n.port, weight: n.weight } : { slot: s.name, state: s.state };
+      return n ? { slot: s.name, state: s.state, node: n.id, address: n.address, port: n.port, weight: n.weight, since: n.registeredAt } : { slot: s.name, state: s.state };
     });
   }
   return out;

@@ -28,6 +28,11 @@ export interface RenderSettings {
   routesMap: string;
   /** What the map holds (it is structure: another map is another config). */
   routes: { host: string; service: string }[];
+  /**
+   * `address:port` of the renderer's loopback endpoint, when the stats frontend is to serve its
+   * live page under `/leasehold/` (behind the stats page's password). Unset: no page.
+   */
+  pageServer?: string;
 }
 
 /** Health-check and failover settings of every server (the shipped template's `default-server`). */

@@ -4,7 +4,7 @@ import { type LeaseholdError, ReloadError, RuntimeError } from '../common/errors
 import type { NodeRecord } from '../common/record.js';
 import { Coalescer } from './coalesce.js';
 import { type ConfigOutcome, ConfigWriter } from './config-writer.js';
-import { Desired } from './desired.js';
+import { Desired, type SetAside } from './desired.js';
 import type { ReloadCause, RendererEvents, RendererStatus, SlotView, Stage } from './events.js';
 import type { Haproxy } from './haproxy.js';
 import { histogram, observe } from './histogram.js';
@@ -244,6 +244,11 @@ export class Renderer extends EventEmitter<RendererEvents> {
     return slotViews(this.slots.all());
   }
 
+  /** Held and quarantined records and why (at most `limit`), with wall-clock deadlines. */
+  setAside(limit = 1000): (Omit<SetAside, 'until'> & { until?: string })[] {
+    return this.desired.setAside(limit).map(({ until, ...a }) => (until === undefined ? a : { ...a, until: new Date(this.wall() + until - this.now()).toISOString() }));
+  }
+
   /** Lists the nodes again, admitting every record anew (the admission rules changed). */
   relist(reason: string): void {
     this.sync.resync(reason);
@@ -418,8 +423,8 @@ export class Renderer extends EventEmitter<RendererEvents> {
   }
 
   private settings(): RenderSettings {
-    const { frontendBind, statsBind, defaultService, healthCheckPath, healthCheckPaths, adminSocket, stateFile, cookieKey, hardStopAfter, maxconn, connectTimeout, routesMap, routes } = this.c;
-    return { frontendBind, statsBind, defaultService, healthCheckPath, ...(healthCheckPaths?.length && { healthCheckPaths }), adminSocket, stateFile, cookieKey, hardStopAfter, maxconn, connectTimeout, routesMap, routes };
+    const { frontendBind, statsBind, defaultService, healthCheckPath, healthCheckPaths, adminSocket, stateFile, cookieKey, hardStopAfter, maxconn, connectTimeout, routesMap, routes, pageServer } = this.c;
+    return { frontendBind, statsBind, defaultService, healthCheckPath, ...(healthCheckPaths?.length && { healthCheckPaths }), adminSocket, stateFile, cookieKey, hardStopAfter, maxconn, connectTimeout, routesMap, routes, ...(pageServer && { pageServer }) };
   }
 
   /** Whether the worker runs structure `id`: it says so, or it cannot (a template without the variable) and we reloaded it for `id`. */

@@ -15,6 +15,8 @@ export function parseServersState(text: string): ActualServer[] {
     if (line.length < 20 || line.charCodeAt(0) === 35 /* # */) continue;
     const f = line.split(' ', 19);
     if (f.length < 19 || !/^\d+$/.test(f[0]!)) continue;
+    // The LB's own backends (`leasehold:page`) bear a name no service can: not membership.
+    if (f[1]!.includes(':')) continue;
     out.push({ backend: f[1]!, server: f[3]!, id: Number(f[2]), address: f[4]!, admin: Number(f[6]), weight: Number(f[7]), port: Number(f[18]) });
   }
   return out;

@@ -29,6 +29,7 @@ const SOURCES = [
   ['renderer/options.ts', ['renderer']],
   ['cli/args.ts', ['leasehold']],
   ['cli/main.ts', ['leasehold']],
+  ['renderer/page-lbs.ts', ['renderer']],
   ['images/webapp/server.ts', ['webapp']],
 ];
 

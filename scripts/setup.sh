@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs and starts what leasehold needs, skipping whatever is already there:
 #   scripts/setup.sh         # for `make test`: also etcd 3.4 and HAProxy 2.6 on the host (the
-#                            # integration suite runs them), Node.js and npm
+#                            # integration suite runs them), Node.js, npm and Chromium (headless)
 #   scripts/setup.sh --run   # for `make up`: the Docker engine, Compose v2 and the base image
 # On Debian 12 as root it installs from Debian's packages; the Compose v2 CLI plugin comes from
 # trixie's `docker-compose` package, pinned so that no other package comes from trixie. Without
@@ -33,6 +33,7 @@ if [[ $mode != --run ]]; then
   want openssl openssl  # the integration suite makes its own test CAs
   want node nodejs
   want npm npm
+  want chromium chromium  # the live page's tests drive a headless browser
 fi
 # Compose v2: present as `docker compose` (Docker Desktop, docker-ce) or installed below.
 compose_missing=0

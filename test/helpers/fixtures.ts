@@ -21,6 +21,7 @@ export const FIXTURE_SETTINGS: RenderSettings = {
   connectTimeout: '100ms',
   routesMap: '/etc/haproxy/routes.map',
   routes: [{ host: 'api.example.com', service: 'api' }],
+  pageServer: '127.0.0.1:8405',
 };
 
 /** Admission as the renderer applies it, but fixtures carry no leases. */

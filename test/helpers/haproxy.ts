@@ -38,7 +38,8 @@ export class TestHaproxy {
     return `http://127.0.0.1:${this.statsPort}`;
   }
 
-  static async start(): Promise<TestHaproxy> {
+  /** `env`: HAProxy's environment (STATS_PASSWORD puts the stats frontend behind a password). */
+  static async start(env: Record<string, string> = {}): Promise<TestHaproxy> {
     requireBinary('haproxy', 'haproxy');
     const h = new TestHaproxy(mkdtempSync(join(tmpdir(), 'leasehold-haproxy-')), await freePort(), await freePort());
     writeFileSync(
@@ -46,7 +47,7 @@ export class TestHaproxy {
       ['global', '  master-worker', `  stats socket ${h.adminSocket} mode 600 level admin expose-fd listeners`, 'defaults', '  mode http', '  timeout connect 1s', '  timeout client 5s', '  timeout server 5s',
         'frontend boot', `  bind 127.0.0.1:${h.frontPort}`, '  http-request return status 503', ''].join('\n'),
     );
-    h.proc = new Proc('haproxy', 'haproxy', ['-W', '-db', '-S', h.masterSocket, '-f', h.configPath]);
+    h.proc = new Proc('haproxy', 'haproxy', ['-W', '-db', '-S', h.masterSocket, '-f', h.configPath], env);
     await waitFor(() => h.control.showProc(), 'haproxy master CLI', 10000);
     return h;
   }

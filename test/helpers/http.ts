@@ -72,7 +72,8 @@ export async function statsServers(statsUrl: string): Promise<ServerRow[]> {
     .slice(1)
     .filter((l) => l && !l.startsWith('#'))
     .map((l) => l.split(','))
-    .filter((r) => r[1] !== 'FRONTEND' && r[1] !== 'BACKEND')
+    // Not the LB's own backends (`leasehold:page`): nodes only.
+    .filter((r) => r[1] !== 'FRONTEND' && r[1] !== 'BACKEND' && !r[0]!.includes(':'))
     .map((r) => ({ backend: r[0]!, server: r[1]!, status: col(r, 'status'), addr: col(r, 'addr'), weight: Number(col(r, 'weight')), scur: Number(col(r, 'scur')) }));
 }
 

@@ -204,6 +204,9 @@ test('show servers state, show stat and get var are parsed as HAProxy 2.6 prints
     { backend: 'webapp', server: 's1', id: 1, address: '127.0.0.1', admin: 4, weight: 1, port: 19003 },
     { backend: 'webapp', server: 's2', id: 2, address: '::1', admin: 5, weight: 7, port: 1 },
   ]);
+  // The live page's backend is the LB's own: never a slot, so never put in maintenance.
+  const page = '4 leasehold:page 1 renderer 127.0.0.1 2 0 1 1 64 15 3 2 6 0 0 0 - 8405 - 0 0 - - 0';
+  t.deepEqual(parseServersState(`${state}${page}\n`), parseServersState(state));
   const stat = '# pxname,svname,qcur,qmax,scur,smax\nwebapp,s1,1,0,2,0\nwebapp,BACKEND,0,0,9,0\n';
   t.deepEqual([...parseStatSessions(stat)], [['webapp/s1', 3]]);
   t.is(parseVar('proc.leasehold_structure: type=str value=<abc123>'), 'abc123');
