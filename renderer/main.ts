@@ -52,6 +52,9 @@ const log = createLogger('renderer', o.logLevel);
 const etcd = createEtcdClient(o.etcd);
 const haproxy = new Haproxy({ bin: o.haproxyBin, masterSocket: o.masterSocket, reloadTimeoutMs: o.reloadTimeoutMs });
 const runtime = new RuntimeChannel({ socket: o.adminSocket, batchSize: o.runtimeBatch, timeoutMs: o.runtimeTimeoutMs });
+// `/status` reads every server's stats (megabytes at 16,384 slots): on a connection of its own,
+// so joins and leaves never wait behind it.
+const statusRuntime = new RuntimeChannel({ socket: o.adminSocket, batchSize: o.runtimeBatch, timeoutMs: o.runtimeTimeoutMs });
 const { rules, refresh } = await admissionRules(o);
 // Beyond loopback whoever reaches the address is answered: /health only there.
 const open = o.healthPort > 0 && (isLoopback(o.healthBind) || o.healthBind === 'localhost');
@@ -61,7 +64,7 @@ const renderer: Renderer = new Renderer(
   // The stats frontend serves the live page from the loopback endpoint, behind its password.
   { ...o, cookieKey: key, services: [...new Set(o.routes.map((r) => r.service))], admission: rules, ...(open && { pageServer: hostport(o.healthBind, o.healthPort) }) },
   // Values over the record limit are refused anyway: the store does not keep them.
-  { store: new EtcdStore(etcd, { maxValueBytes: rules.maxValueBytes }), haproxy, runtime, template },
+  { store: new EtcdStore(etcd, { maxValueBytes: rules.maxValueBytes }), haproxy, runtime, statusRuntime, template },
 );
 
 // Each /events client listens to four events.

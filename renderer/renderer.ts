@@ -57,6 +57,8 @@ export interface RendererDeps {
   store: NodeStore;
   haproxy: Pick<Haproxy, 'check' | 'reload' | 'showProc'>;
   runtime: Pick<RuntimeChannel, 'run'> & { counts?: RuntimeChannel['counts'] };
+  /** Where `/status` reads HAProxy's stats, apart from membership's commands. Default `runtime`. */
+  statusRuntime?: Pick<RuntimeChannel, 'run'>;
   template: Template;
   /** Milliseconds on a clock that never steps, for holds, timers and durations. Default performance.now(). */
   monotonic?: () => number;
@@ -296,7 +298,7 @@ export class Renderer extends EventEmitter<RendererEvents> {
     const views = this.slotViews();
     let rows: Map<string, { status: string; sessions: number; weight: number }> | undefined;
     try {
-      const [stat] = await this.deps.runtime.run(['show stat -1 4 -1']);
+      const [stat] = await (this.deps.statusRuntime ?? this.deps.runtime).run(['show stat -1 4 -1']);
       rows = parseStatRows(stat!);
     } catch {
       // HAProxy unreachable: the renderer's own view only (status says so).

@@ -1,7 +1,7 @@
 /**
  * One answer shared by every asker for `maxAgeMs`: `/status` costs HAProxy one `show stat` per
- * period, however many clients ask or pipeline, so no caller can queue work on the one runtime
- * channel that joins and leaves go through.
+ * period, however many clients ask or pipeline (on a connection apart from the one joins and
+ * leaves go through).
  */
 export class Snapshot<T> {
   /** The latest answer; `at` is when it settled (undefined while it is being taken). */
