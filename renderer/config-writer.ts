@@ -5,7 +5,7 @@ import type { ReloadResult } from './haproxy.js';
 import { isolate } from './isolate.js';
 import { type RenderSettings, type Template, render, structureId } from './render.js';
 import { type SlotOptions, SlotTable } from './slots.js';
-import type { StructureFiles } from './structure.js';
+import type { StructureFiles } from './config-files.js';
 
 /** What a reload or a mirror of the config came to. */
 export type ConfigOutcome =

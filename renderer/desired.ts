@@ -3,8 +3,8 @@ import type { AdmissionRules } from '../common/admission.js';
 import { RecordError } from '../common/errors.js';
 import type { NodeRecord } from '../common/record.js';
 import { OperatorView, type Override } from './operator-view.js';
-import type { KV, Snapshot, WatchEvent } from './store.js';
-import { NodeView } from './view.js';
+import type { KV, Snapshot, WatchEvent } from '../common/store.js';
+import { NodeView } from './node-view.js';
 
 /** An operator key (drain, weight) that came, changed or went. */
 export interface OperatorEvent {

@@ -6,7 +6,7 @@ import type { ReloadResult } from './haproxy.js';
 import type { Override } from './operator-view.js';
 import type { SlotState } from './slots.js';
 import type { StoreEvent } from './store-sync.js';
-import type { StructureStage } from './structure.js';
+import type { StructureStage } from './config-files.js';
 
 // The renderer's events and status: what main.ts logs, and /status, /metrics and /events show.
 

@@ -17,7 +17,7 @@ import { compileTemplate } from './render.js';
 import { Renderer } from './renderer.js';
 import { RuntimeChannel } from './runtime.js';
 import { Snapshot } from './status-snapshot.js';
-import { EtcdStore } from './store.js';
+import { EtcdStore } from '../common/store.js';
 
 /** COOKIE_KEY, else the key kept beside the state file, else a new one kept there. */
 function cookieKey(given: string | undefined, stateFile: string): string {

@@ -1,7 +1,7 @@
 import { RecordError } from '../common/errors.js';
 import { type WeightValue, parseOperatorKey, parseOperatorValue } from '../common/operator.js';
 import { normalizePrefix } from '../common/record.js';
-import type { KV, WatchEvent } from './store.js';
+import type { KV, WatchEvent } from '../common/store.js';
 
 /** An operator's say on one node: drained (no new sessions), and/or a weight over the registrar's. */
 export interface Override {

@@ -8,19 +8,19 @@ import { Desired } from './desired.js';
 import type { ReloadCause, RendererEvents, RendererStatus, SlotView, Stage } from './events.js';
 import type { Haproxy } from './haproxy.js';
 import { histogram, observe } from './histogram.js';
-import { Membership } from './membership.js';
+import { Membership } from './reconciler.js';
 import { nodeChanges, placements, slotSummary, slotViews } from './node-report.js';
-import { desiredServers } from './reconcile.js';
+import { desiredServers } from './diff.js';
 import { type RenderSettings, type Template, structureId } from './render.js';
 import type { RuntimeChannel } from './runtime.js';
 import { parseStatRows } from './runtime-state.js';
 import { carryServerState } from './server-state.js';
 import { type ActualServer, type SlotOptions, SlotTable, type Structure } from './slots.js';
-import type { NodeStore } from './store.js';
+import type { NodeStore } from '../common/store.js';
 import { StoreSync } from './store-sync.js';
-import { StructureFiles } from './structure.js';
+import { StructureFiles } from './config-files.js';
 import { type Outcome, WorkQueue } from './work-queue.js';
-import { type Actual, EMPTY_WORKER, type SessionQuery, observeServers, observeWorker } from './worker.js';
+import { type Actual, EMPTY_WORKER, type SessionQuery, observeServers, observeWorker } from './observe.js';
 
 export type * from './events.js';
 

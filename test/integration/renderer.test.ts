@@ -10,7 +10,7 @@ import type { Etcd3 } from 'etcd3';
 import { DEFAULT_TEMPLATE } from '../../renderer/options.js';
 import { RuntimeChannel } from '../../renderer/runtime.js';
 import { parseServersState } from '../../renderer/runtime-state.js';
-import { EtcdStore } from '../../renderer/store.js';
+import { EtcdStore } from '../../common/store.js';
 import { TestEtcd } from '../helpers/etcd.js';
 import { TestHaproxy } from '../helpers/haproxy.js';
 import { get, inRotation, tags } from '../helpers/http.js';

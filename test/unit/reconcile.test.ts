@@ -1,10 +1,10 @@
 import test from 'ava';
-import { Membership } from '../../renderer/membership.js';
-import { type DesiredServer, afterAddress, diff, fingerprint, refusedAnswer, tookAddress } from '../../renderer/reconcile.js';
+import { Membership } from '../../renderer/reconciler.js';
+import { type DesiredServer, afterAddress, diff, fingerprint, refusedAnswer, tookAddress } from '../../renderer/diff.js';
 import { splitAnswers } from '../../renderer/runtime.js';
 import { canonicalIp, parseServersState, parseStatAddresses, parseStatServers, parseStatSessions, parseVar } from '../../renderer/runtime-state.js';
 import type { ActualServer } from '../../renderer/slots.js';
-import { type Actual, observeServers, observeWorker } from '../../renderer/worker.js';
+import { type Actual, observeServers, observeWorker } from '../../renderer/observe.js';
 import { FakeHaproxy } from '../helpers/fake-haproxy.js';
 
 const want = (server: string, admin: DesiredServer['admin'], address = '10.0.0.1', port = 3000, weight = 100): DesiredServer =>

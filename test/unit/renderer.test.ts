@@ -10,7 +10,7 @@ import { DEFAULT_TEMPLATE } from '../../renderer/options.js';
 import { compileTemplate } from '../../renderer/render.js';
 import { metricsText } from '../../renderer/metrics.js';
 import { Renderer, type RendererConfig } from '../../renderer/renderer.js';
-import type { KV, NodeStore, Snapshot, WatchEvent, WatchHandlers } from '../../renderer/store.js';
+import type { KV, NodeStore, Snapshot, WatchEvent, WatchHandlers } from '../../common/store.js';
 import { FakeHaproxy } from '../helpers/fake-haproxy.js';
 import { FIXTURE_SETTINGS } from '../helpers/fixtures.js';
 import { sleep, waitFor } from '../helpers/wait.js';

@@ -7,7 +7,7 @@ import { etcdOptionsFromEnv } from '../../common/etcd.js';
 import { parseShowProc } from '../../renderer/haproxy.js';
 import { rendererOptionsFromEnv } from '../../renderer/options.js';
 import { Snapshot } from '../../renderer/status-snapshot.js';
-import { NodeView } from '../../renderer/view.js';
+import { NodeView } from '../../renderer/node-view.js';
 import { registrarOptionsFromEnv } from '../../registrar/options.js';
 
 test('show proc output is parsed: reloads, failures, workers', (t) => {

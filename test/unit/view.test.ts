@@ -1,7 +1,7 @@
 // The renderer's picture of the node prefix: what it serves after invalid overwrites, deletes
 // and re-lists (a full list every RESYNC_INTERVAL_MS replaces the picture).
 import test from 'ava';
-import { NodeView } from '../../renderer/view.js';
+import { NodeView } from '../../renderer/node-view.js';
 import { FIXTURE_RULES } from '../helpers/fixtures.js';
 
 const KEY = '/nodes/webapp/a';

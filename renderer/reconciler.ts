@@ -1,8 +1,8 @@
-import { type DesiredServer, type Difference, afterAddress, diff, fingerprint, refusedAnswer, sameAddress } from './reconcile.js';
+import { type DesiredServer, type Difference, afterAddress, diff, fingerprint, refusedAnswer, sameAddress } from './diff.js';
 import { parseStatAddresses } from './runtime-state.js';
 import type { RuntimeChannel } from './runtime.js';
 import type { ActualServer } from './slots.js';
-import type { Actual } from './worker.js';
+import type { Actual } from './observe.js';
 
 /** What one reconcile did. */
 export interface ReconcileOutcome {

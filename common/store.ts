@@ -1,5 +1,5 @@
 import { type Etcd3, GRPCResourceExhastedError, type IKeyValue, type IRangeResponse, type Watcher } from 'etcd3';
-import { StoreError } from '../common/errors.js';
+import { StoreError } from './errors.js';
 
 export interface KV {
   key: string;
