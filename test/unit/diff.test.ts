@@ -1,11 +1,7 @@
 import test from 'ava';
-import { Membership } from '../../renderer/reconciler.js';
 import { type DesiredServer, afterAddress, diff, fingerprint, refusedAnswer, tookAddress } from '../../renderer/diff.js';
-import { splitAnswers } from '../../renderer/runtime.js';
-import { canonicalIp, parseServersState, parseStatAddresses, parseStatServers, parseStatSessions, parseVar } from '../../renderer/runtime-state.js';
+import { canonicalIp } from '../../renderer/runtime-state.js';
 import type { ActualServer } from '../../renderer/slots.js';
-import { type Actual, observeServers, observeWorker } from '../../renderer/observe.js';
-import { FakeHaproxy } from '../helpers/fake-haproxy.js';
 
 const want = (server: string, admin: DesiredServer['admin'], address = '10.0.0.1', port = 3000, weight = 100): DesiredServer =>
   admin === 'maint' ? { backend: 'webapp', server, admin } : { backend: 'webapp', server, admin, node: server, address, port, weight };
@@ -51,103 +47,6 @@ test('weight and ready follow a new address in the same reconcile only once HAPr
   // Not an address change: nothing follows.
   const [z] = diff([want('s1', 'ready', '10.0.0.1', 3000, 7)], [have('s1', 0)]).differences;
   t.deepEqual(afterAddress(z!, ['']), []);
-});
-
-function worker(): FakeHaproxy {
-  const h = new FakeHaproxy('/nonexistent');
-  h.load('backend webapp\n  server s1 127.0.0.1:1 weight 1 disabled\n  server s2 127.0.0.1:1 weight 1 disabled\n');
-  return h;
-}
-
-test('a join takes one re-read of the worker, not one per round; a refused address stays out of rotation', async (t) => {
-  const h = worker();
-  const m = new Membership(h, () => observeWorker(h, []));
-  const start = await observeWorker(h, []);
-  h.refuseAddress = /^10\.6\.6\.6$/;
-  const reads = h.reads;
-  const out = await m.reconcile([want('s1', 'ready', '10.0.0.9', 4000, 7), want('s2', 'ready', '10.6.6.6', 4000, 7)], start);
-  t.deepEqual(h.live(), ['webapp/s1=10.0.0.9:4000']);
-  t.false(h.commands.includes('set server webapp/s2 state ready'), 'never in rotation at the address it had');
-  t.deepEqual(out.unconverged.map((x) => x.desired.server), ['s2']);
-  t.true(out.refused.every((r) => r.command === 'set server webapp/s2 addr 10.6.6.6 port 4000'));
-  // s1 converged after its first re-read; s2's address was tried in each of the 3 rounds.
-  t.is(h.reads - reads, 3);
-  const h2 = worker();
-  const m2 = new Membership(h2, () => observeWorker(h2, []));
-  const reads2 = h2.reads;
-  const ok = await m2.reconcile([want('s1', 'ready', '10.0.0.9', 4000, 7)], await observeWorker(h2, []));
-  t.is(ok.unconverged.length, 0);
-  t.is(h2.reads - reads2, 2, 'the start and one re-read');
-  t.deepEqual(h2.inRotationAt, ['webapp/s1=10.0.0.9:4000']);
-});
-
-/** The renderer's reader: whole reads, and read-backs of touched servers against the last one. */
-function reader(h: FakeHaproxy) {
-  const whole = () => observeWorker(h, []);
-  return { whole, observe: async (touched?: ActualServer[], last?: Actual) => (touched && last ? observeServers(h, touched, last) : whole()) };
-}
-
-test('a change reads back only the servers it touched: a show stat line each, never the whole table', async (t) => {
-  for (const late of [false, true]) {
-    const h = worker();
-    h.lateAddresses = late;
-    const r = reader(h);
-    const m = new Membership(h, r.observe);
-    const start = await r.whole();
-    const [reads, stats] = [h.reads, h.statReads];
-    const out = await m.reconcile([want('s1', 'ready', '10.0.0.9', 4000, 7), want('s2', 'maint')], start);
-    t.is(out.unconverged.length, 0, `late addresses: ${late}`);
-    t.deepEqual(h.live(), ['webapp/s1=10.0.0.9:4000']);
-    t.deepEqual(h.inRotationAt, ['webapp/s1=10.0.0.9:4000'], 'never in rotation at its old address');
-    t.is(h.reads - reads, 0, 'no show servers state');
-    t.true(h.statReads - stats <= 4, `${h.statReads - stats} show stat lines for one server`);
-  }
-});
-
-test('a drain of a server whose check fails (show stat says DOWN, hiding the drain) is read from its backend and converges', async (t) => {
-  const h = worker();
-  h.failingChecks.add('webapp/s1');
-  const r = reader(h);
-  const m = new Membership(h, r.observe);
-  const start = await r.whole();
-  const reads = h.reads;
-  const out = await m.reconcile([want('s1', 'drain', '127.0.0.1', 1, 1), want('s2', 'maint')], start);
-  t.is(out.unconverged.length, 0);
-  t.is(h.commands.filter((c) => c === 'set server webapp/s1 state drain').length, 1, 'sent once, not once a round');
-  t.is(h.reads - reads, 1, "one read of the backend's servers state");
-});
-
-test('show stat lines prove address, user weight and admin state; DOWN and NOLB prove no admin state', (t) => {
-  const csv = [
-    '# pxname,svname,qcur,scur,status,weight,addr,uweight,',
-    'b,s1,0,0,MAINT,10,127.0.0.1:9,10,',
-    'b,s2,0,0,DRAIN,0,[2001:db8::5]:3000,20,',
-    'b,s3,0,0,no check,30,10.0.0.3:80,30,',
-    'b,s4,0,0,DOWN,20,10.0.0.4:80,20,',
-    'b,s5,0,0,UP 1/2,5,10.0.0.5:80,5,',
-    'b,s6,0,0,MAINT (via c/s1),5,10.0.0.6:80,5,',
-    'b,BACKEND,0,0,UP,65,,65,',
-  ].join('\n');
-  const m = parseStatServers(csv);
-  t.deepEqual(m.get('b/s1'), { address: '127.0.0.1', port: 9, weight: 10, admin: 0x01 });
-  t.deepEqual(m.get('b/s2'), { address: '2001:db8::5', port: 3000, weight: 20, admin: 0x08 });
-  t.is(m.get('b/s3')!.admin, 0);
-  t.is(m.get('b/s4')!.admin, undefined);
-  t.is(m.get('b/s5')!.admin, 0);
-  t.is(m.get('b/s6')!.admin, 0x02);
-  t.is(m.size, 6);
-  t.is(parseStatServers('# pxname,svname,status,weight,addr\nb,s1,UP,1,10.0.0.1:80').size, 0, 'no uweight column (before 2.4): no row vouched for');
-});
-
-test('HAProxy ≥ 2.9 applies an address after answering: ready waits until the address shows applied', async (t) => {
-  const h = worker();
-  h.lateAddresses = true; // applied only at the next whole read: the worst case
-  const m = new Membership(h, () => observeWorker(h, []));
-  // s2 moves its port only: the answer names the port, and show stat still shows the old one.
-  const out = await m.reconcile([want('s1', 'ready', '10.0.0.9', 4000, 7), want('s2', 'ready', '127.0.0.1', 4001, 7)], await observeWorker(h, []));
-  t.is(out.unconverged.length, 0);
-  t.deepEqual(h.inRotationAt, ['webapp/s1=10.0.0.9:4000', 'webapp/s2=127.0.0.1:4001'], 'never in rotation at 127.0.0.1:1');
-  t.deepEqual(h.live(), ['webapp/s1=10.0.0.9:4000', 'webapp/s2=127.0.0.1:4001']);
 });
 
 test('a node in rotation that moves goes out of rotation while its address changes', (t) => {
@@ -196,29 +95,4 @@ test('fingerprints change with what HAProxy is asked for, and only with that', (
   t.not(fingerprint(want('s1', 'ready')), fingerprint(want('s1', 'drain')));
   t.not(fingerprint(want('s1', 'ready', '10.0.0.1', 3000, 1)), fingerprint(want('s1', 'ready')));
   t.is(fingerprint(want('s1', 'maint')), 'maint');
-});
-
-test('show servers state, show stat and get var are parsed as HAProxy 2.6 prints them', (t) => {
-  const state = ['1', '# be_id be_name srv_id ...', '3 webapp 1 s1 127.0.0.1 2 4 1 1 64 15 3 2 6 0 0 0 - 19003 - 0 0 - - 0', '3 webapp 2 s2 ::1 0 5 7 1 1 1 0 0 14 0 0 0 - 1 - 0 0 - - 0', ''].join('\n');
-  t.deepEqual(parseServersState(state), [
-    { backend: 'webapp', server: 's1', id: 1, address: '127.0.0.1', admin: 4, weight: 1, port: 19003 },
-    { backend: 'webapp', server: 's2', id: 2, address: '::1', admin: 5, weight: 7, port: 1 },
-  ]);
-  const stat = '# pxname,svname,qcur,qmax,scur,smax\nwebapp,s1,1,0,2,0\nwebapp,BACKEND,0,0,9,0\n';
-  t.deepEqual([...parseStatSessions(stat)], [['webapp/s1', 3]]);
-  t.is(parseVar('proc.leasehold_structure: type=str value=<abc123>'), 'abc123');
-  t.is(parseVar('Variable not found.'), undefined);
-});
-
-test('show stat: the address each server uses now, IPv4 and IPv6', (t) => {
-  // HAProxy 2.6's columns, cut to these (the real header has ~100).
-  const text = '# pxname,svname,status,addr,cookie\nb,s1,MAINT,10.0.0.5:3001,\nb,s2,UP,[2001:db8::5]:3002,\nb,BACKEND,UP,,\n';
-  t.deepEqual([...parseStatAddresses(text)], [['b/s1', { address: '10.0.0.5', port: 3001 }], ['b/s2', { address: '2001:db8::5', port: 3002 }]]);
-  t.is(parseStatAddresses('# pxname,svname,scur\nb,s1,0\n').size, 0, 'no addr column: nothing known');
-});
-
-test('an interactive session splits into one answer per command', (t) => {
-  const out = '\n> 1\n# be_id\n3 webapp 1 s1\n\n> \n> No such server.\n\n> ';
-  t.deepEqual(splitAnswers(out, 3), ['1\n# be_id\n3 webapp 1 s1', '', 'No such server.']);
-  t.is(splitAnswers('\n> \n', 3), undefined, 'cut short');
 });
