@@ -2,6 +2,7 @@
 // the shell (status.ts, watch.ts) reads; these functions decide what it means.
 import { type DrainValue, type OperatorKind, type WeightValue, parseOperatorKey, parseOperatorValue } from '../common/operator.js';
 import { NAME_PATTERN, type NodeRecord, NodeRecordSchema, normalizePrefix } from '../common/record.js';
+import type { DriftEvent, NodeChange, OperatorEvent, ReloadEvent, StatusBody } from '../common/status.js';
 
 /** One key under the nodes prefix, as read from etcd. */
 export interface EtcdNode {
@@ -26,32 +27,11 @@ export interface OperatorSettings {
   invalid: string[];
 }
 
-/** One slot of a renderer's `/status` (`backends`). Fields a renderer does not send stay undefined. */
-export interface SlotInfo {
-  slot: string;
-  state: string;
-  node?: string;
-  address?: string;
-  port?: number;
-  weight?: number;
-  operator?: { drained?: boolean; weight?: number };
-  haproxy?: { status: string; sessions: number; weight: number };
-}
-
-/** The parts of a renderer's `/status` the CLI reads. */
-export interface RendererStatusBody {
-  haproxyVersion?: string;
-  etcd?: string;
-  haproxy?: string;
-  converged?: boolean;
-  backends?: Record<string, SlotInfo[]>;
-  slots?: { service: string; used: number; total: number }[];
-}
-
 /** A renderer asked for its `/status`: the answer or why there is none. */
 export interface RendererReply {
   url: string;
-  status?: RendererStatusBody;
+  /** Partial: a renderer of another version may send fewer fields. */
+  status?: Partial<StatusBody>;
   error?: string;
 }
 
@@ -359,25 +339,15 @@ export function drainDone(replies: RendererReply[], service: string, id: string)
   return { done, progress: parts.join('; ') };
 }
 
-/** An event as `leasehold watch` prints it: a renderer's `/events` object, or one made from an etcd change. */
-export interface WatchEvent {
-  time?: string;
-  event: string;
-  change?: string;
-  service?: string;
-  id?: string;
-  address?: string;
-  port?: number;
-  weight?: number;
-  state?: string;
-  slot?: string;
-  backend?: string;
-  server?: string;
-  node?: string;
-  fields?: string[];
-  cause?: string;
-  [field: string]: unknown;
-}
+/**
+ * An event as `leasehold watch` prints it: a renderer's `/events` line (common/status.ts), or one
+ * made from an etcd change (`invalid`: a key the renderer would refuse, with `key` and `reason`).
+ * Every field optional and others allowed: a renderer of another version may send fewer or more.
+ */
+export type WatchEvent = { time?: string; event: string; key?: string; reason?: string; [field: string]: unknown } & Loose<NodeChange & DriftEvent & ReloadEvent> & Loose<Omit<OperatorEvent, 'change'>>;
+
+/** Each field optional, and any string where the renderer sends one of a few: what arrives is relayed, not trusted. */
+type Loose<T> = { [K in keyof T]?: NonNullable<T[K]> extends string ? string : T[K] };
 
 /**
  * The watch events an etcd change makes, when no renderer is there to say what HAProxy did.

@@ -1,9 +1,10 @@
 import { readFile, rename, unlink } from 'node:fs/promises';
 import { type ConfigCheckError, type LeaseholdError, WriteError } from '../common/errors.js';
 import { writeAtomically, writeDurably } from './files.js';
-import type { Haproxy, ReloadResult } from './haproxy.js';
+import type { ReloadResult, StructureStage } from '../common/status.js';
+import type { Haproxy } from './haproxy.js';
 
-export type StructureStage = 'write' | 'check' | 'reload';
+export type { StructureStage } from '../common/status.js';
 
 export type StructureOutcome =
   | { ok: true; result?: ReloadResult; checkMs: number; bytes: number }
