@@ -1,7 +1,7 @@
 // What `leasehold status` and `leasehold watch` know, joined from etcd and the renderers. Pure:
 // the shell (status.ts, watch.ts) reads; these functions decide what it means.
 import { type DrainValue, type OperatorKind, type WeightValue, parseOperatorKey, parseOperatorValue } from '../common/operator.js';
-import { NAME_PATTERN, type NodeRecord, NodeRecordSchema, normalizePrefix } from '../common/record.js';
+import { type NodeRecord, parseRecordKey, parseRecordValue } from '../common/record.js';
 import type { DriftEvent, NodeChange, OperatorEvent, ReloadEvent, StatusBody } from '../common/status.js';
 
 /** One key under the nodes prefix, as read from etcd. */
@@ -116,22 +116,12 @@ export interface StatusReport {
 
 /** Parses a value under the nodes prefix leniently: a bad record is still a row, with the reason. */
 export function readNode(prefix: string, kv: { key: string; value: string; lease?: string }, ttl?: number): EtcdNode | undefined {
-  const p = normalizePrefix(prefix);
-  const parts = kv.key.slice(p.length).split('/');
-  if (!kv.key.startsWith(p) || parts.length !== 2 || !NAME_PATTERN.test(parts[0]!) || !NAME_PATTERN.test(parts[1]!)) return undefined;
-  const [service, id] = parts as [string, string];
+  const k = parseRecordKey(prefix, kv.key);
+  if (!k.ok) return undefined;
   const lease = kv.lease && kv.lease !== '0' ? BigInt(kv.lease).toString(16) : undefined;
-  const base = { key: kv.key, service, id, lease, ttl };
-  let json: unknown;
-  try {
-    json = JSON.parse(kv.value);
-  } catch {
-    return { ...base, invalid: 'value is not JSON' };
-  }
-  const parsed = NodeRecordSchema.strip().safeParse(json);
-  if (!parsed.success) return { ...base, invalid: parsed.error.issues.slice(0, 2).map((i) => `${i.path.join('.') || 'value'} ${i.message}`).join('; ') };
-  if (parsed.data.service !== service || parsed.data.id !== id) return { ...base, invalid: 'service or id does not match the key' };
-  return { ...base, record: parsed.data };
+  const base = { key: kv.key, service: k.service, id: k.id, lease, ttl };
+  const v = parseRecordValue(k.service, k.id, kv.value);
+  return v.ok ? { ...base, record: v.record } : { ...base, invalid: v.reason };
 }
 
 /** Operator keys by `service/id`. */

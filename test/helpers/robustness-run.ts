@@ -570,7 +570,9 @@ export class RobustnessRun {
     for (const key of keys) {
       const kv = (await this.etcd.client.get(key).exec()).kvs[0];
       if (!kv) continue;
-      const r = parseRecord('/nodes/', key, kv.value.toString());
+      const read = parseRecord('/nodes/', key, kv.value.toString());
+      if (!read.ok) throw new Error(`unexpected record at ${key}: ${read.reason}`);
+      const r = read.record;
       if (String(kv.lease) === '0' || r.state === 'leaving' || isIP(r.address) !== 4) throw new Error(`unexpected record at ${key}: ${kv.value.toString()}`);
       out.add(hostPort(r.address, r.port));
     }

@@ -52,7 +52,7 @@ test('records are read leniently: unknown fields dropped, a bad one is a row wit
   const bad = readNode('/nodes/', { key: '/nodes/webapp/x', value: '{"id":"x"}', lease: '0' });
   t.like(bad, { id: 'x', lease: undefined, record: undefined });
   t.regex(bad!.invalid!, /service Required/);
-  t.like(readNode('/nodes/', { key: '/nodes/webapp/x', value: JSON.stringify(record('y')) }), { invalid: 'service or id does not match the key' });
+  t.like(readNode('/nodes/', { key: '/nodes/webapp/x', value: JSON.stringify(record('y')) }), { invalid: 'id "y" does not match the key' });
   t.is(readNode('/nodes/', { key: '/nodes/webapp', value: '{}' }), undefined, 'not a node key');
 });
 
