@@ -112,6 +112,3 @@ export function parseStatServers(text: string): Map<string, StatServer> {
 export function parseVar(text: string): string | undefined {
   return /value=<([^>]*)>/.exec(text)?.[1];
 }
-
-
-export { canonicalIp } from '../common/address.js';

@@ -1,6 +1,6 @@
 import type { NodeRecord } from '../common/record.js';
 import type { SlotState } from '../common/status.js';
-import { canonicalIp } from './runtime-state.js';
+import { canonicalIp } from '../common/address.js';
 
 export type { SlotState } from '../common/status.js';
 

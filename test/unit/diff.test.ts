@@ -1,6 +1,6 @@
 import test from 'ava';
 import { type DesiredServer, afterAddress, diff, fingerprint, refusedAnswer, tookAddress } from '../../renderer/diff.js';
-import { canonicalIp } from '../../renderer/runtime-state.js';
+import { canonicalIp } from '../../common/address.js';
 import type { ActualServer } from '../../renderer/slots.js';
 
 const want = (server: string, admin: DesiredServer['admin'], address = '10.0.0.1', port = 3000, weight = 100): DesiredServer =>
