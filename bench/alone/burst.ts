@@ -2,7 +2,7 @@
 // 100 weight changes, then 100 leaves. For each: reloads (`show proc`), and the time from the last
 // put (committed) to the worker having all 100 as asked (its `show servers state`, polled).
 import { parseServersState } from '../../renderer/runtime-state.js';
-import { sleep, waitFor } from '../../test/helpers/wait.js';
+import { sleep, waitFor } from '../../harness/wait.js';
 import { clock, round } from '../machine.js';
 import { log } from '../parts.js';
 import { summary } from '../stats.js';

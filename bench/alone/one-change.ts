@@ -9,7 +9,7 @@ import { summary } from '../stats.js';
 import { key, record, syntheticAddress } from './records.js';
 import { type Rig, eventTime, firstEventAfter } from './rig.js';
 import { WorkerProbe } from './worker-probe.js';
-import { sleep, waitFor } from '../../test/helpers/wait.js';
+import { sleep, waitFor } from '../../harness/wait.js';
 
 type Kind = 'join' | 'weight' | 'leave';
 

@@ -9,7 +9,7 @@ import { summary } from '../stats.js';
 import { key, record, syntheticAddress } from './records.js';
 import type { Rig } from './rig.js';
 import { WorkerProbe } from './worker-probe.js';
-import { sleep } from '../../test/helpers/wait.js';
+import { sleep } from '../../harness/wait.js';
 
 const MAX_IN_FLIGHT = 32;
 

@@ -1,9 +1,9 @@
 import { Agent, request } from 'node:http';
 import test, { type ExecutionContext } from 'ava';
-import { docker, stackForFile } from '../helpers/compose.js';
-import { cookies, get } from '../helpers/http.js';
-import { type LoadResult, startLoad } from '../helpers/load.js';
-import { sleep, waitFor } from '../helpers/wait.js';
+import { docker, stackForFile } from '../../harness/compose.js';
+import { cookies, get } from '../../harness/http.js';
+import { type LoadResult, startLoad } from '../../harness/load.js';
+import { sleep, waitFor } from '../../harness/wait.js';
 
 // The operator CLI on a compose stack, as an operator runs it: `docker compose exec ha leasehold
 // ...` (and the etcd image's), under keep-alive loads through the LB. Every scenario checks that

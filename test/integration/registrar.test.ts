@@ -1,12 +1,12 @@
 import { createServer } from 'node:http';
 import test from 'ava';
 import { parseRecord } from '../../common/record.js';
-import { TestEtcd } from '../helpers/etcd.js';
-import { freePort } from '../helpers/ports.js';
-import { REGISTRAR_MAIN, node } from '../helpers/process.js';
+import { TestEtcd } from '../../harness/etcd.js';
+import { freePort } from '../../harness/ports.js';
+import { REGISTRAR_MAIN, node } from '../../harness/process.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { TlsEtcd } from '../helpers/tls-etcd.js';
-import { sleep, waitFor } from '../helpers/wait.js';
+import { sleep, waitFor } from '../../harness/wait.js';
 
 /**
  * A stand-in app whose health the test switches; the registrar polls it over real HTTP. A request

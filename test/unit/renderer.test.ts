@@ -13,7 +13,7 @@ import { Renderer, type RendererConfig } from '../../renderer/renderer.js';
 import type { KV, NodeStore, Snapshot, WatchEvent, WatchHandlers } from '../../common/store.js';
 import { FakeHaproxy } from '../helpers/fake-haproxy.js';
 import { FIXTURE_SETTINGS } from '../helpers/fixtures.js';
-import { sleep, waitFor } from '../helpers/wait.js';
+import { sleep, waitFor } from '../../harness/wait.js';
 
 class MemoryStore implements NodeStore {
   kvs = new Map<string, string>();

@@ -3,7 +3,7 @@
 import test from 'ava';
 import { StoreSync, type StoreEvent, retryDelayMs } from '../../renderer/store-sync.js';
 import type { NodeStore, Snapshot, WatchHandle, WatchHandlers } from '../../common/store.js';
-import { waitFor } from '../helpers/wait.js';
+import { waitFor } from '../../harness/wait.js';
 
 /** A store whose next calls can be made to fail or to hang. */
 class ScriptedStore implements NodeStore {
