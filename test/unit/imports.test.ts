@@ -9,15 +9,19 @@ import { fileURLToPath } from 'node:url';
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const PARTS = ['common', 'cli', 'registrar', 'renderer'];
 
-/** Relative imports (type-only ones included) of every .ts file of the parts, as repo paths. */
+/** What `file` imports by relative path (type-only imports included), as repo paths. */
+function relativeImports(file: string): string[] {
+  const src = readFileSync(join(root, file), 'utf8');
+  return [...src.matchAll(/(?:\bfrom\s*|\bimport\s*\(?\s*)'(\.{1,2}\/[^']+)'/g)].map((m) => relative(root, join(root, dirname(file), m[1]!)));
+}
+
+/** Every .ts file of the parts, with its relative imports. */
 function importGraph(): Map<string, string[]> {
   const graph = new Map<string, string[]>();
   for (const part of PARTS) {
     for (const name of readdirSync(join(root, part)).filter((f) => f.endsWith('.ts'))) {
       const file = `${part}/${name}`;
-      const src = readFileSync(join(root, file), 'utf8');
-      const specs = [...src.matchAll(/(?:\bfrom\s*|\bimport\s*\(?\s*)'(\.{1,2}\/[^']+)'/g)].map((m) => m[1]!);
-      graph.set(file, specs.map((s) => relative(root, join(root, dirname(file), s)).replace(/\.js$/, '.ts')));
+      graph.set(file, relativeImports(file).map((d) => d.replace(/\.js$/, '.ts')));
     }
   }
   return graph;
@@ -71,6 +75,23 @@ test('the CLI imports nothing from renderer/ (the contracts it shares are in com
 
 test('common/ imports from no part that uses it', (t) => {
   t.deepEqual(['cli', 'registrar', 'renderer'].flatMap((p) => importsOf('common', p)), []);
+});
+
+/** Every .ts file under `dir`, as repo paths. */
+function tsFiles(dir: string): string[] {
+  return readdirSync(join(root, dir), { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? tsFiles(`${dir}/${e.name}`) : e.name.endsWith('.ts') ? [`${dir}/${e.name}`] : [],
+  );
+}
+
+test('bench/ and harness/ import nothing under test/ (the harness they share with the suites is harness/)', (t) => {
+  const under = [...tsFiles('bench'), ...tsFiles('harness')].flatMap((f) =>
+    relativeImports(f)
+      .filter((d) => d.startsWith('test/'))
+      .map((d) => `${f} → ${d}`),
+  );
+  t.true(tsFiles('bench').length > 20);
+  t.deepEqual(under, []);
 });
 
 test('the registrar imports nothing from the renderer or the CLI', (t) => {
