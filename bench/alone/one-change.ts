@@ -29,12 +29,6 @@ export interface ChangeSample {
   duringMirror: boolean;
 }
 
-interface SlotView {
-  slot: string;
-  state: string;
-  node?: string;
-}
-
 export async function oneChange(rig: Rig, nodes: number, reps: number, seed: number) {
   const probe = new WorkerProbe(rig.ha.adminSocket);
   const pause = seeded(seed);
@@ -55,7 +49,7 @@ export async function oneChange(rig: Rig, nodes: number, reps: number, seed: num
   for (let rep = 0; rep < reps; rep++) {
     // Slots the last leaver held are free again once the renderer saw their sessions end.
     const slots = await waitFor(async () => {
-      const s = (await rig.status()).backends.webapp as SlotView[];
+      const s = (await rig.status()).backends.webapp!;
       return s.every((x) => x.state !== 'leaving') ? s : undefined;
     }, 'no slot leaving', 15000, 200);
     // A new node takes the lowest free slot.

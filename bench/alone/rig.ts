@@ -7,6 +7,7 @@ import { freePort } from '../../harness/ports.js';
 import { type Proc, node } from '../../harness/process.js';
 import { waitFor } from '../../harness/wait.js';
 import { clock, cpuSeconds, memoryMb } from '../machine.js';
+import type { StatusBody } from '../../common/status.js';
 
 export class Rig {
   renderer?: Proc;
@@ -49,7 +50,7 @@ export class Rig {
   }
 
   /** `/status` of the renderer: slots by backend under `backends`. */
-  async status(): Promise<Record<string, any>> {
+  async status(): Promise<StatusBody> {
     const r = await get(`http://127.0.0.1:${this.healthPort}/status`, {}, 30000);
     if (r.status !== 200) throw new Error(`/status answered ${r.status}`);
     return r.body;

@@ -16,7 +16,7 @@ const MAX_IN_FLIGHT = 32;
 export async function sustained(rig: Rig, nodes: number, rate: number, seconds: number, probeEvery = 5) {
   const probe = new WorkerProbe(rig.ha.adminSocket);
   const slots = new Map<string, string>();
-  for (const s of (await rig.status()).backends.webapp as { slot: string; node?: string }[]) if (s.node) slots.set(s.node, s.slot);
+  for (const s of (await rig.status()).backends.webapp!) if (s.node) slots.set(s.node, s.slot);
   const pick = seeded(nodes + rate);
   const reloads0 = await rig.reloads();
   const cpu0 = await rig.cpu();
