@@ -2,7 +2,7 @@
 // the shell (status.ts, watch.ts) reads; these functions decide what it means.
 import { type DrainValue, type OperatorKind, type WeightValue, parseOperatorKey, parseOperatorValue } from '../common/operator.js';
 import { type NodeRecord, parseRecordKey, parseRecordValue } from '../common/record.js';
-import type { DriftEvent, NodeChange, OperatorEvent, ReloadEvent, StatusBody } from '../common/status.js';
+import type { DriftEvent, NodeChange, OperatorEvent, ReloadEvent, ServerStats, StatusBody } from '../common/status.js';
 
 /** One key under the nodes prefix, as read from etcd. */
 export interface EtcdNode {
@@ -44,7 +44,7 @@ export interface LbView {
   state?: string;
   /** Where this LB sends the node's traffic: `address:port`. */
   target?: string;
-  haproxy?: { status: string; sessions: number; weight: number };
+  haproxy?: ServerStats;
 }
 
 export interface NodeRow {

@@ -18,6 +18,13 @@ export interface Override {
   weight?: number;
 }
 
+/** A server as `show stat` shows it: its status (`UP`, `DRAIN`, `MAINT`...), current sessions and weight. */
+export interface ServerStats {
+  status: string;
+  sessions: number;
+  weight: number;
+}
+
 /** One slot as `/status` shows it. */
 export interface SlotView {
   slot: string;
@@ -29,7 +36,7 @@ export interface SlotView {
   /** An operator's drain or weight on this node. */
   operator?: Override;
   /** HAProxy's own view, read when asked. */
-  haproxy?: { status: string; sessions: number; weight: number };
+  haproxy?: ServerStats;
 }
 
 /** A Prometheus histogram's state: counts per upper bound (not cumulative), their sum and count. */

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { AdmissionRules } from '../common/admission.js';
 import { type LeaseholdError, ReloadError, RuntimeError } from '../common/errors.js';
 import type { NodeRecord } from '../common/record.js';
+import type { ServerStats } from '../common/status.js';
 import { Coalescer } from './coalesce.js';
 import { type ConfigOutcome, ConfigWriter } from './config-writer.js';
 import { Desired } from './desired.js';
@@ -289,7 +290,7 @@ export class Renderer extends EventEmitter<RendererEvents> {
   /** `/status`'s backends, with HAProxy's live status, sessions and weight of every slot. */
   async slotViewsLive(): Promise<Record<string, SlotView[]>> {
     const views = this.slotViews();
-    let rows: Map<string, { status: string; sessions: number; weight: number }> | undefined;
+    let rows: Map<string, ServerStats> | undefined;
     try {
       const [stat] = await this.deps.runtime.run(['show stat -1 4 -1']);
       rows = parseStatRows(stat!);
