@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { WriteError } from '../../common/errors.js';
-import { StructureFiles } from '../../renderer/config-files.js';
+import { ConfigFiles } from '../../renderer/config-files.js';
 import { FakeHaproxy } from '../helpers/fake-haproxy.js';
 
 const LIVE = 'backend webapp\n  server s1 10.0.0.1:3000 weight 100\n';
@@ -18,7 +18,7 @@ function setup(t: ExecutionContext) {
   writeFileSync(configPath, LIVE);
   const haproxy = new FakeHaproxy(configPath);
   haproxy.load(LIVE);
-  const files = new StructureFiles({ configPath, stateFile: join(dir, 'state') }, haproxy, () => performance.now());
+  const files = new ConfigFiles({ configPath, stateFile: join(dir, 'state') }, haproxy, () => performance.now());
   const live = () => readFileSync(configPath, 'utf8');
   /** Files left beside the config: none once a write is over, whatever it came to. */
   const leftovers = () => readdirSync(dir).filter((f) => f !== 'haproxy.cfg' && f !== 'state');
@@ -69,7 +69,7 @@ test('a failed rename onto the live config is a write refusal, and HAProxy is no
 
 test('a state file that cannot be written is a write refusal before any check', async (t) => {
   const { dir, haproxy, live } = setup(t);
-  const files = new StructureFiles({ configPath: join(dir, 'haproxy.cfg'), stateFile: join(dir, 'missing', 'state') }, haproxy, () => 0);
+  const files = new ConfigFiles({ configPath: join(dir, 'haproxy.cfg'), stateFile: join(dir, 'missing', 'state') }, haproxy, () => 0);
   const out = await files.reload(NEXT, 'state\n');
   t.like(out, { ok: false, stage: 'write' });
   t.is(haproxy.checks, 0);

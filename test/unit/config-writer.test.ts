@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import type { NodeRecord } from '../../common/record.js';
-import { StructureFiles } from '../../renderer/config-files.js';
+import { ConfigFiles } from '../../renderer/config-files.js';
 import { ConfigWriter } from '../../renderer/config-writer.js';
 import { DEFAULT_TEMPLATE } from '../../renderer/options.js';
 import { compileTemplate, structureId } from '../../renderer/render.js';
@@ -25,7 +25,7 @@ function setup(t: ExecutionContext, refusalMemoryMs = 60000) {
   const haproxy = new FakeHaproxy(configPath);
   let now = 0;
   const settings = { ...FIXTURE_SETTINGS, stateFile: join(dir, 'state') };
-  const files = new StructureFiles({ configPath, stateFile: settings.stateFile }, haproxy, () => now);
+  const files = new ConfigFiles({ configPath, stateFile: settings.stateFile }, haproxy, () => now);
   const writer = new ConfigWriter({ files, template, settings: () => settings, slotOptions, refusalMemoryMs, now: () => now });
   /** The slots and structure id for these records, as the renderer plans them. */
   const plan = (records: NodeRecord[]) => {

@@ -1,7 +1,7 @@
 import test from 'ava';
 import type { DesiredServer } from '../../renderer/diff.js';
 import { type Actual, observeServers, observeWorker } from '../../renderer/observe.js';
-import { Membership } from '../../renderer/reconciler.js';
+import { Reconciler } from '../../renderer/reconciler.js';
 import type { ActualServer } from '../../renderer/slots.js';
 import { FakeHaproxy } from '../helpers/fake-haproxy.js';
 
@@ -16,7 +16,7 @@ function worker(): FakeHaproxy {
 
 test('a join takes one re-read of the worker, not one per round; a refused address stays out of rotation', async (t) => {
   const h = worker();
-  const m = new Membership(h, () => observeWorker(h, []));
+  const m = new Reconciler(h, () => observeWorker(h, []));
   const start = await observeWorker(h, []);
   h.refuseAddress = /^10\.6\.6\.6$/;
   const reads = h.reads;
@@ -28,7 +28,7 @@ test('a join takes one re-read of the worker, not one per round; a refused addre
   // s1 converged after its first re-read; s2's address was tried in each of the 3 rounds.
   t.is(h.reads - reads, 3);
   const h2 = worker();
-  const m2 = new Membership(h2, () => observeWorker(h2, []));
+  const m2 = new Reconciler(h2, () => observeWorker(h2, []));
   const reads2 = h2.reads;
   const ok = await m2.reconcile([want('s1', 'ready', '10.0.0.9', 4000, 7)], await observeWorker(h2, []));
   t.is(ok.unconverged.length, 0);
@@ -47,7 +47,7 @@ test('a change reads back only the servers it touched: a show stat line each, ne
     const h = worker();
     h.lateAddresses = late;
     const r = reader(h);
-    const m = new Membership(h, r.observe);
+    const m = new Reconciler(h, r.observe);
     const start = await r.whole();
     const [reads, stats] = [h.reads, h.statReads];
     const out = await m.reconcile([want('s1', 'ready', '10.0.0.9', 4000, 7), want('s2', 'maint')], start);
@@ -63,7 +63,7 @@ test('a drain of a server whose check fails (show stat says DOWN, hiding the dra
   const h = worker();
   h.failingChecks.add('webapp/s1');
   const r = reader(h);
-  const m = new Membership(h, r.observe);
+  const m = new Reconciler(h, r.observe);
   const start = await r.whole();
   const reads = h.reads;
   const out = await m.reconcile([want('s1', 'drain', '127.0.0.1', 1, 1), want('s2', 'maint')], start);
@@ -75,7 +75,7 @@ test('a drain of a server whose check fails (show stat says DOWN, hiding the dra
 test('HAProxy ≥ 2.9 applies an address after answering: ready waits until the address shows applied', async (t) => {
   const h = worker();
   h.lateAddresses = true; // applied only at the next whole read: the worst case
-  const m = new Membership(h, () => observeWorker(h, []));
+  const m = new Reconciler(h, () => observeWorker(h, []));
   // s2 moves its port only: the answer names the port, and show stat still shows the old one.
   const out = await m.reconcile([want('s1', 'ready', '10.0.0.9', 4000, 7), want('s2', 'ready', '127.0.0.1', 4001, 7)], await observeWorker(h, []));
   t.is(out.unconverged.length, 0);
