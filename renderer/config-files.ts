@@ -1,7 +1,7 @@
 import { readFile, rename, unlink } from 'node:fs/promises';
 import { type ConfigCheckError, type LeaseholdError, WriteError } from '../common/errors.js';
-import { writeAtomically, writeDurably } from './files.js';
 import type { ReloadResult, StructureStage } from '../common/status.js';
+import { writeAtomically, writeDurably } from './files.js';
 import type { Haproxy } from './haproxy.js';
 
 export type { StructureStage } from '../common/status.js';
