@@ -4,6 +4,7 @@ import { docker, stackForFile } from '../../harness/compose.js';
 import { cookies, get } from '../../harness/http.js';
 import { type LoadResult, startLoad } from '../../harness/load.js';
 import { sleep, waitFor } from '../../harness/wait.js';
+import type { StatusReport } from '../../cli/report.js';
 
 // The operator CLI on a compose stack, as an operator runs it: `docker compose exec ha leasehold
 // ...` (and the etcd image's), under keep-alive loads through the LB. Every scenario checks that
@@ -13,19 +14,7 @@ const stack = stackForFile(test, { webapps: 3, env: { LEASE_TTL: String(TTL_S) }
 
 const leasehold = (...args: string[]) => stack.exec('ha', ['leasehold', ...args]);
 
-interface StatusNode {
-  service: string;
-  id: string;
-  address?: string;
-  port?: number;
-  etcd: { registered: boolean; state?: string; lease?: string; ttl?: number | null; registeredAt?: string };
-  operator: { drained: boolean; drainedBy?: string; weight?: number };
-  weight: { registrar?: number; override?: number; effective?: number };
-  lbs: { lb: string; slot?: string; state?: string; haproxy?: { status: string; sessions: number; weight: number } }[];
-  sessions: number;
-}
-
-async function status(): Promise<{ nodes: StatusNode[]; backends: { service: string; nodes: number; slots: { used: number; total: number }[] }[]; renderers: { reachable: boolean }[] }> {
+async function status(): Promise<StatusReport> {
   const r = await leasehold('status', '--json');
   if (r.code !== 0) throw new Error(`leasehold status --json exited ${r.code}: ${r.stderr}`);
   return JSON.parse(r.stdout);
@@ -120,7 +109,7 @@ test.serial('status --json agrees with the stats CSV and with etcdctl get --pref
 
   const fromEtcd = await stack.exec('etcd', ['leasehold', 'status', '--json']);
   t.is(fromEtcd.code, 0, fromEtcd.stderr);
-  const e = JSON.parse(fromEtcd.stdout) as { nodes: StatusNode[] };
+  const e = JSON.parse(fromEtcd.stdout) as StatusReport;
   t.deepEqual(
     e.nodes.map((n) => [n.id, n.address, n.port, n.etcd.state, n.etcd.lease, n.etcd.registeredAt]),
     s.nodes.map((n) => [n.id, n.address, n.port, n.etcd.state, n.etcd.lease, n.etcd.registeredAt]),
