@@ -6,8 +6,8 @@
 // - leave: `docker stop` → the record gone (the agent's log) and the last request that reached it;
 // - the agent's memory (resident, private, PSS) with 3 and with 30 labelled containers.
 // Writes bench/results/agent.json. Images tagged LEASEHOLD_TAG (default `bench`).
-import { ComposeStack, buildImages, docker } from '../test/helpers/compose.js';
-import { sleep, waitFor } from '../test/helpers/wait.js';
+import { ComposeStack, buildImages, docker } from '../harness/compose.js';
+import { sleep, waitFor } from '../harness/wait.js';
 import { clock, guardedTeardown, loadAverage, machine, round, smapsRollupMb } from './machine.js';
 import { log } from './parts.js';
 import { firstAnswer, lastReached, startPoller } from './poller.js';

@@ -13,8 +13,8 @@
 //   the image running (they share the runtime's page cache); cold: one alone, started after the
 //   host's page cache was dropped, so every page it maps is its own and charged to it.
 // Writes bench/results/bundle.json. Images tagged LEASEHOLD_TAG (default `bench`).
-import { ComposeStack, buildImages, docker } from '../test/helpers/compose.js';
-import { sleep, waitFor } from '../test/helpers/wait.js';
+import { ComposeStack, buildImages, docker } from '../harness/compose.js';
+import { sleep, waitFor } from '../harness/wait.js';
 import { demux } from './compose/container-log.js';
 import { clock, guardedTeardown, loadAverage, machine, round, smapsRollupMb } from './machine.js';
 import { log } from './parts.js';

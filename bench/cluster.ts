@@ -9,10 +9,10 @@
 //    to 2) through LB 1, then whether both LBs converge.
 // Writes bench/results/cluster.json. BENCH_REPS sets repetitions of 1 and 2 (default 3);
 // BENCH_ONLY runs some parts only (leader,lb,churn); BENCH_BUILD=0 skips the build.
-import { ClusterStack, MEMBERS } from '../test/helpers/cluster.js';
-import { buildImages, docker } from '../test/helpers/compose.js';
-import { get } from '../test/helpers/http.js';
-import { sleep, waitFor } from '../test/helpers/wait.js';
+import { ClusterStack, MEMBERS } from '../harness/cluster.js';
+import { buildImages, docker } from '../harness/compose.js';
+import { get } from '../harness/http.js';
+import { sleep, waitFor } from '../harness/wait.js';
 import { churn } from './compose/churn.js';
 import { LoadTally, startLoads } from './compose/loads.js';
 import { clock, guardedTeardown, loadAverage, machine, round } from './machine.js';

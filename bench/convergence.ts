@@ -9,8 +9,8 @@
 // 5. resident memory, as run and with ~100 nodes.
 // Writes bench/results/convergence.json. BENCH_REPS sets repetitions of 2 (default 5);
 // BENCH_ONLY runs some parts only (lifecycle,churn,streams,memory); BENCH_BUILD=0 skips the build.
-import { ComposeStack, buildImages } from '../test/helpers/compose.js';
-import { sleep } from '../test/helpers/wait.js';
+import { ComposeStack, buildImages } from '../harness/compose.js';
+import { sleep } from '../harness/wait.js';
 import { churn } from './compose/churn.js';
 import { withHundredNodes } from './compose/hundred.js';
 import { imageSizes } from './compose/images.js';

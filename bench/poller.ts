@@ -3,7 +3,7 @@
 // one connection as browsers and SDKs do, `fresh` opens one per request as the old benchmark did.
 import { Agent, request } from 'node:http';
 import { clock } from './machine.js';
-import { sleep } from '../test/helpers/wait.js';
+import { sleep } from '../harness/wait.js';
 
 export interface Answer {
   /** Wall-clock ms (see clock()) when the request was sent and when its answer ended. */

@@ -14,10 +14,10 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { TestEtcd } from '../test/helpers/etcd.js';
-import { freePort } from '../test/helpers/ports.js';
-import { DIST, Proc } from '../test/helpers/process.js';
-import { sleep, waitFor } from '../test/helpers/wait.js';
+import { TestEtcd } from '../harness/etcd.js';
+import { freePort } from '../harness/ports.js';
+import { DIST, Proc } from '../harness/process.js';
+import { sleep, waitFor } from '../harness/wait.js';
 import { rssMb, summary, table, writeResults } from './stats.js';
 
 const REPS = Number(process.env.BENCH_REPS ?? 5);

@@ -8,9 +8,9 @@
 //    container on the stack's overlay: failed requests, latency, how long swarm took.
 // Writes bench/results/swarm.json. BENCH_BUILD=0 skips the image build.
 process.env.LEASEHOLD_TAG ||= 'swarm';
-const { buildImages } = await import('../test/helpers/compose.js');
-const { SwarmStack } = await import('../test/helpers/swarm.js');
-const { sleep } = await import('../test/helpers/wait.js');
+const { buildImages } = await import('../harness/compose.js');
+const { SwarmStack } = await import('../harness/swarm.js');
+const { sleep } = await import('../harness/wait.js');
 const { loadAverage, machine, round } = await import('./machine.js');
 const { log } = await import('./parts.js');
 const { summary, table, writeResults } = await import('./stats.js');

@@ -2,7 +2,8 @@
 import { type IncomingMessage, request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { PeerCertificate } from 'node:tls';
-import type { RendererReply, RendererStatusBody, WatchEvent } from './report.js';
+import type { StatusBody } from '../common/status.js';
+import type { RendererReply, WatchEvent } from './report.js';
 
 /** Largest `/status` body read, bytes (10,000 nodes make a few MB). */
 const MAX_STATUS_BYTES = 64 << 20;
@@ -60,7 +61,7 @@ export function fetchStatus(url: string, timeoutMs = 3000, tls?: RendererTls): P
         res.on('end', () => {
           if (res.statusCode !== 200) return fail(`/status answered ${res.statusCode}${res.statusCode === 404 ? ' (a renderer older than the CLI?)' : ''}`);
           try {
-            const status = JSON.parse(body) as RendererStatusBody;
+            const status = JSON.parse(body) as Partial<StatusBody>;
             if (!status || typeof status !== 'object') return fail('/status is not a JSON object');
             resolve({ url, status });
           } catch {

@@ -1,7 +1,8 @@
 // What `leasehold status` and `leasehold watch` know, joined from etcd and the renderers. Pure:
 // the shell (status.ts, watch.ts) reads; these functions decide what it means.
 import { type DrainValue, type OperatorKind, type WeightValue, parseOperatorKey, parseOperatorValue } from '../common/operator.js';
-import { NAME_PATTERN, type NodeRecord, NodeRecordSchema, normalizePrefix } from '../common/record.js';
+import { type NodeRecord, parseRecordKey, parseRecordValue } from '../common/record.js';
+import type { DriftEvent, NodeChange, OperatorEvent, ReloadEvent, ServerStats, StatusBody } from '../common/status.js';
 
 /** One key under the nodes prefix, as read from etcd. */
 export interface EtcdNode {
@@ -26,32 +27,11 @@ export interface OperatorSettings {
   invalid: string[];
 }
 
-/** One slot of a renderer's `/status` (`backends`). Fields a renderer does not send stay undefined. */
-export interface SlotInfo {
-  slot: string;
-  state: string;
-  node?: string;
-  address?: string;
-  port?: number;
-  weight?: number;
-  operator?: { drained?: boolean; weight?: number };
-  haproxy?: { status: string; sessions: number; weight: number };
-}
-
-/** The parts of a renderer's `/status` the CLI reads. */
-export interface RendererStatusBody {
-  haproxyVersion?: string;
-  etcd?: string;
-  haproxy?: string;
-  converged?: boolean;
-  backends?: Record<string, SlotInfo[]>;
-  slots?: { service: string; used: number; total: number }[];
-}
-
 /** A renderer asked for its `/status`: the answer or why there is none. */
 export interface RendererReply {
   url: string;
-  status?: RendererStatusBody;
+  /** Partial: a renderer of another version may send fewer fields. */
+  status?: Partial<StatusBody>;
   error?: string;
 }
 
@@ -64,7 +44,7 @@ export interface LbView {
   state?: string;
   /** Where this LB sends the node's traffic: `address:port`. */
   target?: string;
-  haproxy?: { status: string; sessions: number; weight: number };
+  haproxy?: ServerStats;
 }
 
 export interface NodeRow {
@@ -136,22 +116,12 @@ export interface StatusReport {
 
 /** Parses a value under the nodes prefix leniently: a bad record is still a row, with the reason. */
 export function readNode(prefix: string, kv: { key: string; value: string; lease?: string }, ttl?: number): EtcdNode | undefined {
-  const p = normalizePrefix(prefix);
-  const parts = kv.key.slice(p.length).split('/');
-  if (!kv.key.startsWith(p) || parts.length !== 2 || !NAME_PATTERN.test(parts[0]!) || !NAME_PATTERN.test(parts[1]!)) return undefined;
-  const [service, id] = parts as [string, string];
+  const k = parseRecordKey(prefix, kv.key);
+  if (!k.ok) return undefined;
   const lease = kv.lease && kv.lease !== '0' ? BigInt(kv.lease).toString(16) : undefined;
-  const base = { key: kv.key, service, id, lease, ttl };
-  let json: unknown;
-  try {
-    json = JSON.parse(kv.value);
-  } catch {
-    return { ...base, invalid: 'value is not JSON' };
-  }
-  const parsed = NodeRecordSchema.strip().safeParse(json);
-  if (!parsed.success) return { ...base, invalid: parsed.error.issues.slice(0, 2).map((i) => `${i.path.join('.') || 'value'} ${i.message}`).join('; ') };
-  if (parsed.data.service !== service || parsed.data.id !== id) return { ...base, invalid: 'service or id does not match the key' };
-  return { ...base, record: parsed.data };
+  const base = { key: kv.key, service: k.service, id: k.id, lease, ttl };
+  const v = parseRecordValue(k.service, k.id, kv.value);
+  return v.ok ? { ...base, record: v.record } : { ...base, invalid: v.reason };
 }
 
 /** Operator keys by `service/id`. */
@@ -359,25 +329,15 @@ export function drainDone(replies: RendererReply[], service: string, id: string)
   return { done, progress: parts.join('; ') };
 }
 
-/** An event as `leasehold watch` prints it: a renderer's `/events` object, or one made from an etcd change. */
-export interface WatchEvent {
-  time?: string;
-  event: string;
-  change?: string;
-  service?: string;
-  id?: string;
-  address?: string;
-  port?: number;
-  weight?: number;
-  state?: string;
-  slot?: string;
-  backend?: string;
-  server?: string;
-  node?: string;
-  fields?: string[];
-  cause?: string;
-  [field: string]: unknown;
-}
+/**
+ * An event as `leasehold watch` prints it: a renderer's `/events` line (common/status.ts), or one
+ * made from an etcd change (`invalid`: a key the renderer would refuse, with `key` and `reason`).
+ * Every field optional and others allowed: a renderer of another version may send fewer or more.
+ */
+export type WatchEvent = { time?: string; event: string; key?: string; reason?: string; [field: string]: unknown } & Loose<NodeChange & DriftEvent & ReloadEvent> & Loose<Omit<OperatorEvent, 'change'>>;
+
+/** Each field optional, and any string where the renderer sends one of a few: what arrives is relayed, not trusted. */
+type Loose<T> = { [K in keyof T]?: NonNullable<T[K]> extends string ? string : T[K] };
 
 /**
  * The watch events an etcd change makes, when no renderer is there to say what HAProxy did.

@@ -1,6 +1,6 @@
 // `leasehold watch`: the renderers' events, live; etcd's changes when no renderer answers.
 import { normalizePrefix } from '../common/record.js';
-import { EtcdStore, type WatchEvent as StoreEvent, type WatchHandle } from '../renderer/store.js';
+import { EtcdStore, type WatchEvent as StoreEvent, type WatchHandle } from '../common/store.js';
 import type { Command } from './args.js';
 import { type Context, pause } from './context.js';
 import { formatEvent, formatEventJson } from './format.js';

@@ -1,7 +1,7 @@
 import { BlockList, isIP } from 'node:net';
 import { canonicalIp } from './address.js';
 import { RecordError } from './errors.js';
-import { NAME_PATTERN, type NodeRecord, NodeRecordSchema, normalizePrefix } from './record.js';
+import { type NodeRecord, parseRecordKey, parseRecordValue } from './record.js';
 
 /**
  * What the renderer lets into HAProxy. A webapp container can write records of its own service
@@ -90,7 +90,6 @@ const clip = (s: string, n = 200) => (s.length > n ? `${s.slice(0, n)}... (${s.l
  * @throws RecordError naming the key and one short reason.
  */
 export function admit(prefix: string, kv: { key: string; value: string; lease?: string; unread?: string }, rules: AdmissionRules): Admitted {
-  const p = normalizePrefix(prefix);
   const { key, value } = kv;
   const fail = (reason: string): never => {
     throw new RecordError(clip(key), clip(reason));
@@ -98,27 +97,18 @@ export function admit(prefix: string, kv: { key: string; value: string; lease?: 
   const refuse = (reason: string): never => {
     throw new RecordError(clip(key), clip(reason), true);
   };
-  if (!key.startsWith(p)) fail(`key is outside ${p}`);
-  const parts = key.slice(p.length).split('/');
-  if (parts.length !== 2 || !NAME_PATTERN.test(parts[0]!) || !NAME_PATTERN.test(parts[1]!)) fail(`key must be ${p}<service>/<id> with names matching ${NAME_PATTERN.source}`);
-  const [service, id] = parts as [string, string];
+  const k = parseRecordKey(prefix, key);
+  if (!k.ok) return fail(k.reason);
+  const { service, id } = k;
   // The store left a value unread (too large): refused for its size, as one read would be.
   if (kv.unread) fail(kv.unread);
   const bytes = Buffer.byteLength(value);
   if (bytes > rules.maxValueBytes) fail(`value is ${bytes} bytes, over ${rules.maxValueBytes}`);
   if (rules.requireLease && (!kv.lease || kv.lease === '0')) refuse('no lease: a record lives on its registrar\'s lease (a plain put would be served forever)');
   if (rules.services && !rules.services.has(service)) refuse(`service "${service}" is not routed by this load balancer (ROUTES)`);
-  let json: unknown;
-  try {
-    json = JSON.parse(value);
-  } catch {
-    fail('value is not JSON');
-  }
-  const parsed = NodeRecordSchema.strip().safeParse(json);
-  if (!parsed.success) fail(parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.') || 'value'} ${i.message}`).join('; '));
-  const record = parsed.data!;
-  if (record.service !== service) fail(`service "${record.service}" does not match the key`);
-  if (record.id !== id) fail(`id "${record.id}" does not match the key`);
+  const v = parseRecordValue(service, id, value);
+  if (!v.ok) return fail(v.reason);
+  const { record } = v;
   const why = addressProblem(record.address);
   if (why) refuse(why);
   const address = canonicalIp(record.address);
@@ -130,6 +120,5 @@ export function admit(prefix: string, kv: { key: string; value: string; lease?: 
   if (rules.peerHosts.has(address)) refuse('address is another load balancer\'s (LB_PEERS): it would reach that one\'s renderer or loop between them');
   if ((rules.etcdHosts.has(address) && !rules.allowLocal) || rules.etcdEndpoints.has(`${address}:${record.port}`)) refuse('address is etcd\'s: the load balancer would be a gateway to it');
   if (rules.allowed && !rules.allowed.check(address, type)) refuse(`address is outside ${rules.allowedName ?? 'ALLOWED_NETWORKS'}`);
-  const unknownFields = json && typeof json === 'object' ? Object.keys(json).filter((k) => !(k in NodeRecordSchema.shape)).map((k) => clip(k, 40)) : [];
-  return { record, unknownFields: unknownFields.slice(0, 10) };
+  return { record, unknownFields: v.unknownFields.slice(0, 10).map((f) => clip(f, 40)) };
 }

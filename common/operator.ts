@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { NAME_PATTERN, normalizePrefix } from './record.js';
+import { NAME_PATTERN, normalizePrefix, parseJson } from './record.js';
 
 /**
  * Operator keys: an operator's say on one node, kept under
@@ -61,13 +61,6 @@ export function parseOperatorValue(kind: 'weight', value: string): { ok: true; v
 export function parseOperatorValue(kind: OperatorKind, value: string): { ok: true; value: DrainValue | WeightValue } | { ok: false; reason: string };
 export function parseOperatorValue(kind: OperatorKind, value: string): { ok: true; value: DrainValue | WeightValue } | { ok: false; reason: string } {
   if (Buffer.byteLength(value) > MAX_OPERATOR_VALUE_BYTES) return { ok: false, reason: `value is over ${MAX_OPERATOR_VALUE_BYTES} bytes` };
-  let json: unknown;
-  try {
-    json = JSON.parse(value);
-  } catch {
-    return { ok: false, reason: 'value is not JSON' };
-  }
-  const parsed = (kind === 'drain' ? DrainValueSchema : WeightValueSchema).safeParse(json);
-  if (!parsed.success) return { ok: false, reason: parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.') || 'value'} ${i.message}`).join('; ') };
-  return { ok: true, value: parsed.data };
+  const parsed = parseJson<DrainValue | WeightValue>(kind === 'drain' ? DrainValueSchema : WeightValueSchema, value);
+  return parsed.ok ? { ok: true, value: parsed.value } : parsed;
 }

@@ -1,6 +1,6 @@
 // The record's shape and bytes, without zod: the registrar imports this file alone so that it
-// never loads zod (about 2 MB resident). common/record.ts re-exports it beside the zod schema
-// that the renderer validates with.
+// never loads zod (about 2 MB resident; test/unit/registrar-bundle.test.ts holds it to that).
+// common/record.ts re-exports it beside the zod schema that the renderer validates with.
 import { isIP } from 'node:net';
 import { RecordError } from './errors.js';
 

@@ -5,7 +5,7 @@ import type { ReloadResult } from './haproxy.js';
 import { isolate } from './isolate.js';
 import { type RenderSettings, type Template, render, structureId } from './render.js';
 import { type SlotOptions, SlotTable } from './slots.js';
-import type { StructureFiles } from './structure.js';
+import type { ConfigFiles } from './config-files.js';
 
 /** What a reload or a mirror of the config came to. */
 export type ConfigOutcome =
@@ -17,7 +17,7 @@ export type ConfigOutcome =
   | { kind: 'quarantined'; stage: Stage; error: LeaseholdError; records: NodeRecord[] };
 
 export interface ConfigWriterDeps {
-  files: Pick<StructureFiles, 'reload' | 'mirror' | 'accepts'>;
+  files: Pick<ConfigFiles, 'reload' | 'mirror' | 'accepts'>;
   template: Template;
   settings: () => RenderSettings;
   slotOptions: SlotOptions;

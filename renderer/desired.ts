@@ -2,17 +2,12 @@ import { EventEmitter } from 'node:events';
 import type { AdmissionRules } from '../common/admission.js';
 import { RecordError } from '../common/errors.js';
 import type { NodeRecord } from '../common/record.js';
+import type { OperatorEvent } from '../common/status.js';
+import type { KV, Snapshot, WatchEvent } from '../common/store.js';
+import { NodeView } from './node-view.js';
 import { OperatorView, type Override } from './operator-view.js';
-import type { KV, Snapshot, WatchEvent } from './store.js';
-import { NodeView } from './view.js';
 
-/** An operator key (drain, weight) that came, changed or went. */
-export interface OperatorEvent {
-  change: 'drained' | 'undrained' | 'weight' | 'weight-reset';
-  service: string;
-  id: string;
-  weight?: number;
-}
+export type { OperatorEvent } from '../common/status.js';
 
 export interface DesiredEvents {
   rejected: [RecordError];

@@ -1,6 +1,9 @@
 import { execFile } from 'node:child_process';
 import { connect } from 'node:net';
 import { ConfigCheckError, ReloadError } from '../common/errors.js';
+import type { ReloadResult } from '../common/status.js';
+
+export type { ReloadResult } from '../common/status.js';
 
 export interface ProcInfo {
   masterPid: number;
@@ -9,12 +12,6 @@ export interface ProcInfo {
   failed: number;
   /** Workers, newest first as HAProxy lists them; `reloads` 0 is the current one. */
   workers: { pid: number; reloads: number }[];
-}
-
-export interface ReloadResult {
-  reloads: number;
-  workerPid: number;
-  durationMs: number;
 }
 
 export interface HaproxyOptions {

@@ -1,13 +1,9 @@
+import type { HistogramState } from '../common/status.js';
+
+export type { HistogramState } from '../common/status.js';
+
 /** Upper bounds, seconds: from one fast change (a few ms) to a pass held up behind a reload. */
 export const APPLY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const;
-
-/** A Prometheus histogram's state: counts per upper bound (not cumulative), their sum and count. */
-export interface HistogramState {
-  le: readonly number[];
-  counts: number[];
-  sum: number;
-  count: number;
-}
 
 export function histogram(le: readonly number[] = APPLY_BUCKETS): HistogramState {
   return { le, counts: le.map(() => 0), sum: 0, count: 0 };

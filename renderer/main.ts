@@ -19,7 +19,8 @@ import { compileTemplate, hostport } from './render.js';
 import { Renderer } from './renderer.js';
 import { RuntimeChannel } from './runtime.js';
 import { Snapshot } from './status-snapshot.js';
-import { EtcdStore } from './store.js';
+import { STREAMED_EVENTS, type StatusBody } from '../common/status.js';
+import { EtcdStore } from '../common/store.js';
 
 /** COOKIE_KEY, else the key kept beside the state file, else a new one kept there. */
 function cookieKey(given: string | undefined, stateFile: string): string {
@@ -91,7 +92,7 @@ const version = await haproxy.version();
 
 /** What /status takes from HAProxy, once a second at most (status-snapshot.ts). */
 const STATUS_MAX_AGE_MS = 1000;
-const statusSnapshot = new Snapshot(async () => ({ haproxyVersion: version, ...renderer.status, backends: await renderer.slotViewsLive(), setAside: renderer.setAside() }), STATUS_MAX_AGE_MS);
+const statusSnapshot = new Snapshot(async (): Promise<StatusBody> => ({ haproxyVersion: version, ...renderer.status, backends: await renderer.slotViewsLive(), setAside: renderer.setAside() }), STATUS_MAX_AGE_MS);
 // The page's LBs side by side: as the CLI here would ask them (the cluster sets LEASEHOLD_RENDERERS).
 let lbsSnapshot: Snapshot<unknown> | undefined;
 try {
@@ -112,7 +113,7 @@ const endpoints: HealthServerExtras = {
   status: () => statusSnapshot.get(),
   events: (send) => {
     const forward = (event: string) => (e: object) => send({ time: new Date().toISOString(), event, ...e });
-    const subs = (['node', 'drift', 'operator', 'reload'] as const).map((name) => [name, forward(name)] as const);
+    const subs = STREAMED_EVENTS.map((name) => [name, forward(name)] as const);
     for (const [name, fn] of subs) renderer.on(name, fn);
     return () => {
       for (const [name, fn] of subs) renderer.off(name, fn);

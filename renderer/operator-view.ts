@@ -1,13 +1,10 @@
 import { RecordError } from '../common/errors.js';
 import { type WeightValue, parseOperatorKey, parseOperatorValue } from '../common/operator.js';
 import { normalizePrefix } from '../common/record.js';
-import type { KV, WatchEvent } from './store.js';
+import type { Override } from '../common/status.js';
+import type { KV, WatchEvent } from '../common/store.js';
 
-/** An operator's say on one node: drained (no new sessions), and/or a weight over the registrar's. */
-export interface Override {
-  drained?: boolean;
-  weight?: number;
-}
+export type { Override } from '../common/status.js';
 
 /**
  * The operator keys (common/operator.ts): `drain/<service>/<id>` (present means drained) and

@@ -2,25 +2,26 @@ import { EventEmitter } from 'node:events';
 import type { AdmissionRules } from '../common/admission.js';
 import { type LeaseholdError, ReloadError, RuntimeError } from '../common/errors.js';
 import type { NodeRecord } from '../common/record.js';
+import type { ServerStats } from '../common/status.js';
+import type { NodeStore } from '../common/store.js';
 import { Coalescer } from './coalesce.js';
 import { type ConfigOutcome, ConfigWriter } from './config-writer.js';
 import { Desired, type SetAside } from './desired.js';
 import type { ReloadCause, RendererEvents, RendererStatus, SlotView, Stage } from './events.js';
 import type { Haproxy } from './haproxy.js';
 import { histogram, observe } from './histogram.js';
-import { Membership } from './membership.js';
+import { Reconciler } from './reconciler.js';
 import { nodeChanges, placements, slotSummary, slotViews } from './node-report.js';
-import { desiredServers } from './reconcile.js';
+import { desiredServers } from './diff.js';
 import { type RenderSettings, type Template, structureId } from './render.js';
 import type { RuntimeChannel } from './runtime.js';
 import { parseStatRows } from './runtime-state.js';
 import { carryServerState } from './server-state.js';
 import { type ActualServer, type SlotOptions, SlotTable, type Structure } from './slots.js';
-import type { NodeStore } from './store.js';
 import { StoreSync } from './store-sync.js';
-import { StructureFiles } from './structure.js';
+import { ConfigFiles } from './config-files.js';
 import { type Outcome, WorkQueue } from './work-queue.js';
-import { type Actual, EMPTY_WORKER, type SessionQuery, observeServers, observeWorker } from './worker.js';
+import { type Actual, EMPTY_WORKER, type SessionQuery, observeServers, observeWorker } from './observe.js';
 
 export type * from './events.js';
 
@@ -88,7 +89,7 @@ export class Renderer extends EventEmitter<RendererEvents> {
   private readonly slots: SlotTable;
   private readonly sync: StoreSync;
   private readonly operatorSync: StoreSync;
-  private readonly membership: Membership;
+  private readonly reconciler: Reconciler;
   private readonly config: ConfigWriter;
   private readonly queue: WorkQueue<Key>;
   private readonly coalescer: Coalescer;
@@ -162,9 +163,9 @@ export class Renderer extends EventEmitter<RendererEvents> {
       if (e.until !== undefined) this.queue.addAfter('membership', e.until - this.now() + 10);
     });
     this.slots = new SlotTable(c);
-    this.membership = new Membership(deps.runtime, (touched, last) => (touched && last ? this.readServers(touched, last) : this.read()));
+    this.reconciler = new Reconciler(deps.runtime, (touched, last) => (touched && last ? this.readServers(touched, last) : this.read()));
     this.config = new ConfigWriter({
-      files: new StructureFiles(c, deps.haproxy, this.now),
+      files: new ConfigFiles(c, deps.haproxy, this.now),
       template: deps.template,
       settings: () => this.settings(),
       slotOptions: c,
@@ -296,7 +297,7 @@ export class Renderer extends EventEmitter<RendererEvents> {
   /** `/status`'s backends, with HAProxy's live status, sessions and weight of every slot. */
   async slotViewsLive(): Promise<Record<string, SlotView[]>> {
     const views = this.slotViews();
-    let rows: Map<string, { status: string; sessions: number; weight: number }> | undefined;
+    let rows: Map<string, ServerStats> | undefined;
     try {
       const [stat] = await (this.deps.statusRuntime ?? this.deps.runtime).run(['show stat -1 4 -1']);
       rows = parseStatRows(stat!);
@@ -550,9 +551,9 @@ export class Renderer extends EventEmitter<RendererEvents> {
   /** False when HAProxy could not be reached or did not converge (the caller retries). */
   private async reconcile(actual: Actual): Promise<boolean> {
     const started = this.now();
-    let out: Awaited<ReturnType<Membership['reconcile']>>;
+    let out: Awaited<ReturnType<Reconciler['reconcile']>>;
     try {
-      out = await this.membership.reconcile(desiredServers(this.slots.all()), actual);
+      out = await this.reconciler.reconcile(desiredServers(this.slots.all()), actual);
     } catch (err) {
       this.haproxyIs('unreachable', err as RuntimeError);
       return false;

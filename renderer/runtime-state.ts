@@ -1,3 +1,4 @@
+import type { ServerStats } from '../common/status.js';
 import type { ActualServer } from './slots.js';
 
 /** The variable a rendered config sets to the id of its structure (see structureId). */
@@ -51,7 +52,7 @@ export function parseStatSessions(text: string): Map<string, number> {
 }
 
 /** Status, sessions (current + queued) and weight per `backend/server`, from `show stat` CSV. */
-export function parseStatRows(text: string): Map<string, { status: string; sessions: number; weight: number }> {
+export function parseStatRows(text: string): Map<string, ServerStats> {
   const { col, rows } = statServers(text);
   const [scur, qcur, status, weight] = [col('scur'), col('qcur'), col('status'), col('weight')];
   return new Map(rows.map(({ key, f }) => [key, { status: f[status] ?? '', sessions: Number(f[scur] || 0) + Number(f[qcur] || 0), weight: Number(f[weight] || 0) }]));
@@ -114,6 +115,3 @@ export function parseStatServers(text: string): Map<string, StatServer> {
 export function parseVar(text: string): string | undefined {
   return /value=<([^>]*)>/.exec(text)?.[1];
 }
-
-
-export { canonicalIp } from '../common/address.js';

@@ -1,4 +1,4 @@
-import { type DesiredServer, sameAddress } from './reconcile.js';
+import { type DesiredServer, sameAddress } from './diff.js';
 
 /**
  * The server-state file for the next worker (`load-server-state-from-file`), from the running

@@ -1,14 +1,8 @@
 import type { NodeRecord } from '../common/record.js';
-import { canonicalIp } from './runtime-state.js';
+import type { SlotState } from '../common/status.js';
+import { canonicalIp } from '../common/address.js';
 
-/**
- * - `ready`: a node sits here and takes traffic.
- * - `drain`: a node sits here; only sessions that stick to it by cookie reach it.
- * - `leaving`: its node is gone (lease revoked or expired); no new request reaches it, and the
- *   slot waits for its sessions to end (or a bound) before it can take another node.
- * - `free`: in maintenance, waiting for a node.
- */
-export type SlotState = 'ready' | 'drain' | 'leaving' | 'free';
+export type { SlotState } from '../common/status.js';
 
 export interface Slot {
   /** HAProxy server name in the backend: `s1`, `s2`, ... */

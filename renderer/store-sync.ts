@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { StoreError } from '../common/errors.js';
-import type { NodeStore, Snapshot, WatchEvent, WatchHandle } from './store.js';
+import type { NodeStore, Snapshot, WatchEvent, WatchHandle } from '../common/store.js';
 
 export interface StoreEvent {
   state: 'synced' | 'broken' | 'unreachable' | 'held';

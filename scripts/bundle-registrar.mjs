@@ -1,7 +1,8 @@
 // Packs each registrar entry of dist/cjs/ (leasehold-run, leasehold-registrar, leasehold-agent)
 // and the files it requires into one script of dist/leasehold/bin/, for the drop-in bundle
-// (images/Dockerfile, target registrar puts a Node runtime beside them in /opt/leasehold). They need
-// Node's built-in modules only; the #! line runs them with the bundle's own Node.
+// (images/Dockerfile, target registrar, puts a Node runtime beside them in /opt/leasehold). They
+// need Node's built-in modules only (test/unit/registrar-bundle.test.ts fails otherwise); the #!
+// line runs them with the bundle's own Node.
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
 

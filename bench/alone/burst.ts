@@ -2,7 +2,7 @@
 // 100 weight changes, then 100 graceful leaves. For each: reloads (`show proc`), and the time from the last
 // put (committed) to the worker having all 100 as asked (its `show servers state`, polled).
 import { parseServersState } from '../../renderer/runtime-state.js';
-import { sleep, waitFor } from '../../test/helpers/wait.js';
+import { sleep, waitFor } from '../../harness/wait.js';
 import { clock, round } from '../machine.js';
 import { log } from '../parts.js';
 import { summary } from '../stats.js';
@@ -26,7 +26,7 @@ export async function bursts(cycles: number) {
     for (let c = 0; c < cycles; c++) {
       for (const kind of ['join', 'weight', 'leave'] as Kind[]) {
         // A leaving slot is free again at the renderer's next look: joins wait for that, or they would not fit.
-        await waitFor(async () => (await rig.status()).backends.webapp.every((s: { state: string }) => s.state !== 'leaving'), 'no slot leaving', 10000, 100);
+        await waitFor(async () => (await rig.status()).backends.webapp!.every((s) => s.state !== 'leaving'), 'no slot leaving', 10000, 100);
         await sleep(1000);
         const weight = kind === 'weight' ? 2 + (c % 200) : 1;
         const before = await rig.reloads();

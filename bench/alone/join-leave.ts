@@ -1,9 +1,9 @@
 // Join and leave of one real node through the renderer and HAProxy, seen by a polling client.
 // Join: record put → first answer from that node. Leave: key deleted → no request reaches it.
 // Meanwhile a keep-alive load with cookies counts failed requests, and `show proc` counts reloads.
-import { startLoad } from '../../test/helpers/load.js';
-import { startApp, stopApp } from '../../test/helpers/stack.js';
-import { sleep, waitFor } from '../../test/helpers/wait.js';
+import { startLoad } from '../../harness/load.js';
+import { startApp, stopApp } from '../../harness/stack.js';
+import { sleep, waitFor } from '../../harness/wait.js';
 import { clock } from '../machine.js';
 import { log } from '../parts.js';
 import { type Answer, firstAnswer, lastReached, startPoller } from '../poller.js';

@@ -2,7 +2,7 @@
 // every node live, 20 weight changes, then a few quiet seconds (a periodic reconcile and the
 // config mirror have run). A fresh renderer, so what an earlier, larger pool left behind in its
 // heap does not count.
-import { sleep } from '../../test/helpers/wait.js';
+import { sleep } from '../../harness/wait.js';
 import { log } from '../parts.js';
 import { key, synthetic } from './records.js';
 import type { Rig } from './rig.js';

@@ -9,7 +9,7 @@ import { summary } from '../stats.js';
 import { key, record, syntheticAddress } from './records.js';
 import { type Rig, eventTime, firstEventAfter } from './rig.js';
 import { WorkerProbe } from './worker-probe.js';
-import { sleep, waitFor } from '../../test/helpers/wait.js';
+import { sleep, waitFor } from '../../harness/wait.js';
 
 type Kind = 'join' | 'weight' | 'leave';
 
@@ -27,12 +27,6 @@ export interface ChangeSample {
   putMs: number;
   /** a config mirror (`haproxy -c` of the full config) ran while the change waited */
   duringMirror: boolean;
-}
-
-interface SlotView {
-  slot: string;
-  state: string;
-  node?: string;
 }
 
 export async function oneChange(rig: Rig, nodes: number, reps: number, seed: number) {
@@ -55,7 +49,7 @@ export async function oneChange(rig: Rig, nodes: number, reps: number, seed: num
   for (let rep = 0; rep < reps; rep++) {
     // Slots the last leaver held are free again once the renderer saw their sessions end.
     const slots = await waitFor(async () => {
-      const s = (await rig.status()).backends.webapp as SlotView[];
+      const s = (await rig.status()).backends.webapp!;
       return s.every((x) => x.state !== 'leaving') ? s : undefined;
     }, 'no slot leaving', 15000, 200);
     // A new node takes the lowest free slot.

@@ -1,5 +1,5 @@
 // Records the benchmark writes itself, in place of registrars.
-import type { TestEtcd } from '../../test/helpers/etcd.js';
+import type { TestEtcd } from '../../harness/etcd.js';
 
 export interface RecordFields {
   address?: string;

@@ -1,12 +1,13 @@
 // The renderer alone: a real etcd and a real HAProxy (the host's) on 127.0.0.1, and the renderer
 // as a child process, as test/integration drives them.
-import { TestEtcd } from '../../test/helpers/etcd.js';
-import { TestHaproxy } from '../../test/helpers/haproxy.js';
-import { get } from '../../test/helpers/http.js';
-import { freePort } from '../../test/helpers/ports.js';
-import { type Proc, node } from '../../test/helpers/process.js';
-import { waitFor } from '../../test/helpers/wait.js';
+import { TestEtcd } from '../../harness/etcd.js';
+import { TestHaproxy } from '../../harness/haproxy.js';
+import { get } from '../../harness/http.js';
+import { freePort } from '../../harness/ports.js';
+import { type Proc, node } from '../../harness/process.js';
+import { waitFor } from '../../harness/wait.js';
 import { clock, cpuSeconds, memoryMb } from '../machine.js';
+import type { StatusBody } from '../../common/status.js';
 
 export class Rig {
   renderer?: Proc;
@@ -49,7 +50,7 @@ export class Rig {
   }
 
   /** `/status` of the renderer: slots by backend under `backends`. */
-  async status(): Promise<Record<string, any>> {
+  async status(): Promise<StatusBody> {
     const r = await get(`http://127.0.0.1:${this.healthPort}/status`, {}, 30000);
     if (r.status !== 200) throw new Error(`/status answered ${r.status}`);
     return r.body;

@@ -9,14 +9,14 @@ import { summary } from '../stats.js';
 import { key, record, syntheticAddress } from './records.js';
 import type { Rig } from './rig.js';
 import { WorkerProbe } from './worker-probe.js';
-import { sleep } from '../../test/helpers/wait.js';
+import { sleep } from '../../harness/wait.js';
 
 const MAX_IN_FLIGHT = 32;
 
 export async function sustained(rig: Rig, nodes: number, rate: number, seconds: number, probeEvery = 5) {
   const probe = new WorkerProbe(rig.ha.adminSocket);
   const slots = new Map<string, string>();
-  for (const s of (await rig.status()).backends.webapp as { slot: string; node?: string }[]) if (s.node) slots.set(s.node, s.slot);
+  for (const s of (await rig.status()).backends.webapp!) if (s.node) slots.set(s.node, s.slot);
   const pick = seeded(nodes + rate);
   const reloads0 = await rig.reloads();
   const cpu0 = await rig.cpu();

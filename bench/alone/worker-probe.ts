@@ -3,7 +3,7 @@
 // renderer re-read the whole server list (tens of ms at 10,000 nodes, after the change was live).
 import { RuntimeChannel } from '../../renderer/runtime.js';
 import { clock } from '../machine.js';
-import { sleep } from '../../test/helpers/wait.js';
+import { sleep } from '../../harness/wait.js';
 
 export class WorkerProbe {
   private readonly ch: RuntimeChannel;

@@ -1,10 +1,10 @@
 // Churn: 100 req/s keep-alive with cookies for 60 s (and 10 req/s on fresh connections beside it,
 // for comparison) while the stack goes 2 → 6, two are SIGKILLed, two stopped, and back to 2.
 // Failed requests, latency, and the reloads it caused (`show proc` before and after).
-import type { ComposeStack } from '../../test/helpers/compose.js';
-import { docker } from '../../test/helpers/compose.js';
-import type { Sample } from '../../test/helpers/load.js';
-import { sleep } from '../../test/helpers/wait.js';
+import type { ComposeStack } from '../../harness/compose.js';
+import { docker } from '../../harness/compose.js';
+import type { Sample } from '../../harness/load.js';
+import { sleep } from '../../harness/wait.js';
 import { clock } from '../machine.js';
 import { log } from '../parts.js';
 import { startLoads } from './loads.js';

@@ -1,6 +1,6 @@
 // Crash: SIGKILL of a webapp container → HAProxy sends it no new request (its slot leaves UP,
 // from a failed connect or check), then its lease expires and the renderer frees the slot.
-import type { ComposeStack } from '../../test/helpers/compose.js';
+import type { ComposeStack } from '../../harness/compose.js';
 import { clock } from '../machine.js';
 import type { LogBook } from './logbook.js';
 import { type Node, slotOf } from './node.js';

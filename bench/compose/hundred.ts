@@ -2,8 +2,8 @@
 // lease, written with etcdctl inside the etcd container as an operator would, pointing at closed
 // ports of a running webapp (their checks fail at once; they take no traffic). Revoking the lease
 // removes them all.
-import type { ComposeStack } from '../../test/helpers/compose.js';
-import { waitFor } from '../../test/helpers/wait.js';
+import type { ComposeStack } from '../../harness/compose.js';
+import { waitFor } from '../../harness/wait.js';
 
 export async function withHundredNodes<T>(stack: ComposeStack, count: number, body: () => Promise<T>): Promise<T> {
   const [first] = await stack.containers('webapp');

@@ -1,5 +1,5 @@
 // Image sizes as `docker image ls` shows them (decimal MB).
-import { docker, image } from '../../test/helpers/compose.js';
+import { docker, image } from '../../harness/compose.js';
 
 export async function imageSizes(): Promise<Record<string, { image: string; mb: number; created?: string }>> {
   const out: Record<string, { image: string; mb: number; created?: string }> = {};

@@ -1,7 +1,7 @@
 // Join: `docker start` of a stopped webapp → the first request it serves through the LB, seen by
 // a keep-alive polling client (and a fresh-connection one, for comparison). The container's and
 // the renderer's log lines say where the time went.
-import type { ComposeStack } from '../../test/helpers/compose.js';
+import type { ComposeStack } from '../../harness/compose.js';
 import { clock, round } from '../machine.js';
 import { type Answer, firstAnswer, startPoller } from '../poller.js';
 import { firstAfter, loggedSince } from './container-log.js';

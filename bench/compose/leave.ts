@@ -3,7 +3,7 @@
 // last request that reached the node) is the cross-check.
 import { clock, round } from '../machine.js';
 import { lastReached, startPoller } from '../poller.js';
-import type { ComposeStack } from '../../test/helpers/compose.js';
+import type { ComposeStack } from '../../harness/compose.js';
 import { firstAfter, loggedSince } from './container-log.js';
 import type { LogBook } from './logbook.js';
 import { type Node, slotOf } from './node.js';

@@ -1,7 +1,7 @@
 // Repetitions of graceful leave, join and crash on a 3-webapp stack, each under the keep-alive
 // load with cookies (50 req/s) and a fresh-connection load (10 req/s) whose failures are counted;
 // and the reloads all of them caused (the master's count in `show proc`, before and after).
-import type { ComposeStack } from '../../test/helpers/compose.js';
+import type { ComposeStack } from '../../harness/compose.js';
 import { log } from '../parts.js';
 import { summary } from '../stats.js';
 import { crash } from './crash.js';

@@ -1,8 +1,8 @@
 // Client loads around an action, and their figures added up over the repetitions of a section.
 // The keep-alive load with cookies is the one the targets are about; a fresh-connection load
 // runs beside it for comparison with the old benchmark, which opened a connection per request.
-import { type LoadResult, type Sample, startLoad } from '../../test/helpers/load.js';
-import { sleep } from '../../test/helpers/wait.js';
+import { type LoadResult, type Sample, startLoad } from '../../harness/load.js';
+import { sleep } from '../../harness/wait.js';
 import type { LoadFigures as TableFigures } from '../stats.js';
 
 export type LoadKind = 'keepalive' | 'fresh';

@@ -1,7 +1,7 @@
 // The log lines of a service's containers, followed for the whole run: the renderer's JSON lines
 // (in the ha container) say when it placed or removed a node; HAProxy's own say why it marked a
 // server down.
-import type { ComposeStack } from '../../test/helpers/compose.js';
+import type { ComposeStack } from '../../harness/compose.js';
 import { type Logged, firstAfter } from './container-log.js';
 
 export class LogBook {

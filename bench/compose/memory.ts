@@ -2,7 +2,7 @@
 // registrars, renderer, HAProxy's master and current worker, etcd.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { type ComposeStack, docker } from '../../test/helpers/compose.js';
+import { type ComposeStack, docker } from '../../harness/compose.js';
 import { round, smapsRollupMb } from '../machine.js';
 
 interface Proc {

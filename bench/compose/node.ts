@@ -1,7 +1,7 @@
 // One webapp container as the benchmark handles it: its Docker handle, node id and address.
 import type Docker from 'dockerode';
-import { type ComposeStack, docker } from '../../test/helpers/compose.js';
-import { waitFor } from '../../test/helpers/wait.js';
+import { type ComposeStack, docker } from '../../harness/compose.js';
+import { waitFor } from '../../harness/wait.js';
 
 export interface Node {
   id: string;

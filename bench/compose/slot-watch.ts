@@ -1,6 +1,6 @@
 // HAProxy's own view of one node: its slot's status in the stats CSV, polled every ~5 ms.
-import type { ComposeStack } from '../../test/helpers/compose.js';
-import { sleep } from '../../test/helpers/wait.js';
+import type { ComposeStack } from '../../harness/compose.js';
+import { sleep } from '../../harness/wait.js';
 import { clock, round } from '../machine.js';
 
 export interface SlotWatch {

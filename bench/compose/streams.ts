@@ -1,9 +1,9 @@
 // A 20 s streaming response during scale 2 → 6 → 2: one stream started at 2 webapps (the target),
 // and one more per webapp once there are 6, so some run on the webapps the scale-down stops
 // (they must finish during the drain). A light keep-alive load counts failures meanwhile.
-import { type ComposeStack } from '../../test/helpers/compose.js';
-import { startLoad, streamRequest } from '../../test/helpers/load.js';
-import { sleep } from '../../test/helpers/wait.js';
+import { type ComposeStack } from '../../harness/compose.js';
+import { startLoad, streamRequest } from '../../harness/load.js';
+import { sleep } from '../../harness/wait.js';
 import { log } from '../parts.js';
 
 const SECONDS = 20;

@@ -2,10 +2,10 @@
 // registered by its labels through the per-host agent (compose.yml), under the load real clients
 // make, through joins, `docker stop`, SIGKILL and the agent's own restart.
 import test from 'ava';
-import { docker, stackForFile } from '../helpers/compose.js';
+import { docker, stackForFile } from '../../harness/compose.js';
 import { assertNoFailures } from '../helpers/assert-load.js';
 import { routedService } from '../helpers/service.js';
-import { sleep, waitFor } from '../helpers/wait.js';
+import { sleep, waitFor } from '../../harness/wait.js';
 
 const stack = stackForFile(test, { webapps: 1 });
 const HOST = 'labelled.localhost';

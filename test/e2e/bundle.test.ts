@@ -7,11 +7,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { docker, stackForFile } from '../helpers/compose.js';
+import { docker, stackForFile } from '../../harness/compose.js';
 import { assertNoFailures } from '../helpers/assert-load.js';
 import { routedService } from '../helpers/service.js';
-import { get } from '../helpers/http.js';
-import { sleep, waitFor } from '../helpers/wait.js';
+import { get } from '../../harness/http.js';
+import { sleep, waitFor } from '../../harness/wait.js';
 
 const stack = stackForFile(test, { webapps: 1 });
 const HOST = 'static.localhost';

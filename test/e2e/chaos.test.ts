@@ -1,9 +1,9 @@
 import { execFile } from 'node:child_process';
 import test from 'ava';
-import { docker, stackForFile } from '../helpers/compose.js';
-import { type LoadOptions, startLoad, streamRequest } from '../helpers/load.js';
+import { docker, stackForFile } from '../../harness/compose.js';
+import { type LoadOptions, startLoad, streamRequest } from '../../harness/load.js';
 import { assertNoFailures } from '../helpers/assert-load.js';
-import { sleep, waitFor } from '../helpers/wait.js';
+import { sleep, waitFor } from '../../harness/wait.js';
 
 // Every scenario runs under bounded client loads through the LB, the way real clients talk:
 // keep-alive connections holding sticky cookies (GET), keep-alive POSTs, and one load on a fresh

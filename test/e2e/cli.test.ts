@@ -1,9 +1,10 @@
 import { Agent, request } from 'node:http';
 import test, { type ExecutionContext } from 'ava';
-import { docker, stackForFile } from '../helpers/compose.js';
-import { cookies, get } from '../helpers/http.js';
-import { type LoadResult, startLoad } from '../helpers/load.js';
-import { sleep, waitFor } from '../helpers/wait.js';
+import { docker, stackForFile } from '../../harness/compose.js';
+import { cookies, get } from '../../harness/http.js';
+import { type LoadResult, startLoad } from '../../harness/load.js';
+import { sleep, waitFor } from '../../harness/wait.js';
+import type { StatusReport } from '../../cli/report.js';
 
 // The operator CLI on a compose stack, as an operator runs it: `docker compose exec ha leasehold
 // ...` (and the etcd image's), under keep-alive loads through the LB. Every scenario checks that
@@ -13,19 +14,7 @@ const stack = stackForFile(test, { webapps: 3, env: { LEASE_TTL: String(TTL_S) }
 
 const leasehold = (...args: string[]) => stack.exec('ha', ['leasehold', ...args]);
 
-interface StatusNode {
-  service: string;
-  id: string;
-  address?: string;
-  port?: number;
-  etcd: { registered: boolean; state?: string; lease?: string; ttl?: number | null; registeredAt?: string };
-  operator: { drained: boolean; drainedBy?: string; weight?: number };
-  weight: { registrar?: number; override?: number; effective?: number };
-  lbs: { lb: string; slot?: string; state?: string; haproxy?: { status: string; sessions: number; weight: number } }[];
-  sessions: number;
-}
-
-async function status(): Promise<{ nodes: StatusNode[]; backends: { service: string; nodes: number; slots: { used: number; total: number }[] }[]; renderers: { reachable: boolean }[] }> {
+async function status(): Promise<StatusReport> {
   const r = await leasehold('status', '--json');
   if (r.code !== 0) throw new Error(`leasehold status --json exited ${r.code}: ${r.stderr}`);
   return JSON.parse(r.stdout);
@@ -117,7 +106,6 @@ test.serial('status --json agrees with the stats CSV and with etcdctl get --pref
   t.is(lines[0], 'SERVICE\tNODE\tADDRESS\tSLOT\tETCD\tHAPROXY\tSESS\tWEIGHT\tTTL\tAGE', 'no terminal: tab-separated');
   t.is(lines.filter((l) => l.startsWith('webapp\t')).length, records.length);
   t.regex(lines.find((l) => l.startsWith('webapp: ')) ?? '', new RegExp(`^webapp: ${records.length} nodes \\(${records.length} up\\), \\d+ sessions?, slots ${records.length}/${rows.length} used$`));
-
 });
 
 test.serial('drain --wait under keep-alive load: a sticky stream finishes, then it returns; DRAIN on the stats page; new requests go elsewhere; undrain brings it back', async (t) => {

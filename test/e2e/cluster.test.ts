@@ -1,10 +1,10 @@
 import test, { type ExecutionContext } from 'ava';
-import { ClusterStack, type Lb, MEMBERS } from '../helpers/cluster.js';
-import { buildImages, docker } from '../helpers/compose.js';
-import { get } from '../helpers/http.js';
-import { startLoad } from '../helpers/load.js';
+import { ClusterStack, type Lb, MEMBERS } from '../../harness/cluster.js';
+import { buildImages, docker } from '../../harness/compose.js';
+import { get } from '../../harness/http.js';
+import { startLoad } from '../../harness/load.js';
 import { assertNoFailures } from '../helpers/assert-load.js';
-import { sleep, waitFor } from '../helpers/wait.js';
+import { sleep, waitFor } from '../../harness/wait.js';
 import { PEER_PROBE, RENDERER_PROBE } from '../helpers/peer-probe.js';
 
 // compose.cluster.yml under keep-alive load with cookies through both LBs: three etcd members,

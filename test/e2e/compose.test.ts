@@ -1,7 +1,7 @@
 import test from 'ava';
-import { ComposeStack, buildImages, docker } from '../helpers/compose.js';
-import { startLoad } from '../helpers/load.js';
-import { sleep, waitFor } from '../helpers/wait.js';
+import { ComposeStack, buildImages, docker } from '../../harness/compose.js';
+import { startLoad } from '../../harness/load.js';
+import { sleep, waitFor } from '../../harness/wait.js';
 
 // One stack for the file: the tests run in order and each leaves it as the next expects.
 const stack = new ComposeStack();

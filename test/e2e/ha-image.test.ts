@@ -1,7 +1,7 @@
 import test from 'ava';
-import { buildImages, docker, image } from '../helpers/compose.js';
-import { get } from '../helpers/http.js';
-import { waitFor } from '../helpers/wait.js';
+import { buildImages, docker, image } from '../../harness/compose.js';
+import { get } from '../../harness/http.js';
+import { waitFor } from '../../harness/wait.js';
 
 test.before(() => buildImages());
 

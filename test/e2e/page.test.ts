@@ -1,8 +1,8 @@
 import test from 'ava';
 import { ARTIFACTS, Browser } from '../helpers/browser.js';
-import { ComposeStack, buildImages, docker } from '../helpers/compose.js';
-import { get } from '../helpers/http.js';
-import { waitFor } from '../helpers/wait.js';
+import { ComposeStack, buildImages, docker } from '../../harness/compose.js';
+import { get } from '../../harness/http.js';
+import { waitFor } from '../../harness/wait.js';
 
 // The live membership page on the compose stack as users run it: headless Chromium opens it
 // through the published stats port with the password, sees the nodes, sees a `docker stop` in

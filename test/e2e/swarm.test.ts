@@ -1,7 +1,7 @@
 import test from 'ava';
-import { buildImages } from '../helpers/compose.js';
-import { SwarmStack, type SwarmLoadResult, docker } from '../helpers/swarm.js';
-import { sleep, waitFor } from '../helpers/wait.js';
+import { buildImages } from '../../harness/compose.js';
+import { SwarmStack, type SwarmLoadResult, docker } from '../../harness/swarm.js';
+import { sleep, waitFor } from '../../harness/wait.js';
 import { PEER_PROBE } from '../helpers/peer-probe.js';
 import { ATTACKER } from '../helpers/attacker.js';
 

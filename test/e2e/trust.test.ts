@@ -1,10 +1,10 @@
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import test, { type ExecutionContext } from 'ava';
-import { ComposeStack, buildImages, docker } from '../helpers/compose.js';
-import { get } from '../helpers/http.js';
-import { type LoadResult, startLoad } from '../helpers/load.js';
-import { sleep, waitFor } from '../helpers/wait.js';
+import { ComposeStack, buildImages, docker } from '../../harness/compose.js';
+import { get } from '../../harness/http.js';
+import { type LoadResult, startLoad } from '../../harness/load.js';
+import { sleep, waitFor } from '../../harness/wait.js';
 import { ATTACKER } from '../helpers/attacker.js';
 
 // etcd as a trust boundary, on the compose stack as users run it, as an

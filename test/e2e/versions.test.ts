@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import test from 'ava';
-import { buildImages, docker, image } from '../helpers/compose.js';
+import { buildImages, docker, image } from '../../harness/compose.js';
 
 // The images run Debian 13's packages: HAProxy 3.0, etcd 3.5, Node.js 20. The host keeps
 // Debian 12's HAProxy 2.6 and etcd 3.4 for the integration suite; these are what users run.

@@ -1,5 +1,5 @@
 import type { ExecutionContext } from 'ava';
-import type { LoadResult } from './load.js';
+import type { LoadResult } from '../../harness/load.js';
 
 /** Stops every load; fails the test on any failed request, with the failures and their neighbours in the log. */
 export async function assertNoFailures(t: ExecutionContext, loads: Record<string, { stop(): Promise<LoadResult> }>): Promise<Record<string, LoadResult>> {

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { requireBinary } from './bins.js';
-import { waitFor } from './wait.js';
+import { requireBinary } from '../../harness/bins.js';
+import { waitFor } from '../../harness/wait.js';
 
 /** Where tests keep what a person looks at afterwards (screenshots): test-artifacts/ at the top. */
 export const ARTIFACTS = fileURLToPath(new URL('../../../test-artifacts/', import.meta.url));

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { DIST, Proc } from './process.js';
+import { DIST, Proc } from '../../harness/process.js';
 
 export interface CliResult {
   code: number;

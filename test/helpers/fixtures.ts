@@ -1,6 +1,6 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { KV } from '../../renderer/store.js';
+import type { KV } from '../../common/store.js';
 import type { RenderSettings } from '../../renderer/render.js';
 import { type AdmissionRules, DEFAULT_RULES } from '../../common/admission.js';
 

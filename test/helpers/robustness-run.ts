@@ -7,15 +7,15 @@ import { createEtcdGateway, type EtcdGateway } from '../../common/etcd-gateway.j
 import { httpStatus } from '../../common/http.js';
 import { registrarOptionsFromEnv } from '../../registrar/options.js';
 import { Registrar } from '../../registrar/registrar.js';
-import { TestEtcd } from './etcd.js';
-import { TestHaproxy } from './haproxy.js';
-import { get, inRotation, type ServerRow } from './http.js';
-import { type LoadResult, type Sample, startLoad } from './load.js';
-import { freePort } from './ports.js';
-import { type Proc, node } from './process.js';
+import { TestEtcd } from '../../harness/etcd.js';
+import { TestHaproxy } from '../../harness/haproxy.js';
+import { get, inRotation, type ServerRow } from '../../harness/http.js';
+import { type LoadResult, type Sample, startLoad } from '../../harness/load.js';
+import { freePort } from '../../harness/ports.js';
+import { type Proc, node } from '../../harness/process.js';
 import { FAULT_KINDS, type FaultSpec, HOSTILE_PORT_BASE, type HostileRecord, SteppingClock, hostileRecord, makeSchedule } from './robustness.js';
-import { startApp } from './stack.js';
-import { sleep, waitFor } from './wait.js';
+import { startApp } from '../../harness/stack.js';
+import { sleep, waitFor } from '../../harness/wait.js';
 
 /** Invariant 1: a live node is in rotation (UP) this long after the last fault touching it. */
 export const IN_ROTATION_BOUND_MS = 10000;
@@ -570,7 +570,9 @@ export class RobustnessRun {
     for (const key of keys) {
       const kv = (await this.etcd.client.get(key).exec()).kvs[0];
       if (!kv) continue;
-      const r = parseRecord('/nodes/', key, kv.value.toString());
+      const read = parseRecord('/nodes/', key, kv.value.toString());
+      if (!read.ok) throw new Error(`unexpected record at ${key}: ${read.reason}`);
+      const r = read.record;
       if (String(kv.lease) === '0' || r.state === 'leaving' || isIP(r.address) !== 4) throw new Error(`unexpected record at ${key}: ${kv.value.toString()}`);
       out.add(hostPort(r.address, r.port));
     }

@@ -5,7 +5,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Clock, systemClock } from '../../registrar/clock.js';
-import { seeded } from './random.js';
+import { seeded } from '../../harness/random.js';
 
 export const randomSeed = (): number => randomInt(1, 2 ** 31 - 1);
 

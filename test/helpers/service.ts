@@ -1,9 +1,9 @@
 // One routed service of a compose stack, seen as the e2e tests of `labelled` (the agent) and
 // `static` (the bundle) see it: its running containers by node id, its records in etcd, the two
 // converged, and keep-alive and fresh-connection load through the LB for its Host.
-import type { ComposeStack } from './compose.js';
-import { type LoadOptions, startLoad } from './load.js';
-import { waitFor } from './wait.js';
+import type { ComposeStack } from '../../harness/compose.js';
+import { type LoadOptions, startLoad } from '../../harness/load.js';
+import { waitFor } from '../../harness/wait.js';
 
 export function routedService(stack: ComposeStack, service: string, host: string) {
   /** Running containers by node id: the container id's first 12 characters (Docker's default hostname). */

@@ -2,10 +2,10 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { requireBinary } from './bins.js';
-import { freePort } from './ports.js';
-import { Proc } from './process.js';
-import { waitFor } from './wait.js';
+import { requireBinary } from '../../harness/bins.js';
+import { freePort } from '../../harness/ports.js';
+import { Proc } from '../../harness/process.js';
+import { waitFor } from '../../harness/wait.js';
 
 /** PEM files made with openssl for one test: a CA, etcd's server certificate, a client certificate. */
 export interface TestCerts {

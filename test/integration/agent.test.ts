@@ -7,9 +7,9 @@ import { createEtcdGateway } from '../../common/etcd-gateway.js';
 import { Agent, type AgentEvents } from '../../registrar/agent.js';
 import type { ContainerEvent, ContainerView, DockerEngine, EventStream } from '../../registrar/docker-engine.js';
 import { registrarOptionsFromEnv } from '../../registrar/options.js';
-import { TestEtcd } from '../helpers/etcd.js';
-import { freePort } from '../helpers/ports.js';
-import { sleep, waitFor } from '../helpers/wait.js';
+import { TestEtcd } from '../../harness/etcd.js';
+import { freePort } from '../../harness/ports.js';
+import { sleep, waitFor } from '../../harness/wait.js';
 
 class FakeEngine implements DockerEngine {
   containers = new Map<string, ContainerView>();

@@ -4,12 +4,12 @@
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import test from 'ava';
-import { TestEtcd } from '../helpers/etcd.js';
-import { TestHaproxy } from '../helpers/haproxy.js';
-import { get } from '../helpers/http.js';
-import { freePort } from '../helpers/ports.js';
-import { node } from '../helpers/process.js';
-import { waitFor } from '../helpers/wait.js';
+import { TestEtcd } from '../../harness/etcd.js';
+import { TestHaproxy } from '../../harness/haproxy.js';
+import { get } from '../../harness/http.js';
+import { freePort } from '../../harness/ports.js';
+import { node } from '../../harness/process.js';
+import { waitFor } from '../../harness/wait.js';
 
 const NODES = 4200;
 

@@ -7,13 +7,13 @@ import { drain } from '../../cli/drain.js';
 import { PermissionError } from '../../cli/errors.js';
 import { CliStore } from '../../cli/store.js';
 import { leasehold, leaseholdProc } from '../helpers/cli.js';
-import { TestEtcd } from '../helpers/etcd.js';
-import { TestHaproxy } from '../helpers/haproxy.js';
-import { tags } from '../helpers/http.js';
-import { freePort } from '../helpers/ports.js';
-import { node as nodeProc } from '../helpers/process.js';
-import { startApp, stopApp } from '../helpers/stack.js';
-import { waitFor } from '../helpers/wait.js';
+import { TestEtcd } from '../../harness/etcd.js';
+import { TestHaproxy } from '../../harness/haproxy.js';
+import { tags } from '../../harness/http.js';
+import { freePort } from '../../harness/ports.js';
+import { node as nodeProc } from '../../harness/process.js';
+import { startApp, stopApp } from '../../harness/stack.js';
+import { waitFor } from '../../harness/wait.js';
 
 // The CLI against a real etcd on 127.0.0.1: what it writes and deletes, what it refuses, and
 // how it fails. Most tests run no renderer (their renderer URL points at a port nobody listens

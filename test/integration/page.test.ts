@@ -3,14 +3,14 @@ import test from 'ava';
 import { startHealthServer } from '../../common/health-server.js';
 import { pageFiles } from '../../renderer/page-files.js';
 import { lbsView } from '../../renderer/page-lbs.js';
-import type { RendererStatusBody } from '../../cli/report.js';
+import type { StatusBody } from '../../common/status.js';
 import { ARTIFACTS, Browser } from '../helpers/browser.js';
-import { TestEtcd } from '../helpers/etcd.js';
-import { TestHaproxy } from '../helpers/haproxy.js';
-import { get } from '../helpers/http.js';
-import { freePort } from '../helpers/ports.js';
-import { type Proc, node } from '../helpers/process.js';
-import { waitFor } from '../helpers/wait.js';
+import { TestEtcd } from '../../harness/etcd.js';
+import { TestHaproxy } from '../../harness/haproxy.js';
+import { get } from '../../harness/http.js';
+import { freePort } from '../../harness/ports.js';
+import { type Proc, node } from '../../harness/process.js';
+import { waitFor } from '../../harness/wait.js';
 
 // The live membership page on a real etcd, HAProxy and renderer on 127.0.0.1: served by the
 // renderer under /ui/, reached through the stats frontend under /leasehold/ behind its password,
@@ -204,7 +204,7 @@ test.serial('two LBs side by side on the page (the cluster): each LB, the verdic
     status: () => a,
     events: () => () => undefined,
     page: pageFiles(),
-    pageJson: { lbs: () => lbsView([{ url: 'https://ha1:8406', status: a as RendererStatusBody }, { url: 'https://ha2:8406', status: b as RendererStatusBody }], Date.now()) },
+    pageJson: { lbs: () => lbsView([{ url: 'https://ha1:8406', status: a as Partial<StatusBody> }, { url: 'https://ha2:8406', status: b as Partial<StatusBody> }], Date.now()) },
   });
   t.teardown(() => server.close());
   const browser = await Browser.start();

@@ -5,7 +5,7 @@ import { startPeerServer } from '../../common/health-server.js';
 import { fetchStatus } from '../../cli/renderers.js';
 import { Snapshot } from '../../renderer/status-snapshot.js';
 import { TestCa } from '../helpers/peer-certs.js';
-import { sleep, waitFor } from '../helpers/wait.js';
+import { sleep, waitFor } from '../../harness/wait.js';
 
 // The renderers' peer endpoint (/status, /events between LBs) decides by certificate, in the TLS
 // handshake and right after it, before a byte of a request is parsed: a webapp on the same network

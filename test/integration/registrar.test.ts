@@ -1,12 +1,12 @@
 import { createServer } from 'node:http';
 import test from 'ava';
 import { parseRecord } from '../../common/record.js';
-import { TestEtcd } from '../helpers/etcd.js';
-import { freePort } from '../helpers/ports.js';
-import { REGISTRAR_MAIN, node } from '../helpers/process.js';
+import { TestEtcd } from '../../harness/etcd.js';
+import { freePort } from '../../harness/ports.js';
+import { REGISTRAR_MAIN, node } from '../../harness/process.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { TlsEtcd } from '../helpers/tls-etcd.js';
-import { sleep, waitFor } from '../helpers/wait.js';
+import { sleep, waitFor } from '../../harness/wait.js';
 
 /**
  * A stand-in app whose health the test switches; the registrar polls it over real HTTP. A request
@@ -76,7 +76,8 @@ async function setup(t: import('ava').ExecutionContext, healthy = true, endpoint
 test.serial('registers a valid record on its own lease, kept alive past the TTL', async (t) => {
   const { etcd, registrar, key, value } = await setup(t);
   const v = await waitFor(value, 'record in etcd');
-  t.like(parseRecord('/nodes/', key, v), { id: 'node-1', service: 'webapp', address: '127.0.0.1', state: 'up', weight: 100 });
+  const read = parseRecord('/nodes/', key, v);
+  t.like(read.ok && read.record, { id: 'node-1', service: 'webapp', address: '127.0.0.1', state: 'up', weight: 100 });
   const kv = (await etcd.client.get(key).exec()).kvs[0]!;
   t.not(String(kv.lease), '0', 'the key is attached to a lease');
   const ttl = await etcd.client.leaseClient.leaseTimeToLive({ ID: kv.lease });

@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { routesMapText } from '../../renderer/admission-rules.js';
-import { requireBinary } from '../helpers/bins.js';
+import { requireBinary } from '../../harness/bins.js';
 import { FIXTURE_SETTINGS, TEST_SRC, fixtureNames } from '../helpers/fixtures.js';
-import { haproxyCheck } from '../helpers/haproxy.js';
+import { haproxyCheck } from '../../harness/haproxy.js';
 
 test.before(() => requireBinary('haproxy', 'haproxy'));
 

@@ -10,14 +10,14 @@ import type { Etcd3 } from 'etcd3';
 import { DEFAULT_TEMPLATE } from '../../renderer/options.js';
 import { RuntimeChannel } from '../../renderer/runtime.js';
 import { parseServersState } from '../../renderer/runtime-state.js';
-import { EtcdStore } from '../../renderer/store.js';
-import { TestEtcd } from '../helpers/etcd.js';
-import { TestHaproxy } from '../helpers/haproxy.js';
-import { get, inRotation, tags } from '../helpers/http.js';
-import { freePort } from '../helpers/ports.js';
-import { type Proc, node } from '../helpers/process.js';
-import { type App, startApp, stopApp } from '../helpers/stack.js';
-import { sleep, waitFor } from '../helpers/wait.js';
+import { EtcdStore } from '../../common/store.js';
+import { TestEtcd } from '../../harness/etcd.js';
+import { TestHaproxy } from '../../harness/haproxy.js';
+import { get, inRotation, tags } from '../../harness/http.js';
+import { freePort } from '../../harness/ports.js';
+import { type Proc, node } from '../../harness/process.js';
+import { type App, startApp, stopApp } from '../../harness/stack.js';
+import { sleep, waitFor } from '../../harness/wait.js';
 
 interface Stack {
   etcd: TestEtcd;

@@ -5,7 +5,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { randomSeed, writeReplayLog } from '../helpers/robustness.js';
 import { RobustnessRun } from '../helpers/robustness-run.js';
-import { sleep } from '../helpers/wait.js';
+import { sleep } from '../../harness/wait.js';
 
 const FIXED_SEED = 20261205;
 /** The fault phase of one run; the whole file stays within about 3-4 minutes on 2 cores. */

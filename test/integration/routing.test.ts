@@ -11,13 +11,13 @@ import { routesMapText } from '../../renderer/admission-rules.js';
 import { DEFAULT_TEMPLATE } from '../../renderer/options.js';
 import { type RenderSettings, compileTemplate, render, structureId } from '../../renderer/render.js';
 import { SlotTable } from '../../renderer/slots.js';
-import { requireBinary } from '../helpers/bins.js';
+import { requireBinary } from '../../harness/bins.js';
 import { FIXTURE_SETTINGS } from '../helpers/fixtures.js';
-import { haproxyCheck } from '../helpers/haproxy.js';
-import { rawRequest } from '../helpers/http.js';
-import { freePort } from '../helpers/ports.js';
-import { Proc } from '../helpers/process.js';
-import { waitFor } from '../helpers/wait.js';
+import { haproxyCheck } from '../../harness/haproxy.js';
+import { rawRequest } from '../../harness/http.js';
+import { freePort } from '../../harness/ports.js';
+import { Proc } from '../../harness/process.js';
+import { waitFor } from '../../harness/wait.js';
 
 /** A node of `service` on 127.0.0.1 that answers every request with its service's name. */
 async function serviceNode(service: string): Promise<Server> {

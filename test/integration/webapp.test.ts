@@ -1,8 +1,8 @@
 import test from 'ava';
-import { cookies, get } from '../helpers/http.js';
-import { freePort } from '../helpers/ports.js';
-import { node } from '../helpers/process.js';
-import { waitFor } from '../helpers/wait.js';
+import { cookies, get } from '../../harness/http.js';
+import { freePort } from '../../harness/ports.js';
+import { node } from '../../harness/process.js';
+import { waitFor } from '../../harness/wait.js';
 
 test('GET / answers who served it, and counts views per NODESESSID session', async (t) => {
   const port = await freePort();

@@ -7,8 +7,8 @@ import type { Context } from '../../cli/context.js';
 import { drain } from '../../cli/drain.js';
 import { RendererUnreachableError } from '../../cli/errors.js';
 import type { CliStore } from '../../cli/store.js';
-import { freePort } from '../helpers/ports.js';
-import { sleep } from '../helpers/wait.js';
+import { freePort } from '../../harness/ports.js';
+import { sleep } from '../../harness/wait.js';
 
 test('drain --wait gives up after its --timeout even when the wall clock steps back an hour while it waits', async (t) => {
   const renderer = `http://127.0.0.1:${await freePort()}`; // nothing listens: every poll fails at once

@@ -1,6 +1,7 @@
 import test from 'ava';
+import type { SlotView } from '../../common/status.js';
 import { formatAge, formatEvent, formatEventJson, formatStatus, formatStatusJson, table, visibleLength } from '../../cli/format.js';
-import { type RendererReply, type SlotInfo, type WatchEvent, buildStatus, readNode, readOperator } from '../../cli/report.js';
+import { type RendererReply, type WatchEvent, buildStatus, readNode, readOperator } from '../../cli/report.js';
 
 const NOW = Date.parse('2026-11-23T10:00:00.000Z');
 const TTY = { tty: true, color: false };
@@ -19,8 +20,8 @@ const node = (id: string, address: string, over: Record<string, unknown> = {}) =
     },
     4,
   )!;
-const slot = (s: string, id: string, status: string, sessions: number): SlotInfo => ({ slot: s, state: 'ready', node: id, address: '172.18.0.4', port: 3000, weight: 100, haproxy: { status, sessions, weight: 100 } });
-const lb = (url: string, slots: SlotInfo[]): RendererReply => ({ url, status: { haproxyVersion: '3.0.11', etcd: 'connected', haproxy: 'reachable', backends: { webapp: slots }, slots: [{ service: 'webapp', used: slots.length, total: 16 }] } });
+const slot = (s: string, id: string, status: string, sessions: number): SlotView => ({ slot: s, state: 'ready', node: id, address: '172.18.0.4', port: 3000, weight: 100, haproxy: { status, sessions, weight: 100 } });
+const lb = (url: string, slots: SlotView[]): RendererReply => ({ url, status: { haproxyVersion: '3.0.11', etcd: 'connected', haproxy: 'reachable', backends: { webapp: slots }, slots: [{ service: 'webapp', used: slots.length, total: 16 }] } });
 
 const report = (renderers: RendererReply[]) =>
   buildStatus({
@@ -109,7 +110,7 @@ test('several renderers that run the same truth: the verdict says they agree (sl
 });
 
 test('several renderers: a slot still leaving on one LB is no disagreement; the same node at two addresses is', (t) => {
-  const leaving = { ...slot('s2', '8a04c1e2f3d9', 'MAINT', 1), state: 'leaving' };
+  const leaving = { ...slot('s2', '8a04c1e2f3d9', 'MAINT', 1), state: 'leaving' as const };
   const r = report([lb('http://lb1:8405', [slot('s1', '3f2c9a1b7d10', 'UP', 0), leaving]), lb('http://lb2:8405', [slot('s1', '3f2c9a1b7d10', 'UP', 0)])]);
   t.true(r.lbsAgree?.agree, 'a graceful leave whose keep-alive sessions finish on LB1 only');
   const moved = { ...slot('s1', '3f2c9a1b7d10', 'UP', 0), address: '172.18.0.99' };
@@ -200,7 +201,7 @@ function hostileReport(): ReturnType<typeof buildStatus> {
     value: JSON.stringify({ id: 'evil', service: 'webapp', address: '172.18.0.9', port: 3000, tag: `t${HOSTILE}`, weight: 1, state: `up${HOSTILE}`, registeredAt: '2026-11-23T09:57:48.000Z' }),
     lease: '7587869658328741900',
   }, 4)!;
-  const relayed: SlotInfo = { slot: `s2${HOSTILE}`, state: 'ready', node: `ghost${HOSTILE}`, address: `172.18.0.8${HOSTILE}`, port: 3000, weight: 1, haproxy: { status: `UP${HOSTILE}`, sessions: 0, weight: 1 } };
+  const relayed: SlotView = { slot: `s2${HOSTILE}`, state: 'ready', node: `ghost${HOSTILE}`, address: `172.18.0.8${HOSTILE}`, port: 3000, weight: 1, haproxy: { status: `UP${HOSTILE}`, sessions: 0, weight: 1 } };
   const one = lb('http://lb1', [slot('s1', '3f2c9a1b7d10', 'UP', 1), relayed]);
   one.status!.haproxyVersion = `3.0${HOSTILE}`;
   return buildStatus({

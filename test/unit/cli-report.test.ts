@@ -1,6 +1,7 @@
 import test from 'ava';
+import type { SlotState, SlotView } from '../../common/status.js';
 import { drainValue, operatorKey, parseOperatorKey, parseOperatorValue, weightValue } from '../../common/operator.js';
-import { type EtcdNode, type RendererReply, type SlotInfo, buildStatus, drainDone, etcdChange, readNode, readOperator } from '../../cli/report.js';
+import { type EtcdNode, type RendererReply, buildStatus, drainDone, etcdChange, readNode, readOperator } from '../../cli/report.js';
 
 const NOW = Date.parse('2026-11-23T10:00:00.000Z');
 
@@ -19,10 +20,10 @@ const record = (id: string, over: Record<string, unknown> = {}) => ({
 const node = (id: string, over: Record<string, unknown> = {}, ttl = 4): EtcdNode =>
   readNode('/nodes/', { key: `/nodes/${over.service ?? 'webapp'}/${id}`, value: JSON.stringify(record(id, over)), lease: '1311768467463790320' }, ttl)!;
 
-const slot = (s: string, id: string | undefined, status: string, sessions = 0, state = 'ready'): SlotInfo =>
+const slot = (s: string, id: string | undefined, status: string, sessions = 0, state: SlotState = 'ready'): SlotView =>
   id ? { slot: s, state, node: id, address: '172.18.0.1', port: 3000, weight: 100, haproxy: { status, sessions, weight: 100 } } : { slot: s, state: 'free', haproxy: { status: 'MAINT', sessions: 0, weight: 0 } };
 
-const lb = (url: string, slots: SlotInfo[], service = 'webapp'): RendererReply => ({
+const lb = (url: string, slots: SlotView[], service = 'webapp'): RendererReply => ({
   url,
   status: { haproxyVersion: '3.0.11', etcd: 'connected', haproxy: 'reachable', converged: true, backends: { [service]: slots }, slots: [{ service, used: slots.filter((s) => s.node).length, total: 16 }] },
 });
@@ -51,7 +52,7 @@ test('records are read leniently: unknown fields dropped, a bad one is a row wit
   const bad = readNode('/nodes/', { key: '/nodes/webapp/x', value: '{"id":"x"}', lease: '0' });
   t.like(bad, { id: 'x', lease: undefined, record: undefined });
   t.regex(bad!.invalid!, /service Required/);
-  t.like(readNode('/nodes/', { key: '/nodes/webapp/x', value: JSON.stringify(record('y')) }), { invalid: 'service or id does not match the key' });
+  t.like(readNode('/nodes/', { key: '/nodes/webapp/x', value: JSON.stringify(record('y')) }), { invalid: 'id "y" does not match the key' });
   t.is(readNode('/nodes/', { key: '/nodes/webapp', value: '{}' }), undefined, 'not a node key');
 });
 

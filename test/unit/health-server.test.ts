@@ -2,8 +2,8 @@
 import { connect } from 'node:net';
 import test from 'ava';
 import { EVENTS_MAX_UNREAD, startHealthServer } from '../../common/health-server.js';
-import { freePort } from '../helpers/ports.js';
-import { waitFor } from '../helpers/wait.js';
+import { freePort } from '../../harness/ports.js';
+import { waitFor } from '../../harness/wait.js';
 
 for (const path of ['/events', '/ui/events']) {
   test(`an ${path} client that stops reading is cut off once EVENTS_MAX_UNREAD waits for it: the daemon does not buffer for it without end`, async (t) => {

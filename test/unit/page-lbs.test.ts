@@ -2,7 +2,7 @@ import test from 'ava';
 import type { RendererReply } from '../../cli/report.js';
 import { lbsView, pageLbsFromEnv } from '../../renderer/page-lbs.js';
 
-const slot = (slot: string, node: string, address: string, status: string) => ({ slot, state: 'ready', node, address, port: 3000, weight: 100, haproxy: { status, sessions: 0, weight: 100 } });
+const slot = (slot: string, node: string, address: string, status: string) => ({ slot, state: 'ready' as const, node, address, port: 3000, weight: 100, haproxy: { status, sessions: 0, weight: 100 } });
 
 test('two LBs side by side: a node placed alike (in another slot) agrees; one DOWN on one LB, or placed by one only, differs', (t) => {
   const replies: RendererReply[] = [

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { systemClock } from '../../registrar/clock.js';
-import { sleep } from '../helpers/wait.js';
+import { sleep } from '../../harness/wait.js';
 
 test('the system clock sleeps through a delay past setTimeout\'s limit (Infinity: a check in flight) until its signal aborts', async (t) => {
   for (const ms of [Infinity, 2 ** 31]) {

@@ -3,7 +3,7 @@ import test from 'ava';
 import { DEFAULT_TEMPLATE } from '../../renderer/options.js';
 import { compileTemplate, hostport, render, structureId } from '../../renderer/render.js';
 import { SlotTable } from '../../renderer/slots.js';
-import { NodeView } from '../../renderer/view.js';
+import { NodeView } from '../../renderer/node-view.js';
 import { FIXTURE_RULES, FIXTURE_SETTINGS, TEST_SRC, fixtureNames, loadFixture } from '../helpers/fixtures.js';
 
 const template = compileTemplate(readFileSync(DEFAULT_TEMPLATE, 'utf8'));

@@ -10,10 +10,10 @@ import { DEFAULT_TEMPLATE } from '../../renderer/options.js';
 import { compileTemplate } from '../../renderer/render.js';
 import { metricsText } from '../../renderer/metrics.js';
 import { Renderer, type RendererConfig } from '../../renderer/renderer.js';
-import type { KV, NodeStore, Snapshot, WatchEvent, WatchHandlers } from '../../renderer/store.js';
+import type { KV, NodeStore, Snapshot, WatchEvent, WatchHandlers } from '../../common/store.js';
 import { FakeHaproxy } from '../helpers/fake-haproxy.js';
 import { FIXTURE_SETTINGS } from '../helpers/fixtures.js';
-import { sleep, waitFor } from '../helpers/wait.js';
+import { sleep, waitFor } from '../../harness/wait.js';
 
 class MemoryStore implements NodeStore {
   kvs = new Map<string, string>();

@@ -7,7 +7,7 @@ import test, { type ExecutionContext } from 'ava';
 import { OptionError } from '../../common/errors.js';
 import { registrarOptionsFromEnv } from '../../registrar/options.js';
 import { AppRunner, exitStatus } from '../../registrar/run.js';
-import { sleep, waitFor } from '../helpers/wait.js';
+import { sleep, waitFor } from '../../harness/wait.js';
 
 // The app: says it is ready, writes each signal it hears with the time; exits 7 on SIGTERM (after
 // EXIT_DELAY ms), stays up on SIGHUP/SIGUSR1, or exits with CODE after EXIT_AFTER ms on its own.

@@ -1,5 +1,5 @@
 import test from 'ava';
-import type { DesiredServer } from '../../renderer/reconcile.js';
+import type { DesiredServer } from '../../renderer/diff.js';
 import { carryServerState } from '../../renderer/server-state.js';
 
 // As HAProxy 2.6 prints it: version, header, then one line per server (srv_port is field 19).

@@ -2,8 +2,8 @@
 // watches again, and says how long it has been out of sync.
 import test from 'ava';
 import { StoreSync, type StoreEvent, retryDelayMs } from '../../renderer/store-sync.js';
-import type { NodeStore, Snapshot, WatchHandle, WatchHandlers } from '../../renderer/store.js';
-import { waitFor } from '../helpers/wait.js';
+import type { NodeStore, Snapshot, WatchHandle, WatchHandlers } from '../../common/store.js';
+import { waitFor } from '../../harness/wait.js';
 
 /** A store whose next calls can be made to fail or to hang. */
 class ScriptedStore implements NodeStore {

@@ -1,4 +1,4 @@
-import { canonicalIp } from './runtime-state.js';
+import { canonicalIp } from '../common/address.js';
 import { type ActualServer, type Pool, inDrain, inMaint } from './slots.js';
 
 /** What one server of the running worker should be. */

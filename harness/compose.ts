@@ -1,14 +1,15 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { PassThrough } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import type { TestFn } from 'ava';
 import Docker from 'dockerode';
-import { TEST_SRC } from './fixtures.js';
 import { type ServerRow, get, inRotation, statsServers } from './http.js';
 import { freePort } from './ports.js';
 import { waitFor } from './wait.js';
 
-export const REPO = `${TEST_SRC}../`;
+/** The repo root (this file runs from dist/harness/). */
+export const REPO = fileURLToPath(new URL('../../', import.meta.url));
 export const docker = new Docker();
 
 /** A leasehold image as compose.yml names it: `leasehold/<name>:${LEASEHOLD_TAG:-latest}`. */
@@ -41,7 +42,7 @@ export interface StackOptions {
  * Containers carry the label `leasehold.test-run=<id>` so leftovers can be found and removed.
  */
 export class ComposeStack {
-  /** The compose file, from the repo root: compose.yml, or compose.cluster.yml (test/helpers/cluster.ts). */
+  /** The compose file, from the repo root: compose.yml, or compose.cluster.yml (harness/cluster.ts). */
   constructor(readonly file = 'compose.yml') {}
   readonly runId = randomBytes(4).toString('hex');
   readonly project = `lhtest${this.runId}`;

@@ -1,7 +1,7 @@
 import { type AdmissionRules, admit } from '../common/admission.js';
 import { RecordError } from '../common/errors.js';
 import type { NodeRecord } from '../common/record.js';
-import type { KV, WatchEvent } from './store.js';
+import type { KV, WatchEvent } from '../common/store.js';
 
 export interface Evaluation {
   /** Admitted records by key: what the load balancer should serve. */

@@ -1,15 +1,16 @@
 import { readFile, rename, unlink } from 'node:fs/promises';
 import { type ConfigCheckError, type LeaseholdError, WriteError } from '../common/errors.js';
+import type { ReloadResult, StructureStage } from '../common/status.js';
 import { writeAtomically, writeDurably } from './files.js';
-import type { Haproxy, ReloadResult } from './haproxy.js';
+import type { Haproxy } from './haproxy.js';
 
-export type StructureStage = 'write' | 'check' | 'reload';
+export type { StructureStage } from '../common/status.js';
 
-export type StructureOutcome =
+export type ConfigFilesOutcome =
   | { ok: true; result?: ReloadResult; checkMs: number; bytes: number }
   | { ok: false; stage: StructureStage; error: LeaseholdError };
 
-export interface StructureFilesConfig {
+export interface ConfigFilesConfig {
   configPath: string;
   stateFile: string;
 }
@@ -19,9 +20,9 @@ export interface StructureFilesConfig {
  * → (reload → verified by `show proc`). A refusal at any step leaves the live file as HAProxy
  * runs it; a refused reload puts the previous file back.
  */
-export class StructureFiles {
+export class ConfigFiles {
   constructor(
-    private readonly c: StructureFilesConfig,
+    private readonly c: ConfigFilesConfig,
     private readonly haproxy: Pick<Haproxy, 'check' | 'reload'>,
     /** Monotonic ms (durations). */
     private readonly now: () => number,
@@ -32,7 +33,7 @@ export class StructureFiles {
   }
 
   /** Makes `text` the live config and reloads HAProxy onto it. */
-  async reload(text: string, state: string): Promise<StructureOutcome> {
+  async reload(text: string, state: string): Promise<ConfigFilesOutcome> {
     const checked = await this.stageAndCheck(text, state);
     if (!checked.ok) return checked;
     const previous = await readFile(this.c.configPath, 'utf8').catch(() => undefined);
@@ -48,7 +49,7 @@ export class StructureFiles {
   }
 
   /** Makes `text` the live config without a reload (membership moved: the file follows). */
-  async mirror(text: string, state: string): Promise<StructureOutcome> {
+  async mirror(text: string, state: string): Promise<ConfigFilesOutcome> {
     const checked = await this.stageAndCheck(text, state);
     if (!checked.ok) return checked;
     return (await this.swap()) ?? checked;
@@ -68,7 +69,7 @@ export class StructureFiles {
     }
   }
 
-  private async stageAndCheck(text: string, state: string): Promise<StructureOutcome> {
+  private async stageAndCheck(text: string, state: string): Promise<ConfigFilesOutcome> {
     try {
       await writeDurably(this.staged, text);
       // Before the check, so the file the config names exists when HAProxy reads it.
@@ -86,7 +87,7 @@ export class StructureFiles {
     }
   }
 
-  private async swap(): Promise<StructureOutcome | undefined> {
+  private async swap(): Promise<ConfigFilesOutcome | undefined> {
     try {
       await rename(this.staged, this.c.configPath);
       return undefined;

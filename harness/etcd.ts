@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Etcd3, Lease } from 'etcd3';
-import { createEtcdClient } from '../../common/etcd.js';
+import { createEtcdClient } from '../common/etcd.js';
 import { requireBinary } from './bins.js';
 import { freePort } from './ports.js';
 import { Proc } from './process.js';

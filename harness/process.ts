@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { waitFor } from './wait.js';
 
 /** Root of the compiled tree (dist/). */
-export const DIST = fileURLToPath(new URL('../../', import.meta.url));
+export const DIST = fileURLToPath(new URL('../', import.meta.url));
 
 const live = new Set<ChildProcess>();
 // A test worker that dies (an uncaught exception) skips its teardowns: take the children along.

@@ -1,7 +1,7 @@
 // The renderer's picture of the node prefix: what it serves after invalid overwrites, deletes
 // and re-lists (a full list every RESYNC_INTERVAL_MS replaces the picture).
 import test from 'ava';
-import { NodeView } from '../../renderer/view.js';
+import { NodeView } from '../../renderer/node-view.js';
 import { FIXTURE_RULES } from '../helpers/fixtures.js';
 
 const KEY = '/nodes/webapp/a';
@@ -63,4 +63,12 @@ test('a key deleted and re-created between two lists (another create revision) d
   v.reset([{ key: KEY, value: newer, createRevision: '40' }]);
   t.deepEqual(served(v), []);
   t.notRegex(v.evaluate().rejected[0]!.reason, /keeps serving/);
+});
+
+test('the view applies puts and deletes in order', (t) => {
+  const v = new NodeView('/nodes/', FIXTURE_RULES);
+  const rec = (id: string) => JSON.stringify({ id, service: 'webapp', address: '10.0.0.1', port: 80, tag: id, weight: 1, state: 'up', registeredAt: '2026-01-01T00:00:00Z' });
+  v.reset([{ key: '/nodes/webapp/a', value: rec('a') }]);
+  v.apply([{ type: 'put', key: '/nodes/webapp/b', value: rec('b') }, { type: 'delete', key: '/nodes/webapp/a' }, { type: 'put', key: '/nodes/webapp/c', value: rec('c') }]);
+  t.deepEqual([...v.evaluate().records.values()].map((r) => r.id), ['b', 'c']);
 });

@@ -175,7 +175,7 @@ export class SwarmStack {
       'run', '--rm', '-i', '--name', `${this.name}-load-${randomBytes(2).toString('hex')}`, '--label', `leasehold.test-run=${this.runId}`,
       '--network', this.network, '--no-healthcheck',
       '-v', `${REPO}dist:/t/dist:ro`, '-v', `${REPO}package.json:/t/package.json:ro`,
-      image('webapp'), 'node', '/t/dist/test/helpers/swarm-load.js', JSON.stringify({ url: 'http://ha/', ...o }),
+      image('webapp'), 'node', '/t/dist/harness/swarm-load.js', JSON.stringify({ url: 'http://ha/', ...o }),
     ];
     const child: ChildProcess = spawn('docker', args, { cwd: REPO, stdio: ['pipe', 'pipe', 'pipe'] });
     let stderr = '';

@@ -4,6 +4,7 @@ import { ComposeStack, docker } from './compose.js';
 import { inRotation, statsServers } from './http.js';
 import { freePort } from './ports.js';
 import { waitFor } from './wait.js';
+import type { StatusReport } from '../cli/report.js';
 
 export const MEMBERS = ['etcd1', 'etcd2', 'etcd3'] as const;
 export type Member = (typeof MEMBERS)[number];
@@ -112,7 +113,7 @@ export class ClusterStack extends ComposeStack {
   }
 
   /** `leasehold status --json` in ha1: both renderers' views and the verdict. */
-  async status(): Promise<{ lbsAgree?: { agree: boolean; lbs: string[]; differ: string[] }; renderers: { lb: string; reachable: boolean }[]; nodes: { id: string }[] }> {
+  async status(): Promise<StatusReport> {
     const r = await this.exec('ha1', ['leasehold', 'status', '--json']);
     if (r.code !== 0) throw new Error(`leasehold status exited ${r.code}: ${r.stderr}`);
     return JSON.parse(r.stdout);

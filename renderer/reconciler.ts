@@ -1,8 +1,8 @@
-import { type DesiredServer, type Difference, afterAddress, diff, fingerprint, refusedAnswer, sameAddress } from './reconcile.js';
+import { type DesiredServer, type Difference, afterAddress, diff, fingerprint, refusedAnswer, sameAddress } from './diff.js';
 import { parseStatAddresses } from './runtime-state.js';
 import type { RuntimeChannel } from './runtime.js';
 import type { ActualServer } from './slots.js';
-import type { Actual } from './worker.js';
+import type { Actual } from './observe.js';
 
 /** What one reconcile did. */
 export interface ReconcileOutcome {
@@ -25,12 +25,12 @@ export interface ReconcileOutcome {
 const ROUNDS = 3;
 
 /**
- * Membership, level-triggered: desired servers against the worker's, commands for what differs,
+ * Reconciles membership, level-triggered: desired servers against the worker's, commands for what differs,
  * a re-read of the servers it touched, and again, until nothing differs or the rounds run out. Nothing is assumed applied
  * until a re-read shows it, except an address HAProxy answered it took and shows applied: the
  * server's weight and state follow it at once (still verified by the re-read).
  */
-export class Membership {
+export class Reconciler {
   /** Each server's desired state when a re-read last showed it live (compared by fingerprint). */
   private verified = new Map<string, DesiredServer>();
 

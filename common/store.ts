@@ -1,5 +1,7 @@
+// The etcd store: a list of a prefix at one revision, then a watch from there. The renderer
+// follows the nodes and operator prefixes with it; `leasehold watch` follows them too.
 import { type Etcd3, GRPCResourceExhastedError, type IKeyValue, type IRangeResponse, type Watcher } from 'etcd3';
-import { StoreError } from '../common/errors.js';
+import { StoreError } from './errors.js';
 
 export interface KV {
   key: string;

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Haproxy } from '../../renderer/haproxy.js';
+import { Haproxy } from '../renderer/haproxy.js';
 import { requireBinary } from './bins.js';
 import { type ServerRow, statsServers } from './http.js';
 import { freePort } from './ports.js';
