@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { AdmissionRules } from '../common/admission.js';
 import { RecordError } from '../common/errors.js';
 import type { NodeRecord } from '../common/record.js';
-import type { OperatorEvent } from '../common/status.js';
+import type { OperatorEvent, SetAsideView } from '../common/status.js';
 import type { KV, Snapshot, WatchEvent } from '../common/store.js';
 import { NodeView } from './node-view.js';
 import { OperatorView, type Override } from './operator-view.js';
@@ -49,16 +49,8 @@ export interface DesiredOptions {
  * minus quarantined ones, plus the nodes held through a suspicious list. Reports rejections
  * (once per key and reason), unknown fields (once) and operator changes as events.
  */
-/** A record the renderer serves though etcd no longer has it, or keeps out though etcd does. */
-export interface SetAside {
-  kind: 'quarantined' | 'fail-static' | 'held';
-  service: string;
-  id: string;
-  address: string;
-  port: number;
-  why: string;
-  until?: number;
-}
+/** A record the renderer serves though etcd no longer has it, or keeps out though etcd does (`until`: this clock, ms). */
+export type SetAside = Omit<SetAsideView, 'until'> & { until?: number };
 
 export class Desired extends EventEmitter<DesiredEvents> {
   private readonly view: NodeView;
