@@ -36,8 +36,8 @@ export class Reconciler {
 
   constructor(
     private readonly runtime: Pick<RuntimeChannel, 'run'>,
-    /** Reads the worker again: whole, or only the servers commands touched (of `last`, the read they came from). */
-    private readonly observe: (touched?: ActualServer[], last?: Actual) => Promise<Actual>,
+    /** Reads back the servers commands touched (of `last`, the read they came from). */
+    private readonly observe: (touched: ActualServer[], last: Actual) => Promise<Actual>,
   ) {}
 
   /** @throws RuntimeError when the worker cannot be reached. */

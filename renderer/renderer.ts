@@ -163,7 +163,7 @@ export class Renderer extends EventEmitter<RendererEvents> {
       if (e.until !== undefined) this.queue.addAfter('membership', e.until - this.now() + 10);
     });
     this.slots = new SlotTable(c);
-    this.reconciler = new Reconciler(deps.runtime, (touched, last) => (touched && last ? this.readServers(touched, last) : this.read()));
+    this.reconciler = new Reconciler(deps.runtime, (touched, last) => this.readServers(touched, last));
     this.config = new ConfigWriter({
       files: new ConfigFiles(c, deps.haproxy, this.now),
       template: deps.template,
@@ -279,8 +279,11 @@ export class Renderer extends EventEmitter<RendererEvents> {
 
   /** Waits until no reconcile is under way or due (tests and benchmarks). */
   async idle(): Promise<void> {
-    do await this.queue.idle();
-    while (this.coalescer.pending && !this.stopped && (await new Promise((r) => setTimeout(r, 5)), true));
+    for (;;) {
+      await this.queue.idle();
+      if (!this.coalescer.pending || this.stopped) return;
+      await new Promise((r) => setTimeout(r, 5));
+    }
   }
 
   /** Changes came from etcd: the oldest not yet applied dates the next converged pass. */
