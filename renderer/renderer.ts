@@ -418,7 +418,9 @@ export class Renderer extends EventEmitter<RendererEvents> {
     if (inRotation.length >= 2 && matched * 2 < inRotation.length) {
       // An emptied etcd met at start: keep what HAProxy serves for a while, as for a list.
       const kept = new Map<string, NodeRecord>();
+      // Servers that match a record are adopted as that node, not held beside it under the same address.
       for (const a of inRotation) {
+        if (known.has(`${a.backend}|${a.address}|${a.port}`)) continue;
         kept.set(`held:${a.backend}/${a.server}`, { id: `${a.server}-held`, service: a.backend, address: a.address, port: a.port, tag: a.server, weight: a.weight, state: 'up', registeredAt: new Date(0).toISOString() });
       }
       this.desired.hold(`only ${matched} of the ${inRotation.length} servers HAProxy runs are in etcd`, kept);
@@ -429,8 +431,8 @@ export class Renderer extends EventEmitter<RendererEvents> {
   }
 
   private settings(): RenderSettings {
-    const { frontendBind, statsBind, defaultService, healthCheckPath, healthCheckPaths, adminSocket, stateFile, cookieKey, hardStopAfter, maxconn, connectTimeout, routesMap, routes, pageServer } = this.c;
-    return { frontendBind, statsBind, defaultService, healthCheckPath, ...(healthCheckPaths?.length && { healthCheckPaths }), adminSocket, stateFile, cookieKey, hardStopAfter, maxconn, connectTimeout, routesMap, routes, ...(pageServer && { pageServer }) };
+    const { frontendBind, statsBind, defaultService, healthCheckPath, healthCheckPaths, adminSocket, stateFile, cookieKey, hardStopAfter, maxconn, requestLog, connectTimeout, routesMap, routes, pageServer } = this.c;
+    return { frontendBind, statsBind, defaultService, healthCheckPath, ...(healthCheckPaths?.length && { healthCheckPaths }), adminSocket, stateFile, cookieKey, hardStopAfter, maxconn, ...(requestLog !== 'off' && { requestLog }), connectTimeout, routesMap, routes, ...(pageServer && { pageServer }) };
   }
 
   /** Whether the worker runs structure `id`: it says so, or it cannot (a template without the variable) and we reloaded it for `id`. */

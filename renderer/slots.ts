@@ -208,6 +208,19 @@ export class SlotTable {
         s.leavingSince = now;
       }
     }
+    // A node at the endpoint a leaving slot points at takes that slot (a hold ending, a node
+    // registered again under another id): HAProxy keeps the server UP, where a fresh slot would
+    // wait for its first check with nothing else to serve.
+    const leavingAt = new Map(pool.slots.filter((s) => s.state === 'leaving' && s.node).map((s) => [endpoint(s.node!), s]));
+    for (const r of nodes.values()) {
+      const s = !placed.has(r.id) && leavingAt.get(endpoint(r));
+      if (!s) continue;
+      leavingAt.delete(endpoint(r));
+      placed.add(r.id);
+      s.node = r;
+      s.state = r.state === 'draining' ? 'drain' : 'ready';
+      s.leavingSince = undefined;
+    }
     const waiting = [...nodes.values()].filter((r) => !placed.has(r.id)).sort((a, b) => cmp(a.id, b.id));
     let free = pool.slots.filter((s) => s.state === 'free').length;
     if (waiting.length > free) {
@@ -294,11 +307,13 @@ function cmp(a: string, b: string): number {
  * wait: when the kept one goes, the next plan places one of them (traffic went to that endpoint
  * all along).
  */
+const endpoint = (r: NodeRecord) => `${canonicalIp(r.address)}|${r.port}`;
+
 function oneEach(nodes: Map<string, NodeRecord>, pool: Pool | undefined): Map<string, NodeRecord> {
   const inSlot = new Set(pool?.slots.filter((s) => (s.state === 'ready' || s.state === 'drain') && s.node).map((s) => s.node!.id));
   const best = new Map<string, NodeRecord>();
   for (const r of nodes.values()) {
-    const k = `${canonicalIp(r.address)}|${r.port}`;
+    const k = endpoint(r);
     const b = best.get(k);
     if (!b || first(r, b, inSlot)) best.set(k, r);
   }

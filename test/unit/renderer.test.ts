@@ -446,6 +446,28 @@ test('a renderer restarted on an emptied etcd adopts what HAProxy serves and hol
   t.is(haproxy.reloads, 1, 'no reload');
 });
 
+test('a renderer restarted on a mostly emptied etcd adopts a node still registered as itself: it keeps its slot through the hold and after', async (t) => {
+  const { store, haproxy, make, skip } = setup(t, { holdMs: 60000 });
+  for (const id of ['a', 'b', 'c']) store.put(id, { address: `10.0.0.${id.charCodeAt(0) - 96}`, notify: false });
+  const first = make();
+  first.r.start();
+  await serving(haproxy, ['10.0.0.1:3000', '10.0.0.2:3000', '10.0.0.3:3000']);
+  await first.r.stop();
+  const slotOfA = haproxy.live().find((l) => l.endsWith('=10.0.0.1:3000'))!;
+  // b and c left while no renderer ran; a is still registered.
+  store.kvs.delete('/nodes/webapp/b');
+  store.kvs.delete('/nodes/webapp/c');
+  const second = make();
+  second.r.start();
+  await waitFor(() => second.events.includes('store:held'), 'held at adoption');
+  await sleep(300);
+  t.true(haproxy.live().includes(slotOfA), 'a serves from its slot during the hold');
+  skip(60000);
+  await serving(haproxy, ['10.0.0.1:3000']);
+  t.deepEqual(haproxy.live(), [slotOfA], 'and after it: never another slot, so never a slot waiting for its first check');
+  t.false(haproxy.commands.includes(`set server ${slotOfA.split('=')[0]} state maint`), 'its slot never went to maintenance');
+});
+
 test('a template or setting fault that haproxy -c refuses in every config quarantines nothing: membership goes on', async (t) => {
   const { store, haproxy, make } = setup(t);
   for (const id of ['a', 'b']) store.put(id, { address: `10.0.0.${id.charCodeAt(0) - 96}`, notify: false });

@@ -134,9 +134,23 @@ test('one node per address and port: the one in a slot keeps it, the others wait
   t.deepEqual(view(s), ['s1:ready:old', 's2:ready:other', 's3:free', 's4:free'], 'the node in the slot stays, even against an older registration');
   t.is(s.duplicates, 2);
   s.plan([rec('new', { ...at, registeredAt: '2026-01-01T00:00:02Z' }), rec('aaa', { ...at, registeredAt: '2026-01-01T00:00:00Z' }), rec('other')], 2);
-  t.deepEqual(view(s), ['s1:leaving:old', 's2:ready:other', 's3:ready:aaa', 's4:free'], 'then the first registered of those left');
+  t.deepEqual(view(s), ['s1:ready:aaa', 's2:ready:other', 's3:free', 's4:free'], 'then the first registered of those left, in the slot that points at it already');
   t.is(s.duplicates, 1);
   const many = Array.from({ length: 5000 }, (_, i) => rec(`d${i}`, at));
   s.plan([...many, rec('other')], 3);
   t.is(s.pool('webapp')!.slots.length, 4, 'thousands of one endpoint take one slot: no pool growth');
+});
+
+test('a node at the endpoint of a leaving slot takes that slot, not a free one: HAProxy keeps it UP', (t) => {
+  const s = table();
+  // A renderer restarted on an emptied etcd holds what HAProxy served under ids of its own.
+  s.plan([rec('a-held', { address: '10.1.1.1' }), rec('b')], 0);
+  s.plan([rec('b')], 1);
+  t.deepEqual(view(s), ['s1:leaving:a-held', 's2:ready:b', 's3:free', 's4:free']);
+  s.plan([rec('b'), rec('c0', { address: '10.1.1.1' })], 2);
+  t.deepEqual(view(s), ['s1:ready:c0', 's2:ready:b', 's3:free', 's4:free'], 'c0 is where its endpoint already is');
+  // The same in one pass: the hold ends as the node's own record is served.
+  s.plan([rec('b'), rec('x', { address: '10.2.2.2' })], 3);
+  s.plan([rec('b'), rec('y', { address: '10.2.2.2', port: 3001 }), rec('z', { address: '10.2.2.2' })], 4);
+  t.deepEqual(view(s), ['s1:leaving:c0', 's2:ready:b', 's3:ready:z', 's4:ready:y'], 'another port is another endpoint');
 });
