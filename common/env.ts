@@ -25,3 +25,10 @@ export function list(env: Env, name: string, fallback: string[]): string[] {
   if (raw === undefined || raw.trim() === '') return fallback;
   return raw.split(',').map((s) => s.trim()).filter(Boolean);
 }
+
+/** One of a fixed set of words. */
+export function oneOf<const T extends string>(env: Env, name: string, words: readonly T[], fallback: T): T {
+  const v = str(env, name, fallback);
+  if (!(words as readonly string[]).includes(v)) throw new OptionError(`${name}=${JSON.stringify(v)}: expected one of ${words.join(', ')}`);
+  return v as T;
+}

@@ -1,7 +1,7 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cidrBlockList } from '../common/address.js';
-import { type Env, int, list, str } from '../common/env.js';
+import { type Env, int, list, oneOf, str } from '../common/env.js';
 import { type EtcdOptions, etcdOptionsFromEnv } from '../common/etcd.js';
 import { OptionError } from '../common/errors.js';
 import { NAME_PATTERN, normalizePrefix } from '../common/record.js';
@@ -82,6 +82,12 @@ export interface RendererOptions {
    * server slot. Env `HAPROXY_MAXCONN`. Default 4096.
    */
   maxconn: number;
+  /**
+   * Which requests HAProxy logs to its standard output (`docker compose logs ha`): `errors` (failed,
+   * retried or redispatched ones, in HAProxy's HTTP log format, with the server tried and why it
+   * ended), `all`, or `off`. Env `REQUEST_LOG`. Default `errors`.
+   */
+  requestLog: 'errors' | 'all' | 'off';
   /**
    * Host names (case-insensitive) routed to services other than the default one, e.g.
    * `api.example.com=api,admin.example.com=admin`. The default service takes every other Host;
@@ -213,6 +219,7 @@ export function rendererOptionsFromEnv(env: Env): RendererOptions {
     hardStopAfter: str(env, 'HARD_STOP_AFTER', '5m'),
     connectTimeout: str(env, 'CONNECT_TIMEOUT', '100ms'),
     maxconn: int(env, 'HAPROXY_MAXCONN', 4096, 1, 10000000),
+    requestLog: oneOf(env, 'REQUEST_LOG', ['errors', 'all', 'off'], 'errors'),
     routes: list(env, 'ROUTES', []).map((r) => {
       const [host, service, ...rest] = r.split('=').map((x) => x.trim());
       if (!host || !service || rest.length || !HOST.test(host) || !NAME_PATTERN.test(service)) {

@@ -22,6 +22,8 @@ export interface RenderSettings {
   hardStopAfter: string;
   /** HAProxy's `maxconn`. */
   maxconn: number;
+  /** Which requests HAProxy logs to its standard output: `errors`, `all` or `off`. */
+  requestLog?: 'errors' | 'all' | 'off';
   /** HAProxy's `timeout connect`. */
   connectTimeout: string;
   /** The map file of Host names to services (ROUTES), one lookup per request. */
@@ -69,6 +71,8 @@ export interface TemplateContext extends RenderSettings {
   structureId: string;
   /** `proc.leasehold_structure` */
   structureVar: string;
+  /** REQUEST_LOG=errors: log only failed, retried or redispatched requests. */
+  requestLogErrorsOnly?: boolean;
 }
 
 export interface Template {
@@ -113,7 +117,7 @@ export function templateContext(pools: Pool[], s: RenderSettings, id: string): T
         : { name: slot.name, hostport: FREE_SLOT_ADDRESS, weight: 1, disabled: true };
     }),
   }));
-  return { ...s, services, serverCheck: SERVER_CHECK, structureId: id, structureVar: STRUCTURE_VAR };
+  return { ...s, services, serverCheck: SERVER_CHECK, structureId: id, structureVar: STRUCTURE_VAR, ...(s.requestLog === 'errors' && { requestLogErrorsOnly: true }) };
 }
 
 /** Pools in, config text out. */

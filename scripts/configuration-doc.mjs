@@ -221,10 +221,13 @@ function programOptions() {
       if (ts.isObjectLiteralExpression(node) && node.properties.some((p) => ts.isSpreadAssignment(p) && p.expression.getText(sf) === 'process.env')) {
         for (const p of node.properties) if (ts.isPropertyAssignment(p) && /^[A-Z][A-Z0-9_]*$/.test(p.name.getText(sf)) && ts.isStringLiteral(p.initializer)) overrides.set(p.name.getText(sf), p.initializer.text);
       }
-      if (ts.isCallExpression(node) && ts.isIdentifier(node.expression) && ['str', 'int', 'list'].includes(node.expression.text)) {
-        const [envArg, nameArg, fallback, min, max] = node.arguments;
+      if (ts.isCallExpression(node) && ts.isIdentifier(node.expression) && ['str', 'int', 'list', 'oneOf'].includes(node.expression.text)) {
+        const kind = node.expression.text;
+        // oneOf(env, NAME, [words], default): its TSDoc names the words.
+        const [envArg, nameArg, ...rest] = node.arguments;
+        const [fallback, min, max] = kind === 'oneOf' ? [rest[1]] : rest;
         if (envArg && nameArg && ts.isStringLiteral(nameArg) && /env$/i.test(envArg.getText(sf))) {
-          reads.push({ name: nameArg.text, kind: node.expression.text, fallback: literal(fallback, checker), min: min && literal(min, checker)?.v, max: max && literal(max, checker)?.v, callDoc: leadingDoc(node, text) });
+          reads.push({ name: nameArg.text, kind, fallback: literal(fallback, checker), min: min && literal(min, checker)?.v, max: max && literal(max, checker)?.v, callDoc: leadingDoc(node, text) });
         }
       }
       if (ts.isPropertyAccessExpression(node) && /^(process\.)?env$/.test(node.expression.getText(sf)) && /^[A-Z][A-Z0-9_]*$/.test(node.name.text)) {

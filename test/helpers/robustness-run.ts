@@ -677,11 +677,21 @@ export class RobustnessRun {
   /** What a replay needs: the schedule, the timeline, the renderer's recent lines, the last polls. */
   replayContent(): Record<string, unknown> {
     const failed = this.loadResults.flatMap(({ start, name, r }) => r.failed.map((s) => ({ name, from: start + s.at, status: s.status, error: s.error, latencyMs: s.latencyMs })));
+    // What HAProxy showed just before and after each failed request (polls every POLL_MS).
+    const around = failed.slice(0, 10).map((f) => ({
+      from: f.from,
+      polls: this.snapshots.filter((s) => s.t1 >= f.from - 1500 && s.t0 <= f.from + 500).map((s) => ({ t0: s.t0, t1: s.t1, rows: s.rows.filter(inRotation).map((r) => `${r.server} ${r.addr} ${r.status}`) })),
+    }));
     return {
+      // Renderer lines carry wall-clock times: t = their time minus this.
+      t0: new Date(this.t0).toISOString(),
       violations: this.violations,
       schedule: this.schedule,
       timeline: this.timeline,
       failedRequests: failed.slice(0, 200),
+      pollsAroundFailures: around,
+      // HAProxy's request log (REQUEST_LOG=errors): the server each failed or retried request tried, and why it ended.
+      haproxy: this.ha?.proc?.lines.slice(-300),
       renderer: this.renderers.map((r, i) => ({ process: i, lines: r.lines.slice(-150) })),
       lastPolls: this.snapshots.slice(-40).map((s) => ({ t0: s.t0, t1: s.t1, rows: s.rows.filter(inRotation).map((r) => `${r.server} ${r.addr} ${r.status}`) })),
       nodes: this.nodes.map((n) => ({ tag: n.tag, addr: n.addr, kind: n.kind, status: n.status, liveAt: n.liveAt, firstUpAt: n.firstUpAt, touched: n.touched, sigtermAt: n.sigtermAt, removedSeenAt: n.removedSeenAt, registrar: n.registrar?.lines.slice(-30) })),
