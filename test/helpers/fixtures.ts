@@ -18,6 +18,7 @@ export const FIXTURE_SETTINGS: RenderSettings = {
   cookieKey: 'fixture-cookie-key',
   hardStopAfter: '5m',
   maxconn: 4096,
+  requestLog: 'errors',
   connectTimeout: '100ms',
   routesMap: '/etc/haproxy/routes.map',
   routes: [{ host: 'api.example.com', service: 'api' }],
