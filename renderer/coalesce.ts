@@ -11,17 +11,22 @@ export const realTimers: Timers = {
 
 /**
  * Turns a burst of triggers into one flush: it fires `minMs` after the burst goes quiet,
- * or `maxMs` after its first trigger, whichever is first.
+ * or `maxMs` after its first trigger, whichever is first. With `leading`, a trigger after a quiet
+ * time of `minMs` since the last flush fires at once (on the next turn of the event loop, with
+ * whatever else that turn brings): a lone change waits for nothing, a burst still makes two flushes.
  */
 export class Coalescer {
   private quiet: unknown;
   private deadline: unknown;
+  /** Set for `minMs` after a flush: triggers then are a burst, coalesced. */
+  private cooling: unknown;
 
   constructor(
     private minMs: number,
     private maxMs: number,
     private readonly flush: () => void,
     private readonly timers: Timers = realTimers,
+    private readonly leading = false,
   ) {}
 
   /** Changes the quiet time (and the longest wait, 5 times it by default) for the next bursts. */
@@ -35,6 +40,13 @@ export class Coalescer {
   }
 
   trigger(): void {
+    if (this.leading && this.deadline === undefined && this.cooling === undefined) {
+      this.deadline = this.timers.setTimeout(() => this.fire(), 0);
+      this.quiet = undefined;
+      return;
+    }
+    // A leading flush already due takes this trigger with it.
+    if (this.leading && this.deadline !== undefined && this.quiet === undefined) return;
     if (this.quiet !== undefined) this.timers.clearTimeout(this.quiet);
     this.quiet = this.timers.setTimeout(() => this.fire(), this.minMs);
     this.deadline ??= this.timers.setTimeout(() => this.fire(), this.maxMs);
@@ -43,11 +55,13 @@ export class Coalescer {
   cancel(): void {
     if (this.quiet !== undefined) this.timers.clearTimeout(this.quiet);
     if (this.deadline !== undefined) this.timers.clearTimeout(this.deadline);
-    this.quiet = this.deadline = undefined;
+    if (this.cooling !== undefined) this.timers.clearTimeout(this.cooling);
+    this.quiet = this.deadline = this.cooling = undefined;
   }
 
   private fire(): void {
     this.cancel();
+    if (this.leading) this.cooling = this.timers.setTimeout(() => (this.cooling = undefined), this.minMs);
     this.flush();
   }
 }

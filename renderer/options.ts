@@ -45,7 +45,11 @@ export interface RendererOptions {
    * `HEALTH_CHECK_PATHS`, e.g. `labelled=/index.html` (an app with no /health). Default: none.
    */
   healthCheckPaths: { service: string; path: string }[];
-  /** Quiet time that ends a burst of store changes, ms. Env `COALESCE_MIN_MS`. Default 5. */
+  /**
+   * Quiet time that ends a burst of store changes, ms. A change after that much quiet is applied
+   * at once; the changes that follow it within this time wait for their burst to end. Env
+   * `COALESCE_MIN_MS`. Default 5.
+   */
   coalesceMinMs: number;
   /** Longest a change waits for its burst to end, ms. Env `COALESCE_MAX_MS`. Default 200. */
   coalesceMaxMs: number;

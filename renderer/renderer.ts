@@ -4,7 +4,7 @@ import { type LeaseholdError, ReloadError, RuntimeError } from '../common/errors
 import type { NodeRecord } from '../common/record.js';
 import type { ServerStats } from '../common/status.js';
 import type { NodeStore } from '../common/store.js';
-import { Coalescer } from './coalesce.js';
+import { Coalescer, realTimers } from './coalesce.js';
 import { type ConfigOutcome, ConfigWriter } from './config-writer.js';
 import { Desired, type SetAside } from './desired.js';
 import type { ReloadCause, RendererEvents, RendererStatus, SlotView, Stage } from './events.js';
@@ -172,7 +172,8 @@ export class Renderer extends EventEmitter<RendererEvents> {
       refusalMemoryMs: 2 * c.reconcileIntervalMs,
       now: this.now,
     });
-    this.coalescer = new Coalescer(c.coalesceMinMs, c.coalesceMaxMs, () => this.queue.add('membership'));
+    // A lone change goes at once; a burst behind it is one more pass (the queue runs one at a time).
+    this.coalescer = new Coalescer(c.coalesceMinMs, c.coalesceMaxMs, () => this.queue.add('membership'), realTimers, true);
     // The mirror checks the whole config (seconds at 16,384 slots): it runs beside membership,
     // so membership never waits for it.
     this.mirrorCoalescer = new Coalescer(c.mirrorDelayMs, c.mirrorDelayMs * 5, () => this.queue.add('mirror'));

@@ -2,10 +2,10 @@ import test from 'ava';
 import { Coalescer } from '../../renderer/coalesce.js';
 import { FakeTimers } from '../helpers/fake-timers.js';
 
-function setup(min = 50, max = 1000) {
+function setup(min = 50, max = 1000, leading = false) {
   const timers = new FakeTimers();
   const flushes: number[] = [];
-  const c = new Coalescer(min, max, () => flushes.push(timers.now), timers);
+  const c = new Coalescer(min, max, () => flushes.push(timers.now), timers, leading);
   return { timers, flushes, c };
 }
 
@@ -56,4 +56,48 @@ test('cancel drops a pending flush', (t) => {
   c.cancel();
   timers.advance(5000);
   t.deepEqual(flushes, []);
+});
+
+test('leading: a lone change flushes at once, with whatever came in the same turn', (t) => {
+  const { timers, flushes, c } = setup(50, 1000, true);
+  c.trigger();
+  c.trigger();
+  t.true(c.pending);
+  timers.advance(0);
+  t.deepEqual(flushes, [0]);
+  t.false(c.pending);
+  // Quiet for minMs since that flush: the next lone change goes at once too.
+  timers.advance(60);
+  c.trigger();
+  timers.advance(0);
+  t.deepEqual(flushes, [0, 60]);
+});
+
+test('leading: a burst flushes at its first change, then once when it goes quiet', (t) => {
+  const { timers, flushes, c } = setup(50, 1000, true);
+  for (let i = 0; i < 100; i++) {
+    c.trigger();
+    timers.advance(9);
+  }
+  timers.advance(200);
+  t.deepEqual(flushes, [0, 941]);
+  // A change right after a flush (within minMs) waits for the quiet time, as a burst's would.
+  const { timers: t2, flushes: f2, c: c2 } = setup(50, 1000, true);
+  c2.trigger();
+  t2.advance(10);
+  c2.trigger();
+  t2.advance(49);
+  t.deepEqual(f2, [0]);
+  t2.advance(1);
+  t.deepEqual(f2, [0, 60]);
+});
+
+test('leading: a steady stream flushes at its start, then at the max wait', (t) => {
+  const { timers, flushes, c } = setup(50, 1000, true);
+  for (let i = 0; i < 150; i++) {
+    c.trigger();
+    timers.advance(10);
+  }
+  timers.advance(200);
+  t.deepEqual(flushes, [0, 1010, 1540]);
 });
