@@ -15,7 +15,7 @@
 // Writes bench/results/bundle.json. Images tagged LEASEHOLD_TAG (default `bench`).
 import { ComposeStack, buildImages, docker } from '../harness/compose.js';
 import { sleep, waitFor } from '../harness/wait.js';
-import { demux } from './compose/container-log.js';
+import { type Logged, demux, loggedSince } from './compose/container-log.js';
 import { clock, guardedTeardown, loadAverage, machine, round, smapsRollupMb } from './machine.js';
 import { log } from './parts.js';
 import { firstAnswer, lastReached, startPoller } from './poller.js';
@@ -26,6 +26,31 @@ const HOST = 'static.localhost';
 // The app starts 300 ms after the container: leasehold-run is up and polling by then, so the join
 // measured is the bundle's, not Node's start-up (which StartedAt → first served includes).
 const CMD = ['sh', '-c', 'echo "static $(hostname)" > /www/who; sleep 0.3; date +%s%N > /www/listen-at; exec busybox httpd -f -p 8080 -h /www'];
+
+/**
+ * Where a join's time went, ms after the container's process started: leasehold-run's first log
+ * line (its Node up), the app started, registering (the app's check passed), registered (the put
+ * answered) and the renderer placing it (the ha container's `node joined`).
+ */
+async function steps(stack: ComposeStack, id: string, node: string, startedAt: number, firstWall: number): Promise<Record<string, number>> {
+  const own = await loggedSince(docker.getContainer(id), startedAt);
+  const [ha] = await stack.containers('ha');
+  const lb = ha ? await loggedSince(docker.getContainer(ha.Id), startedAt) : [];
+  const at = (l: Logged[], f: (e: Record<string, any>) => boolean) => {
+    const hit = l.find((x) => f(x.e));
+    return hit ? hit.at - startedAt : NaN;
+  };
+  const out = {
+    leaseholdRunLogMs: own[0] ? own[0].at - startedAt : NaN,
+    appStartedMs: at(own, (e) => e.event === 'app-started'),
+    registeringMs: at(own, (e) => e.event === 'state' && e.state === 'registering'),
+    registeredMs: at(own, (e) => e.event === 'state' && e.state === 'registered'),
+    placedMs: at(lb, (e) => e.event === 'node' && e.change === 'joined' && e.id === node),
+  };
+  // Log times are whole milliseconds of each container's clock (the host's): good to a few ms.
+  log(`join steps (ms after StartedAt): ${JSON.stringify(out)}, first served ${round(firstWall - startedAt)}`);
+  return out;
+}
 
 /** PID 1's memory (leasehold-run's) in a container. */
 async function smaps(id: string) {
@@ -93,7 +118,7 @@ async function main(): Promise<void> {
           joins.push({ listenToFirstMs: round(firstWall - listenAt), failed: ja.filter((a) => a.status !== 200).length });
           continue;
         }
-        Object.assign(joins.at(-1)!, { processToFirstMs: round(firstWall - startedAt), startToFirstMs: round(first) });
+        Object.assign(joins.at(-1)!, { processToFirstMs: round(firstWall - startedAt), startToFirstMs: round(first), ...(await steps(stack, c.id, hostname, startedAt, firstWall)) });
         joins.at(-1)!.failed! += ja.filter((a) => a.status !== 200).length;
         await sleep(1500);
         const lp = startPoller(stack.url, { mode: 'keepalive', gapMs: 1, maxMs: 20000, maxRequests: 100000, host: HOST, path: '/who' });
@@ -112,7 +137,10 @@ async function main(): Promise<void> {
       log(`rep ${i + 1}: join ${JSON.stringify(joins.at(-1))}, leave ${JSON.stringify(leaves.at(-1))}`);
       await sleep(1000);
     }
+    const stepNames = ['leaseholdRunLogMs', 'appStartedMs', 'registeringMs', 'registeredMs', 'placedMs'] as const;
     results.join = {
+      // Each step of the joins with the image's own command, ms after StartedAt (medians).
+      steps: Object.fromEntries(stepNames.map((k) => [k, summary(joins.map((j) => j[k]!).filter((v) => Number.isFinite(v))).median])),
       listenToFirst: summary(joins.map((j) => j.listenToFirstMs!)),
       processToFirst: summary(joins.map((j) => j.processToFirstMs!)),
       startToFirst: summary(joins.map((j) => j.startToFirstMs!)),
@@ -165,6 +193,7 @@ async function main(): Promise<void> {
       ['cold: container with the bundle, cgroup usage', m.cold.container.usageMb, ''],
       ['cold: added by the bundle', m.cold.addedMb, '≤ 15'],
     ]);
+    console.log(`the join with the image's own command, ms after StartedAt (medians): ${JSON.stringify(results.join.steps)}, first request served ${results.join.processToFirst.median}`);
     console.log(`failed requests: join ${results.join.failed}, leave ${results.leave.failed}; exit codes ${leaves.map((l) => l.exitCode).join(',')}`);
     console.log(`\nwrote ${writeResults('bundle', results)}`);
   } finally {
