@@ -1,6 +1,6 @@
 import type { NodeRecord } from '../common/record.js';
 import type { NodeChange, RendererStatus, SlotView } from './events.js';
-import type { Pool } from './slots.js';
+import type { Placed, Pool } from './slots.js';
 
 /** A node in a slot. */
 export interface Placement {
@@ -17,17 +17,9 @@ export function placements(pools: Pool[], prefix: string): Map<string, Placement
   return out;
 }
 
-/** The node events between two placements: who joined, left, or changed address, weight, state or tag. */
-export function nodeChanges(before: Map<string, Placement>, after: Map<string, Placement>): NodeChange[] {
-  const out: NodeChange[] = [];
-  const ev = (change: NodeChange['change'], { r, slot }: Placement) => out.push({ change, service: r.service, id: r.id, address: r.address, port: r.port, weight: r.weight, state: r.state, slot });
-  for (const [k, v] of before) if (!after.has(k)) ev('left', v);
-  for (const [k, v] of after) {
-    const old = before.get(k)?.r;
-    if (!old) ev('joined', v);
-    else if (old.address !== v.r.address || old.port !== v.r.port || old.weight !== v.r.weight || old.state !== v.r.state || old.tag !== v.r.tag) ev('changed', v);
-  }
-  return out;
+/** A node event of a plan (SlotTable.changes) as the renderer reports it. */
+export function nodeChange({ change, r, slot }: Placed): NodeChange {
+  return { change, service: r.service, id: r.id, address: r.address, port: r.port, weight: r.weight, state: r.state, slot };
 }
 
 /** Slots used per pool, and the nodes in them (ready or draining): `/status`'s summary. */

@@ -11,7 +11,7 @@ import type { ReloadCause, RendererEvents, RendererStatus, SlotView, Stage } fro
 import type { Haproxy } from './haproxy.js';
 import { histogram, observe } from './histogram.js';
 import { Reconciler } from './reconciler.js';
-import { nodeChanges, placements, slotSummary, slotViews } from './node-report.js';
+import { nodeChange, placements, slotSummary, slotViews } from './node-report.js';
 import { desiredServers } from './diff.js';
 import { type RenderSettings, type Template, structureId } from './render.js';
 import type { RuntimeChannel } from './runtime.js';
@@ -372,10 +372,9 @@ export class Renderer extends EventEmitter<RendererEvents> {
     const records = this.desired.records();
     // Slots whose leavers' sessions ended are free before new nodes look for one.
     this.freeLeavers(actual);
-    const before = placements(this.slots.all(), this.c.prefix);
     this.slots.plan(records, this.now());
     this.st.duplicates = this.slots.duplicates;
-    for (const e of nodeChanges(before, placements(this.slots.all(), this.c.prefix))) this.emit('node', e);
+    for (const e of this.slots.changes) this.emit('node', nodeChange(e));
 
     let retry = false;
     const id = structureId(this.deps.template, this.settings(), this.slots.structure());
@@ -590,8 +589,11 @@ export class Renderer extends EventEmitter<RendererEvents> {
    * the worker never had (a structural change that was refused or is still to come).
    */
   private freeLeavers(actual: Actual): void {
+    // Most passes have no leaver: no map of every server for them (16,384 at the largest).
+    const leaving = this.slots.all().filter((p) => p.slots.some((s) => s.state === 'leaving'));
+    if (!leaving.length) return;
     const have = new Map(actual.servers.map((a) => [`${a.backend}/${a.server}`, a]));
-    for (const p of this.slots.all()) {
+    for (const p of leaving) {
       for (const s of p.slots) {
         if (s.state !== 'leaving') continue;
         const key = `${p.service}/${s.name}`;

@@ -24,6 +24,13 @@ export interface Pool {
   live?: boolean;
 }
 
+/** A node that joined, left or changed (address, port, weight, state or tag) in a slot, at a plan. */
+export interface Placed {
+  change: 'joined' | 'left' | 'changed';
+  r: NodeRecord;
+  slot: string;
+}
+
 /** The structure a config is rendered for: the services and their pool sizes. */
 export interface Structure {
   services: { name: string; slots: number }[];
@@ -82,6 +89,11 @@ export class SlotTable {
   unplaced = 0;
   /** Records left out at the last plan: another node of their service has their address and port. */
   duplicates = 0;
+  /**
+   * What the last plan changed, by service and slot, the leavers first: its node events, taken as
+   * it goes rather than by comparing every placement before and after (linear in the pool).
+   */
+  changes: Placed[] = [];
 
   constructor(private readonly o: SlotOptions) {}
 
@@ -147,6 +159,7 @@ export class SlotTable {
       byService.set(r.service, m);
     }
     this.duplicates = 0;
+    this.changes = [];
     for (const [service, nodes] of byService) {
       const kept = oneEach(nodes, this.pools.get(service));
       this.duplicates += nodes.size - kept.size;
@@ -156,6 +169,8 @@ export class SlotTable {
       if (!byService.has(pool.service)) this.planPool(pool, new Map(), now);
     }
     this.collect(now);
+    const rank = (c: Placed) => (c.change === 'left' ? 0 : 1);
+    this.changes.sort((a, b) => rank(a) - rank(b) || cmp(a.r.service, b.r.service) || slotIndex(a.slot) - slotIndex(b.slot));
     return JSON.stringify(this.structure()) !== before;
   }
 
@@ -195,15 +210,23 @@ export class SlotTable {
 
   private planPool(pool: Pool, nodes: Map<string, NodeRecord>, now: number): void {
     const placed = new Set<string>();
+    const put = (s: Slot, r: NodeRecord) => {
+      const was = s.state === 'ready' || s.state === 'drain' ? s.node : undefined;
+      if (!was || was.id !== r.id) this.changes.push({ change: 'joined', r, slot: s.name });
+      else if (was.address !== r.address || was.port !== r.port || was.weight !== r.weight || was.state !== r.state || was.tag !== r.tag) this.changes.push({ change: 'changed', r, slot: s.name });
+      placed.add(r.id);
+      s.node = r;
+      s.state = r.state === 'draining' ? 'drain' : 'ready';
+      s.leavingSince = undefined;
+    };
     for (const s of pool.slots) {
       const r = s.node && nodes.get(s.node.id);
       if (r && !placed.has(r.id)) {
         // Still registered, or back while its slot was leaving: it keeps (or gets back) its slot.
-        placed.add(r.id);
-        s.node = r;
-        s.state = r.state === 'draining' ? 'drain' : 'ready';
-        s.leavingSince = undefined;
+        put(s, r);
       } else if (s.state === 'ready' || s.state === 'drain') {
+        // A second slot of a node placed already is no node leaving.
+        if (s.node && !placed.has(s.node.id)) this.changes.push({ change: 'left', r: s.node, slot: s.name });
         s.state = 'leaving';
         s.leavingSince = now;
       }
@@ -216,10 +239,7 @@ export class SlotTable {
       const s = !placed.has(r.id) && leavingAt.get(endpoint(r));
       if (!s) continue;
       leavingAt.delete(endpoint(r));
-      placed.add(r.id);
-      s.node = r;
-      s.state = r.state === 'draining' ? 'drain' : 'ready';
-      s.leavingSince = undefined;
+      put(s, r);
     }
     const waiting = [...nodes.values()].filter((r) => !placed.has(r.id)).sort((a, b) => cmp(a.id, b.id));
     let free = pool.slots.filter((s) => s.state === 'free').length;
@@ -241,9 +261,7 @@ export class SlotTable {
         this.unplaced++;
         continue;
       }
-      const s = pool.slots[i]!;
-      s.node = r;
-      s.state = r.state === 'draining' ? 'drain' : 'ready';
+      put(pool.slots[i]!, r);
     }
   }
 
@@ -307,15 +325,17 @@ function cmp(a: string, b: string): number {
  * wait: when the kept one goes, the next plan places one of them (traffic went to that endpoint
  * all along).
  */
-const endpoint = (r: NodeRecord) => `${canonicalIp(r.address)}|${r.port}`;
+/** `address|port`, the address canonical (only IPv6 has spellings to canonicalize). */
+const endpoint = (r: NodeRecord) => `${r.address.includes(':') ? canonicalIp(r.address) : r.address}|${r.port}`;
 
 function oneEach(nodes: Map<string, NodeRecord>, pool: Pool | undefined): Map<string, NodeRecord> {
-  const inSlot = new Set(pool?.slots.filter((s) => (s.state === 'ready' || s.state === 'drain') && s.node).map((s) => s.node!.id));
+  let inSlot: Set<string> | undefined;
   const best = new Map<string, NodeRecord>();
   for (const r of nodes.values()) {
     const k = endpoint(r);
     const b = best.get(k);
-    if (!b || first(r, b, inSlot)) best.set(k, r);
+    if (!b) best.set(k, r);
+    else if (first(r, b, (inSlot ??= new Set(pool?.slots.filter((s) => (s.state === 'ready' || s.state === 'drain') && s.node).map((s) => s.node!.id))))) best.set(k, r);
   }
   if (best.size === nodes.size) return nodes;
   return new Map([...best.values()].map((r) => [r.id, r]));

@@ -154,3 +154,21 @@ test('a node at the endpoint of a leaving slot takes that slot, not a free one: 
   s.plan([rec('b'), rec('y', { address: '10.2.2.2', port: 3001 }), rec('z', { address: '10.2.2.2' })], 4);
   t.deepEqual(view(s), ['s1:leaving:c0', 's2:ready:b', 's3:ready:z', 's4:ready:y'], 'another port is another endpoint');
 });
+
+test('a plan names what it changed: joined, left, changed, leavers first, by service and slot', (t) => {
+  const s = new SlotTable({ defaultService: 'webapp', services: ['api'], minSlots: 4, shrinkAfterMs: 1000 });
+  const ev = () => s.changes.map((c) => `${c.change} ${c.r.service}/${c.r.id} ${c.slot}`);
+  s.plan([rec('b'), rec('a'), rec('z', { service: 'api' })], 0);
+  t.deepEqual(ev(), ['joined api/z s1', 'joined webapp/a s1', 'joined webapp/b s2']);
+  s.plan([rec('b'), rec('a'), rec('z', { service: 'api' })], 1);
+  t.deepEqual(ev(), [], 'nothing changed: nothing said');
+  s.plan([rec('b', { weight: 7 }), rec('z', { service: 'api', tag: 'new' }), rec('c')], 2);
+  t.deepEqual(ev(), ['left webapp/a s1', 'changed api/z s1', 'changed webapp/b s2', 'joined webapp/c s3']);
+  s.plan([rec('b', { weight: 7 }), rec('z', { service: 'api', tag: 'new' }), rec('c'), rec('a')], 3);
+  t.deepEqual(ev(), ['joined webapp/a s1'], 'back while its slot was leaving: joined again, in the same slot');
+  s.plan([rec('b', { weight: 7, state: 'draining' }), rec('z', { service: 'api', tag: 'new' }), rec('c'), rec('a')], 4);
+  t.deepEqual(ev(), ['changed webapp/b s2'], 'a drain is a change');
+  s.plan([rec('b', { weight: 7, state: 'draining' }), rec('z', { service: 'api', tag: 'new' }), rec('a')], 5);
+  s.plan([rec('b', { weight: 7, state: 'draining' }), rec('z', { service: 'api', tag: 'new' }), rec('a'), rec('c2', { address: addressOf('c') })], 6);
+  t.deepEqual(ev(), ['joined webapp/c2 s3'], 'another id at a leaving endpoint joins in that slot');
+});
