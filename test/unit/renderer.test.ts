@@ -142,6 +142,31 @@ test('first list: one reload for the structure; joins and leaves after it go thr
 // period: only coalescing keeps the first from being applied alone. The reconcile interval ticks
 // inside the window too (every 15 ms here, so always): it must wait for the burst, not apply half
 // of it. (Both failed on a CI machine whose 200 ms tick fell between the two changes.)
+/**
+ * A burst under way: a lone change after COALESCE_MIN_MS of quiet is applied at once; the changes
+ * behind it within that time wait for the burst to end. Here the quiet time is 1 s: the first list's
+ * own flush is over, then a weight change starts a burst.
+ */
+async function burstStarted(store: MemoryStore, r: Renderer): Promise<void> {
+  await sleep(1100);
+  await r.idle();
+  store.put('b', { address: '10.0.0.2', weight: 50 });
+  await sleep(20);
+}
+
+test('a lone change after a quiet time is applied at once, not after COALESCE_MIN_MS', async (t) => {
+  const { store, haproxy, make } = setup(t, { coalesceMinMs: 3000, coalesceMaxMs: 10000 });
+  store.put('a', { address: '10.0.0.1', notify: false });
+  const { r } = make();
+  r.start();
+  await serving(haproxy, ['10.0.0.1:3000']);
+  await sleep(3100); // the first list's flush and its quiet time are over
+  const t0 = performance.now();
+  store.put('b', { address: '10.0.0.2' });
+  await serving(haproxy, ['10.0.0.1:3000', '10.0.0.2:3000']);
+  t.true(performance.now() - t0 < 1500, `served after ${Math.round(performance.now() - t0)} ms; the quiet time is 3000`);
+});
+
 test('delete then re-put within one coalesce window: the node keeps its slot and stays in rotation', async (t) => {
   const { store, haproxy, make } = setup(t, { coalesceMinMs: 1000, coalesceMaxMs: 5000, reconcileIntervalMs: 15 });
   // Three nodes: one delete alone is no fail-static loss (it would be applied at once).
@@ -149,6 +174,8 @@ test('delete then re-put within one coalesce window: the node keeps its slot and
   const { r } = make();
   r.start();
   await serving(haproxy, ['10.0.0.1:3000', '10.0.0.2:3000', '10.0.0.3:3000']);
+  await burstStarted(store, r);
+  t.true(haproxy.commands.includes('set server webapp/s2 weight 50'), 'the burst\'s first change went at once');
   const before = haproxy.commands.length;
   store.del('a');
   await sleep(20);
@@ -162,16 +189,18 @@ test('delete then re-put within one coalesce window: the node keeps its slot and
 test('put then delete within one coalesce window: the node never enters rotation', async (t) => {
   const { store, haproxy, make } = setup(t, { coalesceMinMs: 1000, coalesceMaxMs: 5000, reconcileIntervalMs: 15 });
   store.put('a', { address: '10.0.0.1', notify: false });
+  store.put('b', { address: '10.0.0.2', notify: false });
   const { r } = make();
   r.start();
-  await serving(haproxy, ['10.0.0.1:3000']);
+  await serving(haproxy, ['10.0.0.1:3000', '10.0.0.2:3000']);
+  await burstStarted(store, r);
   store.put('ghost', { address: '10.0.0.9' });
   await sleep(20);
   store.del('ghost');
   await sleep(1200);
   await r.idle();
   t.false(haproxy.commands.some((c) => c.includes('10.0.0.9')));
-  t.deepEqual(haproxy.live(), ['webapp/s1=10.0.0.1:3000']);
+  t.deepEqual(haproxy.live(), ['webapp/s1=10.0.0.1:3000', 'webapp/s2=10.0.0.2:3000']);
 });
 
 test('the work queue: a change reads back only what it touched, never the whole worker; queue depth, retries and the last full sync in /metrics', async (t) => {
