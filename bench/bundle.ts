@@ -47,6 +47,10 @@ async function steps(stack: ComposeStack, id: string, node: string, startedAt: n
     registeredMs: at(own, (e) => e.event === 'state' && e.state === 'registered'),
     placedMs: at(lb, (e) => e.event === 'node' && e.change === 'joined' && e.id === node),
   };
+  if (process.env.BENCH_DEBUG) {
+    for (const x of own) log(`  ${node} +${x.at - startedAt} ${JSON.stringify(x.e).slice(0, 300)}`);
+    for (const x of lb.filter((x) => x.e.event !== 'metrics')) log(`  ha +${x.at - startedAt} ${JSON.stringify(x.e).slice(0, 300)}`);
+  }
   // Log times are whole milliseconds of each container's clock (the host's): good to a few ms.
   log(`join steps (ms after StartedAt): ${JSON.stringify(out)}, first served ${round(firstWall - startedAt)}`);
   return out;
@@ -116,6 +120,11 @@ async function main(): Promise<void> {
         if (delayed) {
           const listenAt = Number(BigInt((await exec(c.id, ['cat', '/www/listen-at'])).trim()) / 1000n) / 1000; // ns → ms
           joins.push({ listenToFirstMs: round(firstWall - listenAt), failed: ja.filter((a) => a.status !== 200).length });
+          // Stopped, not killed: Docker gives the next container this address again, and a killed
+          // one's record (alive for its TTL) would hold the endpoint's slot: the next join would
+          // then be served when HAProxy's check finds the new app there, not when it registers.
+          await c.stop({ t: 10 });
+          await waitFor(async () => !(await records(stack)).includes(hostname), 'the stopped container\'s record gone', 15000, 100);
           continue;
         }
         Object.assign(joins.at(-1)!, { processToFirstMs: round(firstWall - startedAt), startToFirstMs: round(first), ...(await steps(stack, c.id, hostname, startedAt, firstWall)) });

@@ -3,9 +3,13 @@
 // healthy. An image's ENTRYPOINT: ["/opt/leasehold/bin/leasehold-run", "--"], its CMD the app.
 // Told by the same environment as leasehold-registrar (docs/deploy.md, "Bring your own app").
 import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
+import { loadTls } from '../common/etcd-gateway.js';
+import { type EventLog, createLineLog } from '../common/line-log.js';
 import { registrarFromEnv } from './daemon.js';
-import { AppRunner, LEAVE_SIGNALS, PASS_SIGNALS, type Registration } from './run.js';
+import { registrarOptionsFromEnv } from './options.js';
+import { AppRunner, LEAVE_SIGNALS, LateRegistration, PASS_SIGNALS } from './run.js';
 
 /** What the app is not given: the registrar's own secrets. */
 const PRIVATE = ['ETCD_PASSWORD', 'ETCD_PASSWORD_FILE'];
@@ -38,33 +42,47 @@ async function main(): Promise<void> {
   // its own children only, so as PID 1 it would leave the app's orphans as zombies.
   const tini = join(here, 'bin', 'tini');
   const wrap = existsSync(tini) ? [tini, '-s', '--'] : [];
-  // The runner and its signal handlers before anything slow: as PID 1, a signal with no handler
-  // is dropped, and a `docker stop` during start-up would wait out its grace period, then kill
-  // the app after it had joined. A leave signal before the app starts means it never starts.
-  let registrar: Registration | undefined;
-  const registration: Registration = { start: () => registrar?.start(), stop: () => registrar?.stop() ?? Promise.resolve() };
-  const runner = new AppRunner(cmd[0]!, cmd.slice(1), registration, { env: appEnv, wrap, ...ids });
-  for (const s of [...LEAVE_SIGNALS, ...PASS_SIGNALS]) process.on(s, () => runner.signal(s));
-
   // Defaults of their own here: no port of ours beside an app we do not know (its /health is
   // opt-in), and readiness polled every 5 ms, the join waits on it.
   const env = { REGISTRAR_HEALTH_PORT: '0', WAIT_CHECK_INTERVAL_MS: '5', ...process.env };
+  // Options checked before the app starts: a bad one stops us with no app left behind.
+  try {
+    loadTls(registrarOptionsFromEnv(env, hostname()).etcd.tls);
+  } catch (err) {
+    createLineLog('leasehold-run').fatal({ event: 'bad-options', err }, 'bad options');
+    process.exit(2);
+  }
+  // The runner and its signal handlers before anything slow: as PID 1, a signal with no handler
+  // is dropped, and a `docker stop` during start-up would wait out its grace period, then kill
+  // the app after it had joined. A leave signal before the app starts means it never starts.
+  const registration = new LateRegistration();
+  const runner = new AppRunner(cmd[0]!, cmd.slice(1), registration, { env: appEnv, wrap, ...ids });
+  for (const s of [...LEAVE_SIGNALS, ...PASS_SIGNALS]) process.on(s, () => runner.signal(s));
+  // What the runner says before the log is wired is said once it is.
+  let log: EventLog | undefined;
+  const early: (() => void)[] = [];
+  const say = (f: (l: EventLog) => void) => (log ? f(log) : early.push(() => f(log!)));
+  runner.on('started', (e) => say((l) => l.info({ event: 'app-started', pid: e.pid, command: e.command }, `app started: ${e.command}`)));
+  runner.on('leaving', (e) => say((l) => l.info({ event: 'signal', signal: e.signal }, `${e.signal}: leaving, then passing it on`)));
+  runner.on('exited', (e) => say((l) => (e.asked ? l.info : l.warn)({ event: 'app-exited', code: e.code, signal: e.signal, status: e.status }, `app exited (${e.signal ?? `code ${e.code}`})${e.asked ? '' : ': leaving'}`)));
+  runner.on('failed', (e) => say((l) => l.fatal({ event: 'app-failed', err: e.error, status: e.status }, `cannot start ${cmd[0]}`)));
+  // The app starts now, beside our own start-up (Node's, the TLS login and the lease): it joins
+  // once both are done, and its own start no longer waits for ours.
+  const status = runner.run();
+
   const wired = await registrarFromEnv(env, 'leasehold-run');
-  const { store, log } = wired;
-  registrar = wired.registrar;
+  const { store } = wired;
+  log = wired.log;
+  for (const f of early.splice(0)) f();
   if (process.pid === 1 && !wrap.length) log.warn({ event: 'pid-1' }, `running as PID 1 without ${tini}: orphaned processes are not reaped; run the container with --init (compose: init: true)`);
   // NODE_OPTIONS set for a Node app applies to leasehold-run's own Node as well (a preload, an
   // inspector port): it is the app's business, best set in its command, not the image's env.
   if (process.env.NODE_OPTIONS) log.warn({ event: 'node-options', nodeOptions: process.env.NODE_OPTIONS }, 'NODE_OPTIONS applies to leasehold-run too: set it in the app\'s command (env NODE_OPTIONS=... node app.js) instead');
+  registration.attach(wired.registrar);
 
-  runner.on('started', (e) => log.info({ event: 'app-started', pid: e.pid, command: e.command }, `app started: ${e.command}`));
-  runner.on('leaving', (e) => log.info({ event: 'signal', signal: e.signal }, `${e.signal}: leaving, then passing it on`));
-  runner.on('exited', (e) => (e.asked ? log.info : log.warn)({ event: 'app-exited', code: e.code, signal: e.signal, status: e.status }, `app exited (${e.signal ?? `code ${e.code}`})${e.asked ? '' : ': leaving'}`));
-  runner.on('failed', (e) => log.fatal({ event: 'app-failed', err: e.error, status: e.status }, `cannot start ${cmd[0]}`));
-
-  const status = await runner.run();
+  const code = await status;
   store.close();
-  process.exit(status);
+  process.exit(code);
 }
 
 void main();

@@ -12,6 +12,35 @@ export interface Registration {
   stop(): Promise<void>;
 }
 
+/**
+ * The registration of an app started before its registrar is ready: the app does not wait for
+ * our own start-up (the TLS login, the lease). The registrar given later starts at once if the
+ * app has started; a stop before it came leaves nothing to undo, and it is then never started.
+ */
+export class LateRegistration implements Registration {
+  private registrar?: Registration;
+  private started = false;
+  private stopping?: Promise<void>;
+
+  start(): void {
+    this.started = true;
+    this.registrar?.start();
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= this.registrar ? this.registrar.stop() : Promise.resolve();
+    return this.stopping;
+  }
+
+  /** False when a stop came first: the registrar is not started (close what it holds). */
+  attach(registrar: Registration): boolean {
+    if (this.stopping) return false;
+    this.registrar = registrar;
+    if (this.started) registrar.start();
+    return true;
+  }
+}
+
 /** Signals that stop the app: the node leaves first. Docker sends the image's STOPSIGNAL. */
 export const LEAVE_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGQUIT'];
 /** Signals passed on to the app at once (reload, log rotation, terminal size). */

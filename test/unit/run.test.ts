@@ -197,3 +197,29 @@ test('HEALTH_URL: http:// and tcp://host:port are taken; https:// (which no chec
   t.throws(() => read('https://127.0.0.1:8443/health'), { instanceOf: OptionError });
   t.throws(() => read('tcp://127.0.0.1:5432/x'), { instanceOf: OptionError });
 });
+
+test('LateRegistration: the app starts before the registrar is ready; the registrar starts when it comes; a stop before it means it never starts', async (t) => {
+  const { LateRegistration } = await import('../../registrar/run.js');
+  const late = new LateRegistration();
+  late.start(); // the app started
+  const r = new Registration();
+  t.true(late.attach(r));
+  t.is(r.started, 1, 'started as it came, the app being up');
+  await late.stop();
+  await late.stop();
+  t.is(r.stopCalls, 1, 'one leave however often asked');
+
+  const early = new LateRegistration();
+  const r2 = new Registration();
+  t.true(early.attach(r2));
+  t.is(r2.started, 0, 'not before the app starts');
+  early.start();
+  t.is(r2.started, 1);
+
+  const stopped = new LateRegistration();
+  stopped.start();
+  await stopped.stop(); // a docker stop during our start-up: nothing registered to undo
+  const r3 = new Registration();
+  t.false(stopped.attach(r3), 'too late: refused');
+  t.is(r3.started, 0, 'never started: no record for an app that is going');
+});
