@@ -17,8 +17,11 @@ export interface Wired {
   registrar: Registrar;
 }
 
-/** Reads the options (exits 2 on bad ones, logged), connects, logs the registrar's events. Not started. */
-export async function registrarFromEnv(env: Env, name: string): Promise<Wired> {
+/**
+ * Reads the options (on bad ones: logged, then `exit(2)`, the process's own exit by default),
+ * connects, logs the registrar's events. Not started.
+ */
+export async function registrarFromEnv(env: Env, name: string, exit: (code: number) => never = (code) => process.exit(code)): Promise<Wired> {
   let o: RegistrarOptions;
   let store: EtcdGateway;
   try {
@@ -26,7 +29,7 @@ export async function registrarFromEnv(env: Env, name: string): Promise<Wired> {
     store = await createEtcdGateway(o.etcd);
   } catch (err) {
     createLineLog(name).fatal({ event: 'bad-options', err }, 'bad options');
-    process.exit(2);
+    exit(2);
   }
   const log = createLineLog(name, o.logLevel);
   const registrar = new Registrar(o, {

@@ -7,7 +7,7 @@ import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { loadTls } from '../common/etcd-gateway.js';
 import { type EventLog, createLineLog } from '../common/line-log.js';
-import { registrarFromEnv } from './daemon.js';
+import { type Wired, registrarFromEnv } from './daemon.js';
 import { registrarOptionsFromEnv } from './options.js';
 import { AppRunner, LEAVE_SIGNALS, LateRegistration, PASS_SIGNALS } from './run.js';
 
@@ -70,7 +70,21 @@ async function main(): Promise<void> {
   // once both are done, and its own start no longer waits for ours.
   const status = runner.run();
 
-  const wired = await registrarFromEnv(env, 'leasehold-run');
+  let wired: Wired;
+  try {
+    wired = await registrarFromEnv(env, 'leasehold-run', (code) => {
+      throw new Error(`bad options (exit ${code})`);
+    });
+  } catch (err) {
+    // The app runs already and no node was registered: it is stopped as a `docker stop` would,
+    // and waited for, so that nothing is left running unsupervised.
+    log = createLineLog('leasehold-run');
+    for (const f of early.splice(0)) f();
+    log.fatal({ event: 'start-failed', err }, 'cannot start the registrar: stopping the app');
+    runner.signal('SIGTERM');
+    await status;
+    process.exit(2);
+  }
   const { store } = wired;
   log = wired.log;
   for (const f of early.splice(0)) f();

@@ -304,6 +304,9 @@ export class SlotTable {
       }
       p.slots = slots;
       p.lowSince = undefined;
+      // This plan's events name the slots the nodes are in now.
+      const moved = new Map(slots.filter((x) => x.node && (x.state === 'ready' || x.state === 'drain')).map((x) => [x.node!.id, x.name]));
+      for (const c of this.changes) if (c.r.service === p.service && c.change !== 'left') c.slot = moved.get(c.r.id) ?? c.slot;
     }
   }
 }
@@ -317,6 +320,9 @@ function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+/** `address|port`, the address canonical (only IPv6 has spellings to canonicalize). */
+const endpoint = (r: NodeRecord) => `${r.address.includes(':') ? canonicalIp(r.address) : r.address}|${r.port}`;
+
 /**
  * One node per address and port in a backend. Two servers at one endpoint get equal dynamic
  * cookies, and `haproxy -c` warns once per such pair: a service writing thousands of records of
@@ -325,9 +331,6 @@ function cmp(a: string, b: string): number {
  * wait: when the kept one goes, the next plan places one of them (traffic went to that endpoint
  * all along).
  */
-/** `address|port`, the address canonical (only IPv6 has spellings to canonicalize). */
-const endpoint = (r: NodeRecord) => `${r.address.includes(':') ? canonicalIp(r.address) : r.address}|${r.port}`;
-
 function oneEach(nodes: Map<string, NodeRecord>, pool: Pool | undefined): Map<string, NodeRecord> {
   let inSlot: Set<string> | undefined;
   const best = new Map<string, NodeRecord>();

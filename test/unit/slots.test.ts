@@ -85,8 +85,9 @@ test('a pool at most a quarter used shrinks only after shrinkAfterMs; nodes beyo
   s.reloaded();
   t.false(s.plan([rec('n8')], 500), 'low since 500');
   t.false(s.plan([rec('n8')], 1400), 'not yet');
-  t.true(s.plan([rec('n8')], 1500), 'shrunk');
+  t.true(s.plan([rec('n8', { weight: 5 })], 1500), 'shrunk');
   t.deepEqual(view(s), ['s1:ready:n8', 's2:free', 's3:free', 's4:free']);
+  t.deepEqual(s.changes.map((c) => `${c.change} ${c.r.id} ${c.slot}`), ['changed n8 s1'], 'the event names the slot it moved to');
 });
 
 test('an empty service no worker ran goes at once; one that ran goes lazily; the default stays', (t) => {
