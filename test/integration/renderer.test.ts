@@ -157,7 +157,8 @@ test.serial('a server put in MAINT (or drained, or re-weighted) by hand on the a
   await waitForNodes(s, ['w1', 'w2']);
   await waitFor(async () => /leasehold_drift_repaired_total 3/.test(await metrics(s)), 'three servers repaired and counted', 5000);
   t.is((await s.ha.servers()).find((r) => r.backend === 'webapp' && r.server === used[1])?.weight, 100, 'the registrar\'s weight');
-  t.true(s.renderer.events().some((e) => e.event === 'drift' && e.server === used[0] && e.fields.includes('admin')));
+  // Its log line may reach us after HAProxy shows the repair.
+  t.true(await waitFor(() => s.renderer.events().some((e) => e.event === 'drift' && e.server === used[0] && e.fields.includes('admin')), 'the drift logged', 5000).then(() => true, () => false));
   t.is(reloads(s.renderer).length, 1);
 });
 
@@ -174,7 +175,7 @@ test.serial('a change reads back only what it touched; drift in a server it did 
   await waitFor(async () => (await s.ha.servers()).some((r) => r.backend === 'webapp' && r.addr === `127.0.0.1:${extraPort}` && inRotation(r)), 'x1 joined', 5000);
   // RECONCILE_INTERVAL_MS is 1 s: repaired within a few intervals, by the whole compare.
   await waitFor(async () => (await s.ha.servers()).find((r) => r.backend === 'webapp' && r.server === w1)?.weight === 100, 'the weight put back', 5000);
-  t.true(s.renderer.events().some((e) => e.event === 'drift' && e.server === w1 && e.fields.includes('weight')));
+  t.true(await waitFor(() => s.renderer.events().some((e) => e.event === 'drift' && e.server === w1 && e.fields.includes('weight')), 'the drift logged', 5000).then(() => true, () => false));
   t.is(reloads(s.renderer).length, 1, 'no reload');
 });
 
