@@ -1,6 +1,6 @@
 import type { NodeRecord } from '../common/record.js';
 import type { NodeChange, RendererStatus, SlotView } from './events.js';
-import type { Placed, Pool } from './slots.js';
+import { type Placed, type Pool, servedBy } from './slots.js';
 
 /** A node in a slot. */
 export interface Placement {
@@ -12,7 +12,10 @@ export interface Placement {
 export function placements(pools: Pool[], prefix: string): Map<string, Placement> {
   const out = new Map<string, Placement>();
   for (const p of pools) {
-    for (const s of p.slots) if ((s.state === 'ready' || s.state === 'drain') && s.node) out.set(`${prefix}${p.service}/${s.node.id}`, { r: s.node, slot: s.name });
+    for (const s of p.slots) {
+      const r = servedBy(s);
+      if (r) out.set(`${prefix}${p.service}/${r.id}`, { r, slot: s.name });
+    }
   }
   return out;
 }

@@ -3,7 +3,7 @@ import { isIP } from 'node:net';
 import Handlebars from 'handlebars';
 import { RenderError } from '../common/errors.js';
 import { STRUCTURE_VAR } from './runtime-state.js';
-import type { Pool, Structure } from './slots.js';
+import { type Pool, type Structure, servedBy } from './slots.js';
 
 /** Settings the template sees beside the pools. */
 export interface RenderSettings {
@@ -109,7 +109,7 @@ export function templateContext(pools: Pool[], s: RenderSettings, id: string): T
     isDefault: p.service === s.defaultService,
     checkPath: s.healthCheckPaths?.find((c) => c.service === p.service)?.path ?? s.healthCheckPath,
     slots: p.slots.map((slot): TemplateSlot => {
-      const n = slot.state === 'ready' || slot.state === 'drain' ? slot.node : undefined;
+      const n = servedBy(slot);
       // A draining node renders with weight 0, which keeps only its sticky sessions: the same
       // as the runtime's drain state, should HAProxy start from this file without its state file.
       return n

@@ -62,6 +62,9 @@ export interface ActualServer {
   weight: number;
 }
 
+/** The node a slot serves: in rotation or draining (a leaving slot's node has gone). */
+export const servedBy = (s: Slot): NodeRecord | undefined => (s.state === 'ready' || s.state === 'drain' ? s.node : undefined);
+
 export const slotName = (i: number) => `s${i + 1}`;
 const slotIndex = (name: string) => (/^s[1-9][0-9]*$/.test(name) ? Number(name.slice(1)) - 1 : -1);
 const nextPow2 = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
@@ -211,7 +214,7 @@ export class SlotTable {
   private planPool(pool: Pool, nodes: Map<string, NodeRecord>, now: number): void {
     const placed = new Set<string>();
     const put = (s: Slot, r: NodeRecord) => {
-      const was = s.state === 'ready' || s.state === 'drain' ? s.node : undefined;
+      const was = servedBy(s);
       if (!was || was.id !== r.id) this.changes.push({ change: 'joined', r, slot: s.name });
       else if (was.address !== r.address || was.port !== r.port || was.weight !== r.weight || was.state !== r.state || was.tag !== r.tag) this.changes.push({ change: 'changed', r, slot: s.name });
       placed.add(r.id);
@@ -235,7 +238,8 @@ export class SlotTable {
     // registered again under another id): HAProxy keeps the server UP, where a fresh slot would
     // wait for its first check with nothing else to serve.
     const leavingAt = new Map(pool.slots.filter((s) => s.state === 'leaving' && s.node).map((s) => [endpoint(s.node!), s]));
-    for (const r of nodes.values()) {
+    // Most passes have no leaving slot: no endpoint worked out again for every node then.
+    for (const r of leavingAt.size ? nodes.values() : []) {
       const s = !placed.has(r.id) && leavingAt.get(endpoint(r));
       if (!s) continue;
       leavingAt.delete(endpoint(r));
@@ -305,7 +309,7 @@ export class SlotTable {
       p.slots = slots;
       p.lowSince = undefined;
       // This plan's events name the slots the nodes are in now.
-      const moved = new Map(slots.filter((x) => x.node && (x.state === 'ready' || x.state === 'drain')).map((x) => [x.node!.id, x.name]));
+      const moved = new Map(slots.flatMap((x) => (servedBy(x) ? [[servedBy(x)!.id, x.name] as const] : [])));
       for (const c of this.changes) if (c.r.service === p.service && c.change !== 'left') c.slot = moved.get(c.r.id) ?? c.slot;
     }
   }
@@ -338,7 +342,7 @@ function oneEach(nodes: Map<string, NodeRecord>, pool: Pool | undefined): Map<st
     const k = endpoint(r);
     const b = best.get(k);
     if (!b) best.set(k, r);
-    else if (first(r, b, (inSlot ??= new Set(pool?.slots.filter((s) => (s.state === 'ready' || s.state === 'drain') && s.node).map((s) => s.node!.id))))) best.set(k, r);
+    else if (first(r, b, (inSlot ??= new Set(pool?.slots.flatMap((s) => servedBy(s)?.id ?? []))))) best.set(k, r);
   }
   if (best.size === nodes.size) return nodes;
   return new Map([...best.values()].map((r) => [r.id, r]));
