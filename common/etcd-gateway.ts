@@ -37,9 +37,8 @@ export function loadTls(o: EtcdTlsOptions | undefined, read: (path: string) => B
   return tls;
 }
 
-/** A gateway client for `o`, reading its TLS files now. */
-export async function createEtcdGateway(o: EtcdOptions): Promise<EtcdGateway> {
-  const tls = loadTls(o.tls);
+/** A gateway client for `o`, reading its TLS files now (unless read already: `tls`). */
+export async function createEtcdGateway(o: EtcdOptions, tls = loadTls(o.tls)): Promise<EtcdGateway> {
   return new EtcdGateway(o, await createPost({ https: o.endpoints.some((e) => e.startsWith('https:')), ...(tls ? { tls } : {}) }));
 }
 

@@ -2,7 +2,8 @@
 // and its logs. CommonJS in images (dist/cjs/): no top-level await, no import.meta.
 import { hostname } from 'node:os';
 import { ownAddress } from '../common/address.js';
-import { type EtcdGateway, createEtcdGateway } from '../common/etcd-gateway.js';
+import { type EtcdGateway, createEtcdGateway, loadTls } from '../common/etcd-gateway.js';
+import type { TlsMaterial } from '../common/http-post.js';
 import type { Env } from '../common/env.js';
 import { startHealthServer } from '../common/health-server.js';
 import { type EventLog, createLineLog } from '../common/line-log.js';
@@ -17,20 +18,31 @@ export interface Wired {
   registrar: Registrar;
 }
 
-/**
- * Reads the options (on bad ones: logged, then `exit(2)`, the process's own exit by default),
- * connects, logs the registrar's events. Not started.
- */
-export async function registrarFromEnv(env: Env, name: string, exit: (code: number) => never = (code) => process.exit(code)): Promise<Wired> {
-  let o: RegistrarOptions;
-  let store: EtcdGateway;
+/** Reads the options and their TLS files; on bad ones: logged, and exit 2. */
+export function registrarOptionsOrExit(env: Env, name: string): { o: RegistrarOptions; tls: TlsMaterial | undefined } {
   try {
-    o = registrarOptionsFromEnv(env, hostname());
-    store = await createEtcdGateway(o.etcd);
+    const o = registrarOptionsFromEnv(env, hostname());
+    return { o, tls: loadTls(o.etcd.tls) };
   } catch (err) {
     createLineLog(name).fatal({ event: 'bad-options', err }, 'bad options');
-    exit(2);
+    process.exit(2);
   }
+}
+
+/** Reads the options (exits 2 on bad ones, logged), connects, logs the registrar's events. Not started. */
+export async function registrarFromEnv(env: Env, name: string): Promise<Wired> {
+  const { o, tls } = registrarOptionsOrExit(env, name);
+  try {
+    return await wireRegistrar(o, tls, name);
+  } catch (err) {
+    createLineLog(name).fatal({ event: 'bad-options', err }, 'bad options');
+    process.exit(2);
+  }
+}
+
+/** Connects with options read already, logs the registrar's events. Not started. */
+export async function wireRegistrar(o: RegistrarOptions, tls: TlsMaterial | undefined, name: string): Promise<Wired> {
+  const store = await createEtcdGateway(o.etcd, tls);
   const log = createLineLog(name, o.logLevel);
   const registrar = new Registrar(o, {
     store,

@@ -3,12 +3,9 @@
 // healthy. An image's ENTRYPOINT: ["/opt/leasehold/bin/leasehold-run", "--"], its CMD the app.
 // Told by the same environment as leasehold-registrar (docs/deploy.md, "Bring your own app").
 import { existsSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
-import { loadTls } from '../common/etcd-gateway.js';
 import { type EventLog, createLineLog } from '../common/line-log.js';
-import { type Wired, registrarFromEnv } from './daemon.js';
-import { registrarOptionsFromEnv } from './options.js';
+import { type Wired, registrarOptionsOrExit, wireRegistrar } from './daemon.js';
 import { AppRunner, LEAVE_SIGNALS, LateRegistration, PASS_SIGNALS } from './run.js';
 
 /** What the app is not given: the registrar's own secrets. */
@@ -45,13 +42,8 @@ async function main(): Promise<void> {
   // Defaults of their own here: no port of ours beside an app we do not know (its /health is
   // opt-in), and readiness polled every 5 ms, the join waits on it.
   const env = { REGISTRAR_HEALTH_PORT: '0', WAIT_CHECK_INTERVAL_MS: '5', ...process.env };
-  // Options checked before the app starts: a bad one stops us with no app left behind.
-  try {
-    loadTls(registrarOptionsFromEnv(env, hostname()).etcd.tls);
-  } catch (err) {
-    createLineLog('leasehold-run').fatal({ event: 'bad-options', err }, 'bad options');
-    process.exit(2);
-  }
+  // Options and TLS files read before the app starts: a bad one stops us with no app left behind.
+  const { o, tls } = registrarOptionsOrExit(env, 'leasehold-run');
   // The runner and its signal handlers before anything slow: as PID 1, a signal with no handler
   // is dropped, and a `docker stop` during start-up would wait out its grace period, then kill
   // the app after it had joined. A leave signal before the app starts means it never starts.
@@ -72,9 +64,7 @@ async function main(): Promise<void> {
 
   let wired: Wired;
   try {
-    wired = await registrarFromEnv(env, 'leasehold-run', (code) => {
-      throw new Error(`bad options (exit ${code})`);
-    });
+    wired = await wireRegistrar(o, tls, 'leasehold-run');
   } catch (err) {
     // The app runs already and no node was registered: it is stopped as a `docker stop` would,
     // and waited for, so that nothing is left running unsupervised.
