@@ -72,6 +72,9 @@ const MUTANTS = [
   { name: "work queue: no work after stop (addAfter)", file: 'renderer/work-queue.js', from: "if (this.stopped || this.queued.has(key))", to: "if (this.queued.has(key))", tests: [unit('work-queue')], match: "*stop cancels*" },
   { name: "work queue: stop gives up after timeoutMs", file: 'renderer/work-queue.js', from: "if (timeoutMs === undefined)", to: "if (true)", tests: [unit('work-queue')], match: "*outlasts timeoutMs*" },
   { name: "work queue: idle with timed: true waits for timers", file: 'renderer/work-queue.js', from: "if (!this.timed.size)", to: "if (true)", tests: [unit('work-queue')], match: "*idle resolves*" },
+  { name: 'a pass reads the whole worker only when asked (interval, retry, reload)', file: 'renderer/worker-reader.js', from: 'if (whole)', to: 'if (true)', tests: [unit('worker-reader')], match: '*the last read stands*' },
+  { name: 'a missing admin socket is a bootstrap config only before any answer', file: 'renderer/worker-reader.js', from: '!this.answeredOnce && code', to: 'code', tests: [unit('worker-reader')], match: '*bootstrap config*' },
+  { name: 'a leaving slot is asked about by its own id', file: 'renderer/worker-reader.js', from: 'id: ids.get(`${q.backend}/${q.server}`)', to: 'id: undefined', tests: [unit('worker-reader')], match: '*leaving slot*' },
 ];
 
 // A run cut short (^C, a kill) may have left a broken file: put back what it kept aside.
