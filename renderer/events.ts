@@ -30,6 +30,14 @@ export interface MirrorEvent {
   checkMs: number;
 }
 
+/** A pass that read the whole worker (the compare's interval, a retry, the first): how long it took, read included. */
+export interface ComparedEvent {
+  durationMs: number;
+  /** Servers the worker runs. */
+  servers: number;
+  converged: boolean;
+}
+
 export interface RendererEvents {
   store: [StoreEvent];
   rejected: [RecordError];
@@ -39,6 +47,7 @@ export interface RendererEvents {
   reconciled: [ReconciledEvent];
   drift: [DriftEvent];
   mirror: [MirrorEvent];
+  compared: [ComparedEvent];
   operator: [OperatorEvent];
   failStatic: [FailStaticEvent];
 }

@@ -84,6 +84,7 @@ renderer.on('reload', (e) => log.info({ event: 'reload', ...e }, `reload (${e.ca
 renderer.on('failStatic', (e) => log.warn({ event: 'fail-static', ...e }, `fail static: ${e.service} ${e.change} ${e.ids.join(', ')}: ${e.reason}`));
 renderer.on('operator', (e) => log.info({ event: 'operator', ...e }, `operator: ${e.service}/${e.id} ${e.change}${e.weight !== undefined ? ` ${e.weight}` : ''}`));
 renderer.on('mirror', (e) => log.debug({ event: 'mirror', ...e }, 'config on disk follows the slots'));
+renderer.on('compared', (e) => log.debug({ event: 'compared', ...e }, `whole worker compared: ${e.servers} servers, ${e.durationMs} ms`));
 renderer.on('refused', (e) =>
   log.error({ event: 'refused', stage: e.stage, err: e.error.message, output: 'output' in e.error ? e.error.output : undefined }, `${e.stage} refused: what HAProxy runs keeps serving`),
 );

@@ -256,6 +256,7 @@ export class Renderer extends EventEmitter<RendererEvents> {
     const taking = this.unapplied;
     this.unapplied = undefined;
     const whole = this.reader.wantsWhole;
+    const started = this.now();
     let out: Outcome;
     try {
       out = await this.pass.membership();
@@ -264,6 +265,8 @@ export class Renderer extends EventEmitter<RendererEvents> {
       else if (taking) this.putBack(taking);
     }
     if (whole && this.st.converged && this.st.structureLive) this.lastFullSyncAt = this.now();
+    // A whole pass is the one a change may wait behind: its time is worth seeing.
+    if (whole) this.emit('compared', { durationMs: Math.round(this.now() - started), servers: this.reader.last?.servers.length ?? 0, converged: this.st.converged });
     if (out?.retry) this.reader.readWhole();
     // A hold that ends is a change of its own: the pass that applies it is asked for here.
     const expiry = this.desired.nextExpiry;

@@ -27,6 +27,8 @@ export interface ChangeSample {
   putMs: number;
   /** a config mirror (`haproxy -c` of the full config) ran while the change waited */
   duringMirror: boolean;
+  /** a pass that read and compared the whole worker ran while the change waited: its ms */
+  compareMs?: number;
 }
 
 export async function oneChange(rig: Rig, nodes: number, reps: number, seed: number) {
@@ -70,6 +72,7 @@ export async function oneChange(rig: Rig, nodes: number, reps: number, seed: num
   // What the renderer logged about each change, read once every line is in.
   await sleep(500);
   const mirrors = rig.events('mirror');
+  const compares = rig.events('compared');
   for (const [i, w] of windows.entries()) {
     const logged = firstEventAfter(rig, 'reconciled', w.t0);
     if (logged && (i + 1 === windows.length || eventTime(logged.event) < windows[i + 1]!.t0)) {
@@ -78,11 +81,16 @@ export async function oneChange(rig: Rig, nodes: number, reps: number, seed: num
     }
     // A mirror ends with its log line; its `haproxy -c` took checkMs before that.
     samples[i]!.duringMirror = mirrors.some((m) => eventTime(m) >= w.t0 && eventTime(m) - m.checkMs <= w.seen);
+    // A whole pass logs when it ends; it began durationMs before.
+    const compare = compares.find((c) => eventTime(c) >= w.t0 && eventTime(c) - c.durationMs <= w.seen);
+    if (compare) samples[i]!.compareMs = compare.durationMs;
   }
   const wall = (clock() - wall0) / 1000;
   const ms = samples.map((s) => s.ms);
   const s = summary(ms);
   log(`one change at ${nodes} nodes: median ${s.median.toFixed(1)} ms, p99 ${s.p99.toFixed(1)} ms, max ${s.max.toFixed(1)} ms (n ${s.n})`);
+  const behind = samples.filter((x) => x.compareMs !== undefined);
+  log(`  ${behind.length} met a whole compare (change ms / compare ms: ${behind.map((x) => `${x.ms}/${x.compareMs}`).join(', ') || 'none'}); ${samples.filter((x) => x.duringMirror).length} met a mirror`);
   return {
     nodes,
     reps,
@@ -90,6 +98,10 @@ export async function oneChange(rig: Rig, nodes: number, reps: number, seed: num
     byKind: Object.fromEntries((['join', 'weight', 'leave'] as Kind[]).map((k) => [k, summary(samples.filter((x) => x.kind === k).map((x) => x.ms))])),
     withoutMirror: summary(samples.filter((x) => !x.duringMirror).map((x) => x.ms)),
     duringMirror: samples.filter((x) => x.duringMirror).length,
+    withoutCompare: summary(samples.filter((x) => x.compareMs === undefined).map((x) => x.ms)),
+    duringCompare: samples.filter((x) => x.compareMs !== undefined).map((x) => ({ ms: x.ms, compareMs: x.compareMs })),
+    /** Passes that read the whole worker during the part, ms each. */
+    compares: summary(compares.filter((c) => eventTime(c) >= wall0).map((c) => c.durationMs)),
     logged: summary(samples.flatMap((x) => (x.loggedMs === undefined ? [] : [x.loggedMs]))),
     reconcile: summary(samples.flatMap((x) => (x.reconcileMs === undefined ? [] : [x.reconcileMs]))),
     putMs: summary(samples.map((x) => x.putMs)),

@@ -227,6 +227,26 @@ test('the work queue: a change reads back only what it touched, never the whole 
   t.regex(m, /^leasehold_runtime_commands_total\{result="refused"\} 0$/m);
 });
 
+test('a pass that reads the whole worker says so, with its time and the servers it read; a change read back alone does not', async (t) => {
+  const { store, haproxy, make } = setup(t, { reconcileIntervalMs: 60000, mirrorDelayMs: 600000 });
+  store.put('a', { address: '10.0.0.1', notify: false });
+  const { r } = make();
+  const compared: { durationMs: number; servers: number; converged: boolean }[] = [];
+  r.on('compared', (e) => compared.push(e));
+  r.start();
+  await serving(haproxy, ['10.0.0.1:3000']);
+  await r.idle();
+  t.true(compared.length >= 1, 'the first pass reads the whole worker');
+  t.true(compared.every((e) => e.durationMs >= 0));
+  t.is(compared.at(-1)!.servers, haproxy.servers.size);
+  t.true(compared.at(-1)!.converged);
+  const before = compared.length;
+  store.put('b', { address: '10.0.0.2' });
+  await serving(haproxy, ['10.0.0.1:3000', '10.0.0.2:3000']);
+  await r.idle();
+  t.is(compared.length, before, 'a change reads back its own servers: no whole pass');
+});
+
 test('HAProxy unreachable: membership retries with a growing back-off, not at a fixed pace; back, it converges', async (t) => {
   const { store, haproxy, make } = setup(t, { reconcileIntervalMs: 60000 });
   store.put('a', { address: '10.0.0.1', notify: false });
