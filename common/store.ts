@@ -13,6 +13,8 @@ export interface KV {
    * in between (a gap in the watch can hide the delete). Unset when the store does not say.
    */
   createRevision?: string;
+  /** The revision that last changed the key: the same one holds the same value. Unset when the store does not say. */
+  modRevision?: string;
   /**
    * Why the value was not read (too large: over the record limit, or over what one gRPC reply
    * may carry); `value` is then empty. The key counts as present, with an invalid value.
@@ -134,7 +136,7 @@ export class EtcdStore implements NodeStore {
   }
 
   private kv(kv: IKeyValue, withValue: boolean): KV {
-    const out: KV = { key: kv.key.toString(), value: '', lease: String(kv.lease), createRevision: String(kv.create_revision) };
+    const out: KV = { key: kv.key.toString(), value: '', lease: String(kv.lease), createRevision: String(kv.create_revision), modRevision: String(kv.mod_revision) };
     if (!withValue) return out;
     if (kv.value.length > this.maxValueBytes) out.unread = `value is ${kv.value.length} bytes, over ${this.maxValueBytes}: not kept`;
     else out.value = kv.value.toString();

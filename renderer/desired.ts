@@ -56,6 +56,7 @@ export class Desired extends EventEmitter<DesiredEvents> {
   private readonly view: NodeView;
   private readonly operators: OperatorView;
   private lastSnapshot?: { clusterId?: string; revision: bigint };
+  private readmit = false;
   /** While a suspicious list is held: the nodes served before it, by key. */
   private held?: { until: number; records: Map<string, NodeRecord>; why: string };
   /** Records `haproxy -c` refused, by key, with the exact record refused. */
@@ -124,13 +125,22 @@ export class Desired extends EventEmitter<DesiredEvents> {
     // Only nodes whose keys were there before count as gone: one served only by a hold or by fail
     // static is gone already, and counting it would renew the hold at every re-list for ever.
     const registered = new Map([...served].filter(([k]) => this.view.has(k)));
-    this.view.reset(snap.kvs);
+    // Keys unchanged since the last list are not admitted again, unless the rules changed or
+    // another etcd (or the same one gone back) answers, where a revision may hold another value.
+    const sameEtcd = prev !== undefined && prev.clusterId === snap.clusterId && snap.revision >= prev.revision;
+    this.view.reset(snap.kvs, sameEtcd && !this.readmit);
+    this.readmit = false;
     this.synced = true;
     let why: string | undefined;
     if (prev?.clusterId && snap.clusterId && prev.clusterId !== snap.clusterId) why = `etcd's cluster id changed (${prev.clusterId} → ${snap.clusterId})`;
     else if (prev && snap.revision < prev.revision) why = `etcd's revision went backwards (${prev.revision} → ${snap.revision})`;
     else why = mostGone(registered, this.view.evaluate().records);
     if (why) this.hold(why, served);
+  }
+
+  /** The admission rules changed: the next list admits every record anew. */
+  readmitAll(): void {
+    this.readmit = true;
   }
 
   onEvents(events: WatchEvent[]): void {

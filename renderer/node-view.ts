@@ -20,6 +20,8 @@ interface Entry {
   unknown?: string[];
   /** The key's create revision: the last valid record belongs to this life of the key only. */
   createRevision?: string;
+  /** The revision this value was admitted at. */
+  modRevision?: string;
 }
 
 /**
@@ -41,10 +43,16 @@ export class NodeView {
    * valid record through an invalid value, as between two lists: a registrar upgrade whose records
    * this renderer refuses must not drop its nodes at the next re-list. A key absent is gone.
    */
-  reset(kvs: KV[]): void {
+  reset(kvs: KV[], reuse = false): void {
     const before = this.entries;
     this.entries = new Map();
-    for (const kv of kvs) this.set(kv, before.get(kv.key));
+    for (const kv of kvs) {
+      const prev = before.get(kv.key);
+      // `reuse`: the same etcd and the same rules. The same life of a key at the same revision
+      // holds the same value, admitted already: a re-list of 10,000 unchanged keys parses none.
+      if (reuse && prev && kv.modRevision !== undefined && prev.modRevision === kv.modRevision && prev.createRevision === kv.createRevision) this.entries.set(kv.key, prev);
+      else this.set(kv, prev);
+    }
   }
 
   apply(events: WatchEvent[]): void {
@@ -106,10 +114,10 @@ export class NodeView {
   }
 
   private set(kv: KV, prev = this.entries.get(kv.key)): void {
-    const { createRevision } = kv;
+    const { createRevision, modRevision } = kv;
     try {
       const { record, unknownFields } = admit(this.prefix, kv, this.rules);
-      this.entries.set(kv.key, { record, unknown: unknownFields, createRevision });
+      this.entries.set(kv.key, { record, unknown: unknownFields, createRevision, modRevision });
     } catch (err) {
       if (!(err instanceof RecordError)) throw err;
       // An invalid overwrite of a live key keeps its last valid record serving; a key deleted and
@@ -117,7 +125,7 @@ export class NodeView {
       // rules (an address this LB may not reach, now or since its rules changed) keeps nothing.
       const kept = !err.policy && prev?.createRevision === createRevision ? prev?.record : undefined;
       const error = kept ? new RecordError(err.key, `${err.reason} (invalid overwrite: the last valid record keeps serving)`) : err;
-      this.entries.set(kv.key, { record: kept, error, createRevision });
+      this.entries.set(kv.key, { record: kept, error, createRevision, modRevision });
     }
   }
 }

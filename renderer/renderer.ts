@@ -187,6 +187,7 @@ export class Renderer extends EventEmitter<RendererEvents> {
 
   /** Lists the nodes again, admitting every record anew (the admission rules changed). */
   relist(reason: string): void {
+    this.desired.readmitAll();
     this.sync.resync(reason);
   }
 

@@ -75,6 +75,11 @@ const MUTANTS = [
   { name: 'a pass reads the whole worker only when asked (interval, retry, reload)', file: 'renderer/worker-reader.js', from: 'if (whole)', to: 'if (true)', tests: [unit('worker-reader')], match: '*the last read stands*' },
   { name: 'a missing admin socket is a bootstrap config only before any answer', file: 'renderer/worker-reader.js', from: '!this.answeredOnce && code', to: 'code', tests: [unit('worker-reader')], match: '*bootstrap config*' },
   { name: 'a leaving slot is asked about by its own id', file: 'renderer/worker-reader.js', from: 'id: ids.get(`${q.backend}/${q.server}`)', to: 'id: undefined', tests: [unit('worker-reader')], match: '*leaving slot*' },
+  { name: 'a re-list reuses a key only at the same revision of the same life', file: 'renderer/node-view.js', from: 'prev.modRevision === kv.modRevision && prev.createRevision === kv.createRevision', to: 'true', tests: [unit('node-view')], match: '*same revision*' },
+  { name: 'a re-list after readmitAll admits every key anew', file: 'renderer/desired.js', from: 'sameEtcd && !this.readmit', to: 'sameEtcd', tests: [unit('desired')], match: '*readmitAll*' },
+  { name: 'another etcd: no key is reused', file: 'renderer/desired.js', from: 'prev.clusterId === snap.clusterId && ', to: '', tests: [unit('desired')], match: '*readmitAll*' },
+  { name: 'relist (rules changed) asks for every key anew', file: 'renderer/renderer.js', from: 'this.desired.readmitAll();', to: '', tests: [unit('renderer')], match: '*relist*' },
+  { name: 'a periodic re-list reuses what was admitted', file: 'renderer/desired.js', from: 'this.view.reset(snap.kvs, sameEtcd && !this.readmit)', to: 'this.view.reset(snap.kvs, false)', tests: [unit('renderer'), unit('desired')], match: '*re-list*' },
 ];
 
 // A run cut short (^C, a kill) may have left a broken file: put back what it kept aside.

@@ -29,6 +29,8 @@ export interface ChangeSample {
   duringMirror: boolean;
   /** a pass that read and compared the whole worker ran while the change waited: its ms */
   compareMs?: number;
+  /** the periodic re-list of every record (RESYNC_INTERVAL_MS) ended while the change waited */
+  duringRelist?: boolean;
 }
 
 export async function oneChange(rig: Rig, nodes: number, reps: number, seed: number) {
@@ -73,6 +75,7 @@ export async function oneChange(rig: Rig, nodes: number, reps: number, seed: num
   await sleep(500);
   const mirrors = rig.events('mirror');
   const compares = rig.events('compared');
+  const relists = rig.events('store').filter((e) => e.state === 'synced' && e.reason === 'periodic');
   for (const [i, w] of windows.entries()) {
     const logged = firstEventAfter(rig, 'reconciled', w.t0);
     if (logged && (i + 1 === windows.length || eventTime(logged.event) < windows[i + 1]!.t0)) {
@@ -84,13 +87,14 @@ export async function oneChange(rig: Rig, nodes: number, reps: number, seed: num
     // A whole pass logs when it ends; it began durationMs before.
     const compare = compares.find((c) => eventTime(c) >= w.t0 && eventTime(c) - c.durationMs <= w.seen);
     if (compare) samples[i]!.compareMs = compare.durationMs;
+    if (relists.some((e) => eventTime(e) >= w.t0 && eventTime(e) <= w.seen)) samples[i]!.duringRelist = true;
   }
   const wall = (clock() - wall0) / 1000;
   const ms = samples.map((s) => s.ms);
   const s = summary(ms);
   log(`one change at ${nodes} nodes: median ${s.median.toFixed(1)} ms, p99 ${s.p99.toFixed(1)} ms, max ${s.max.toFixed(1)} ms (n ${s.n})`);
   const behind = samples.filter((x) => x.compareMs !== undefined);
-  log(`  ${behind.length} met a whole compare (change ms / compare ms: ${behind.map((x) => `${x.ms}/${x.compareMs}`).join(', ') || 'none'}); ${samples.filter((x) => x.duringMirror).length} met a mirror`);
+  log(`  ${behind.length} met a whole compare (change ms / compare ms: ${behind.map((x) => `${x.ms}/${x.compareMs}`).join(', ') || 'none'}); ${samples.filter((x) => x.duringMirror).length} met a mirror; met a periodic re-list: ${samples.filter((x) => x.duringRelist).map((x) => x.ms).join(', ') || 'none'}`);
   return {
     nodes,
     reps,
@@ -98,6 +102,7 @@ export async function oneChange(rig: Rig, nodes: number, reps: number, seed: num
     byKind: Object.fromEntries((['join', 'weight', 'leave'] as Kind[]).map((k) => [k, summary(samples.filter((x) => x.kind === k).map((x) => x.ms))])),
     withoutMirror: summary(samples.filter((x) => !x.duringMirror).map((x) => x.ms)),
     duringMirror: samples.filter((x) => x.duringMirror).length,
+    duringRelist: samples.filter((x) => x.duringRelist).map((x) => x.ms),
     withoutCompare: summary(samples.filter((x) => x.compareMs === undefined).map((x) => x.ms)),
     duringCompare: samples.filter((x) => x.compareMs !== undefined).map((x) => ({ ms: x.ms, compareMs: x.compareMs })),
     /** Passes that read the whole worker during the part, ms each. */

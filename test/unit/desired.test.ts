@@ -26,6 +26,30 @@ test("a record the rules now refuse (its address became another LB's) leaves at 
   t.deepEqual(fs, []);
 });
 
+test('a re-list does not admit unchanged keys again (10,000 at a time), unless the rules changed (readmitAll) or another etcd answers', (t) => {
+  const { d, peerHosts } = desired();
+  const at = (rev: string) => ({ ...kv('a', '10.0.0.7'), modRevision: rev });
+  d.onSnapshot({ revision: 10n, clusterId: 'c1', kvs: [at('5')] }, new Map());
+  peerHosts.add('10.0.0.7'); // the rules change in place: nothing admitted anew sees it yet
+  d.onSnapshot({ revision: 11n, clusterId: 'c1', kvs: [at('5')] }, new Map());
+  t.deepEqual(d.records().map((r) => r.address), ['10.0.0.7'], 'a periodic re-list: the key at the same revision is not parsed again');
+  d.readmitAll();
+  d.onSnapshot({ revision: 12n, clusterId: 'c1', kvs: [at('5')] }, new Map());
+  t.deepEqual(d.records().map((r) => r.address), [], 'after readmitAll, admitted anew under the rules as they are');
+  peerHosts.clear();
+  d.readmitAll();
+  d.onSnapshot({ revision: 12n, clusterId: 'c1', kvs: [at('5')] }, new Map());
+  peerHosts.add('10.0.0.7');
+  d.onSnapshot({ revision: 12n, clusterId: 'c2', kvs: [at('5')] }, new Map());
+  t.deepEqual(d.records().map((r) => r.address), [], 'another cluster: the same revision may hold another value');
+  peerHosts.clear();
+  d.readmitAll();
+  d.onSnapshot({ revision: 20n, clusterId: 'c2', kvs: [at('5')] }, new Map());
+  peerHosts.add('10.0.0.7');
+  d.onSnapshot({ revision: 15n, clusterId: 'c2', kvs: [at('5')] }, new Map());
+  t.deepEqual(d.records().map((r) => r.address), [], 'the same etcd gone back (a restored snapshot): admitted anew');
+});
+
 test('an invalid overwrite of a live key (its form, not the rules) still keeps the last valid record', (t) => {
   const { d } = desired();
   d.onSnapshot({ revision: 1n, kvs: [kv('a', '10.0.0.7')] }, new Map());

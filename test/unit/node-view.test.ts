@@ -72,3 +72,27 @@ test('the view applies puts and deletes in order', (t) => {
   v.apply([{ type: 'put', key: '/nodes/webapp/b', value: rec('b') }, { type: 'delete', key: '/nodes/webapp/a' }, { type: 'put', key: '/nodes/webapp/c', value: rec('c') }]);
   t.deepEqual([...v.evaluate().records.values()].map((r) => r.id), ['b', 'c']);
 });
+
+test('a re-list that may reuse (same etcd, same rules) keeps what a key admitted at the same revision; a new revision or another life of the key is admitted anew', (t) => {
+  // The rules change in place here without saying so: only what is admitted anew sees it.
+  const rules = { ...FIXTURE_RULES, peerHosts: new Set<string>() };
+  const v = new NodeView('/nodes/', rules);
+  const at = (modRevision: string, createRevision = '5') => ({ key: KEY, value: rec('a', '10.0.0.7'), createRevision, modRevision });
+  v.reset([at('5')]);
+  t.deepEqual(served(v), ['a@10.0.0.7']);
+  rules.peerHosts.add('10.0.0.7');
+  v.reset([at('5')], true);
+  t.deepEqual(served(v), ['a@10.0.0.7'], 'the same revision: not parsed again');
+  v.reset([at('5')]);
+  t.deepEqual(served(v), [], 'without reuse: admitted anew, refused by the rules now');
+  rules.peerHosts.clear();
+  v.reset([at('5')]);
+  rules.peerHosts.add('10.0.0.7');
+  v.reset([at('6')], true);
+  t.deepEqual(served(v), [], 'a new revision is admitted anew');
+  rules.peerHosts.clear();
+  v.reset([at('6')]);
+  rules.peerHosts.add('10.0.0.7');
+  v.reset([at('6', '9')], true);
+  t.deepEqual(served(v), [], 'another life of the key (deleted and created again, same mod revision by chance) is admitted anew');
+});

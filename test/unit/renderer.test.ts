@@ -25,7 +25,7 @@ class MemoryStore implements NodeStore {
   async list(prefix: string): Promise<Snapshot> {
     if (this.down) throw new Error('store down');
     if (prefix === '/nodes/') this.lists++;
-    return { revision: this.revision, clusterId: this.clusterId, kvs: [...this.kvs].filter(([key]) => key.startsWith(prefix)).map(([key, value]): KV => ({ key, value, lease: '7' })) };
+    return { revision: this.revision, clusterId: this.clusterId, kvs: [...this.kvs].filter(([key]) => key.startsWith(prefix)).map(([key, value]): KV => ({ key, value, lease: '7', modRevision: this.revs.get(key) })) };
   }
   async watch(prefix: string, _r: bigint, h: WatchHandlers) {
     const w = { prefix, h };
@@ -41,9 +41,15 @@ class MemoryStore implements NodeStore {
     else this.kvs.set(key, value);
     this.emit(value === undefined ? { type: 'delete', key } : { type: 'put', key, value, lease: '7' }, true);
   }
+  /** Each key's mod revision, as etcd keeps it. */
+  private revs = new Map<string, string>();
   private emit(e: WatchEvent, notify: boolean): void {
     this.revision++;
-    if (notify) for (const w of this.watchers) if (e.key.startsWith(w.prefix)) w.h.events([{ ...e, revision: String(this.revision) }]);
+    const revision = String(this.revision);
+    if (e.type === 'put') this.revs.set(e.key, revision);
+    else this.revs.delete(e.key);
+    const seen = e.type === 'put' ? { ...e, revision, modRevision: revision } : { ...e, revision };
+    if (notify) for (const w of this.watchers) if (e.key.startsWith(w.prefix)) w.h.events([seen]);
   }
   put(id: string, o: { service?: string; address?: string; port?: number; weight?: number; state?: string; notify?: boolean } = {}): void {
     const service = o.service ?? 'webapp';
@@ -245,6 +251,23 @@ test('a pass that reads the whole worker says so, with its time and the servers 
   await serving(haproxy, ['10.0.0.1:3000', '10.0.0.2:3000']);
   await r.idle();
   t.is(compared.length, before, 'a change reads back its own servers: no whole pass');
+});
+
+test('relist (the admission rules changed) admits every record anew; a periodic re-list parses only what changed', async (t) => {
+  const peerHosts = new Set<string>();
+  const { store, haproxy, make } = setup(t, { admission: { ...DEFAULT_RULES, services: undefined, peerHosts }, resyncIntervalMs: 1000 });
+  for (const id of ['a', 'b']) store.put(id, { address: `10.0.0.${id === 'a' ? 1 : 2}`, notify: false });
+  const { r } = make();
+  r.start();
+  await serving(haproxy, ['10.0.0.1:3000', '10.0.0.2:3000']);
+  peerHosts.add('10.0.0.2'); // in place, as main.ts's look-up changes it
+  const lists = store.lists;
+  await waitFor(() => store.lists >= lists + 2, 'two periodic re-lists', 10000, 20);
+  await r.idle();
+  await serving(haproxy, ['10.0.0.1:3000', '10.0.0.2:3000']);
+  r.relist('admission addresses changed');
+  await serving(haproxy, ['10.0.0.1:3000']);
+  t.is(r.status.rejectedRecords, 1);
 });
 
 test('HAProxy unreachable: membership retries with a growing back-off, not at a fixed pace; back, it converges', async (t) => {
