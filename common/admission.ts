@@ -104,21 +104,43 @@ export function admit(prefix: string, kv: { key: string; value: string; lease?: 
   if (kv.unread) fail(kv.unread);
   const bytes = Buffer.byteLength(value);
   if (bytes > rules.maxValueBytes) fail(`value is ${bytes} bytes, over ${rules.maxValueBytes}`);
-  if (rules.requireLease && (!kv.lease || kv.lease === '0')) refuse('no lease: a record lives on its registrar\'s lease (a plain put would be served forever)');
-  if (rules.services && !rules.services.has(service)) refuse(`service "${service}" is not routed by this load balancer (ROUTES)`);
+  const keyWhy = keyPolicy(service, kv.lease, rules);
+  if (keyWhy) refuse(keyWhy);
   const v = parseRecordValue(service, id, value);
   if (!v.ok) return fail(v.reason);
   const { record } = v;
+  const addressWhy = addressPolicy(record, rules);
+  if (addressWhy) refuse(addressWhy);
+  return { record, unknownFields: v.unknownFields.slice(0, 10).map((f) => clip(f, 40)) };
+}
+
+/**
+ * Why the rules as they are now refuse `record` at a key on `lease`, or undefined: what a last
+ * valid record kept through an invalid overwrite must still pass.
+ */
+export function policyProblem(record: NodeRecord, lease: string | undefined, rules: AdmissionRules): string | undefined {
+  return keyPolicy(record.service, lease, rules) ?? addressPolicy(record, rules);
+}
+
+/** Why the rules refuse a key of `service` on `lease`, before its value is read. */
+function keyPolicy(service: string, lease: string | undefined, rules: AdmissionRules): string | undefined {
+  if (rules.requireLease && (!lease || lease === '0')) return 'no lease: a record lives on its registrar\'s lease (a plain put would be served forever)';
+  if (rules.services && !rules.services.has(service)) return `service "${service}" is not routed by this load balancer (ROUTES)`;
+  return undefined;
+}
+
+/** Why the rules refuse a record's address (and port). */
+function addressPolicy(record: NodeRecord, rules: AdmissionRules): string | undefined {
   const why = addressProblem(record.address);
-  if (why) refuse(why);
+  if (why) return why;
   const address = canonicalIp(record.address);
   const type = isIP(address) === 4 ? 'ipv4' : 'ipv6';
   const local = LOOPBACK.check(address, type) || rules.ownHosts.has(address);
-  if (local && !rules.allowLocal) refuse('address is loopback or the load balancer\'s own: it would send traffic to itself');
-  if (local && rules.lbPorts.has(record.port)) refuse(`${address}:${record.port} is a listener of the load balancer itself`);
-  if (rules.gatewayHosts?.has(address) && !rules.allowLocal) refuse("address is a gateway of the load balancer's networks (the Docker host): its published ports would lead back into the load balancer");
-  if (rules.peerHosts.has(address)) refuse('address is another load balancer\'s (LB_PEERS): it would reach that one\'s renderer or loop between them');
-  if ((rules.etcdHosts.has(address) && !rules.allowLocal) || rules.etcdEndpoints.has(`${address}:${record.port}`)) refuse('address is etcd\'s: the load balancer would be a gateway to it');
-  if (rules.allowed && !rules.allowed.check(address, type)) refuse(`address is outside ${rules.allowedName ?? 'ALLOWED_NETWORKS'}`);
-  return { record, unknownFields: v.unknownFields.slice(0, 10).map((f) => clip(f, 40)) };
+  if (local && !rules.allowLocal) return 'address is loopback or the load balancer\'s own: it would send traffic to itself';
+  if (local && rules.lbPorts.has(record.port)) return `${address}:${record.port} is a listener of the load balancer itself`;
+  if (rules.gatewayHosts?.has(address) && !rules.allowLocal) return "address is a gateway of the load balancer's networks (the Docker host): its published ports would lead back into the load balancer";
+  if (rules.peerHosts.has(address)) return 'address is another load balancer\'s (LB_PEERS): it would reach that one\'s renderer or loop between them';
+  if ((rules.etcdHosts.has(address) && !rules.allowLocal) || rules.etcdEndpoints.has(`${address}:${record.port}`)) return 'address is etcd\'s: the load balancer would be a gateway to it';
+  if (rules.allowed && !rules.allowed.check(address, type)) return `address is outside ${rules.allowedName ?? 'ALLOWED_NETWORKS'}`;
+  return undefined;
 }

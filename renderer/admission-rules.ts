@@ -77,8 +77,8 @@ export async function admissionRules(
       if (o.allowLocalNodes) networks.push('127.0.0.0/8', '::1/128');
       const key = [...new Set(networks)].sort().join(',');
       if (key !== ownNetworks) {
-        ownNetworks = key;
         rules.allowed = cidrBlockList(key ? key.split(',') : []);
+        ownNetworks = key;
         changed = true;
       }
     }

@@ -159,7 +159,8 @@ setInterval(
   () =>
     void refresh().then(
       (changed) => changed && renderer.relist('admission addresses changed'),
-      () => undefined,
+      // Part of the rules may have changed before it failed: admit every record anew.
+      () => renderer.relist('admission look-up failed'),
     ),
   o.lbPeersRefreshMs,
 ).unref();

@@ -1,4 +1,4 @@
-import { type AdmissionRules, admit } from '../common/admission.js';
+import { type AdmissionRules, admit, policyProblem } from '../common/admission.js';
 import { RecordError } from '../common/errors.js';
 import type { NodeRecord } from '../common/record.js';
 import type { KV, WatchEvent } from '../common/store.js';
@@ -20,8 +20,10 @@ interface Entry {
   unknown?: string[];
   /** The key's create revision: the last valid record belongs to this life of the key only. */
   createRevision?: string;
-  /** The revision this value was admitted at. */
+  /** The revision, value and lease this record was admitted at (an admitted value only: a 1 MB junk value is never kept). */
   modRevision?: string;
+  value?: string;
+  lease?: string;
 }
 
 /**
@@ -48,9 +50,10 @@ export class NodeView {
     this.entries = new Map();
     for (const kv of kvs) {
       const prev = before.get(kv.key);
-      // `reuse`: the same etcd and the same rules. The same life of a key at the same revision
-      // holds the same value, admitted already: a re-list of 10,000 unchanged keys parses none.
-      if (reuse && prev && kv.modRevision !== undefined && prev.modRevision === kv.modRevision && prev.createRevision === kv.createRevision) this.entries.set(kv.key, prev);
+      // `reuse`: the same etcd and the same rules. A key admitted at the same revision with the
+      // same value and lease is admitted already: a re-list of 10,000 unchanged keys parses none.
+      // The value too, not the revision alone: a replaced etcd may repeat revisions.
+      if (reuse && prev?.value !== undefined && kv.modRevision !== undefined && prev.modRevision === kv.modRevision && prev.createRevision === kv.createRevision && prev.value === kv.value && prev.lease === kv.lease) this.entries.set(kv.key, prev);
       else this.set(kv, prev);
     }
   }
@@ -117,14 +120,17 @@ export class NodeView {
     const { createRevision, modRevision } = kv;
     try {
       const { record, unknownFields } = admit(this.prefix, kv, this.rules);
-      this.entries.set(kv.key, { record, unknown: unknownFields, createRevision, modRevision });
+      this.entries.set(kv.key, { record, unknown: unknownFields, createRevision, modRevision, value: kv.value, lease: kv.lease });
     } catch (err) {
       if (!(err instanceof RecordError)) throw err;
       // An invalid overwrite of a live key keeps its last valid record serving; a key deleted and
       // created again in between starts a new life without one, and a refusal by the admission
       // rules (an address this LB may not reach, now or since its rules changed) keeps nothing.
-      const kept = !err.policy && prev?.createRevision === createRevision ? prev?.record : undefined;
-      const error = kept ? new RecordError(err.key, `${err.reason} (invalid overwrite: the last valid record keeps serving)`) : err;
+      let kept = !err.policy && prev?.createRevision === createRevision ? prev?.record : undefined;
+      // The last valid record still answers to the rules as they are now, and to the key's lease now.
+      const refused = kept && policyProblem(kept, kv.lease, this.rules);
+      if (refused) kept = undefined;
+      const error = kept ? new RecordError(err.key, `${err.reason} (invalid overwrite: the last valid record keeps serving)`) : refused ? new RecordError(err.key, `${err.reason}; its last valid record is refused too: ${refused}`, true) : err;
       this.entries.set(kv.key, { record: kept, error, createRevision, modRevision });
     }
   }

@@ -258,6 +258,7 @@ export class Renderer extends EventEmitter<RendererEvents> {
     this.unapplied = undefined;
     const whole = this.reader.wantsWhole;
     const started = this.now();
+    const wholeReads = this.reader.wholeReads;
     let out: Outcome;
     try {
       out = await this.pass.membership();
@@ -266,8 +267,8 @@ export class Renderer extends EventEmitter<RendererEvents> {
       else if (taking) this.putBack(taking);
     }
     if (whole && this.st.converged && this.st.structureLive) this.lastFullSyncAt = this.now();
-    // A whole pass is the one a change may wait behind: its time is worth seeing.
-    if (whole) this.emit('compared', { durationMs: Math.round(this.now() - started), servers: this.reader.last?.servers.length ?? 0, converged: this.st.converged });
+    // A whole pass is the one a change may wait behind: its time is worth seeing (once it read).
+    if (this.reader.wholeReads > wholeReads) this.emit('compared', { durationMs: Math.round(this.now() - started), servers: this.reader.last?.servers.length ?? 0, converged: this.st.converged });
     if (out?.retry) this.reader.readWhole();
     // A hold that ends is a change of its own: the pass that applies it is asked for here.
     const expiry = this.desired.nextExpiry;

@@ -17,6 +17,8 @@ export type WorkerRead = { ok: true; actual: Actual } | { ok: false; error: Runt
  */
 export class WorkerReader {
   private lastRead?: Actual;
+  /** Whole reads that HAProxy answered. */
+  wholeReads = 0;
   private whole = true;
   private answeredOnce = false;
 
@@ -51,8 +53,10 @@ export class WorkerReader {
     try {
       let actual: Actual;
       const queries = this.leavingQueries();
-      if (whole) actual = this.lastRead = await observeWorker(this.runtime, queries);
-      else actual = queries.length ? await observeWorker(this.runtime, queries, this.lastRead) : this.lastRead!;
+      if (whole) {
+        actual = this.lastRead = await observeWorker(this.runtime, queries);
+        this.wholeReads++;
+      } else actual = queries.length ? await observeWorker(this.runtime, queries, this.lastRead) : this.lastRead!;
       this.whole = false;
       this.answeredOnce = true;
       return { ok: true, actual };

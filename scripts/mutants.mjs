@@ -80,6 +80,9 @@ const MUTANTS = [
   { name: 'another etcd: no key is reused', file: 'renderer/desired.js', from: 'prev.clusterId === snap.clusterId && ', to: '', tests: [unit('desired')], match: '*readmitAll*' },
   { name: 'relist (rules changed) asks for every key anew', file: 'renderer/renderer.js', from: 'this.desired.readmitAll();', to: '', tests: [unit('renderer')], match: '*relist*' },
   { name: 'a periodic re-list reuses what was admitted', file: 'renderer/desired.js', from: 'this.view.reset(snap.kvs, sameEtcd && !this.readmit)', to: 'this.view.reset(snap.kvs, false)', tests: [unit('renderer'), unit('desired')], match: '*re-list*' },
+  { name: 'a kept last valid record answers to the rules now', file: 'renderer/node-view.js', from: 'if (refused)\n                kept = undefined;', to: '', tests: [unit('node-view')], match: '*rules as they are now*' },
+  { name: 'a re-list reuses only the same value', file: 'renderer/node-view.js', from: ' && prev.value === kv.value', to: '', tests: [unit('node-view')], match: '*same value and lease*' },
+  { name: "'compared' only after a whole read", file: 'renderer/renderer.js', from: 'if (this.reader.wholeReads > wholeReads)', to: 'if (whole)', tests: [unit('renderer')], match: '*whole worker says so*' },
 ];
 
 // A run cut short (^C, a kill) may have left a broken file: put back what it kept aside.

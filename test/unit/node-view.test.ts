@@ -96,3 +96,28 @@ test('a re-list that may reuse (same etcd, same rules) keeps what a key admitted
   v.reset([at('6', '9')], true);
   t.deepEqual(served(v), [], 'another life of the key (deleted and created again, same mod revision by chance) is admitted anew');
 });
+
+test('a last valid record kept through an invalid overwrite answers to the rules as they are now: an address refused since is not served', (t) => {
+  const rules = { ...FIXTURE_RULES, peerHosts: new Set<string>() };
+  const v = new NodeView('/nodes/', rules);
+  v.reset([{ key: KEY, value: rec('a', '10.0.0.7'), createRevision: '5' }]);
+  v.apply([{ type: 'put', key: KEY, value: '{"broken', createRevision: '5' }]);
+  t.deepEqual(served(v), ['a@10.0.0.7'], 'kept: the overwrite is invalid in form');
+  // The address became another LB's (a peer looked up again): the re-list admits anew.
+  rules.peerHosts.add('10.0.0.7');
+  v.reset([{ key: KEY, value: '{"broken', createRevision: '5' }]);
+  t.deepEqual(served(v), [], 'the kept record is refused by the rules now');
+  const [e] = v.evaluate().rejected;
+  t.true(e!.policy);
+  t.regex(e!.reason, /its last valid record is refused too: address is another load balancer's/);
+});
+
+test('a re-list reuses an admission only for the same value and lease: a replaced etcd repeating revisions is admitted anew', (t) => {
+  const v = new NodeView('/nodes/', { ...FIXTURE_RULES, requireLease: true });
+  const at = (value: string, lease = '7') => ({ key: KEY, value, lease, createRevision: '5', modRevision: '5' });
+  v.reset([at(rec('a', '10.0.0.7'))]);
+  v.reset([at(rec('a', '10.0.0.8'))], true);
+  t.deepEqual(served(v), ['a@10.0.0.8'], 'another value at the same revisions');
+  v.reset([at(rec('a', '10.0.0.8'), '0')], true);
+  t.deepEqual(served(v), [], 'another lease (none): admitted anew, refused');
+});

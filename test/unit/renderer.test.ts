@@ -251,6 +251,16 @@ test('a pass that reads the whole worker says so, with its time and the servers 
   await serving(haproxy, ['10.0.0.1:3000', '10.0.0.2:3000']);
   await r.idle();
   t.is(compared.length, before, 'a change reads back its own servers: no whole pass');
+  // HAProxy away: passes that could not read say nothing; back, the whole read says so.
+  haproxy.down = true;
+  store.put('c', { address: '10.0.0.3' });
+  await waitFor(() => r.status.haproxy === 'unreachable', 'HAProxy unreachable', 10000, 5);
+  store.put('c', { address: '10.0.0.3', weight: 5 });
+  await sleep(300);
+  t.is(compared.length, before, 'no read, no compare');
+  haproxy.down = false;
+  await serving(haproxy, ['10.0.0.1:3000', '10.0.0.2:3000', '10.0.0.3:3000']);
+  await waitFor(() => compared.length > before, 'the whole read after HAProxy came back', 10000, 5);
 });
 
 test('relist (the admission rules changed) admits every record anew; a periodic re-list parses only what changed', async (t) => {
