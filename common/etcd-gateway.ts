@@ -1,40 +1,16 @@
 // A small etcd client over etcd's own JSON gateway, for the registrar: five calls, plain
 // node:http(s), no gRPC. Several endpoints fail over: a call that finds one unreachable goes
 // on to the next, and later calls start from the one that last answered.
-import { readFileSync } from 'node:fs';
-import { EtcdRefusedError, EtcdUnavailableError, LeaseNotFoundError, OptionError } from './errors.js';
+import { EtcdRefusedError, EtcdUnavailableError, LeaseNotFoundError } from './errors.js';
 import { type GatewayCall, NOT_FOUND, UNAUTHENTICATED, gatewayAnswer, gatewayCalls, gatewayRequest } from './etcd-gateway-call.js';
-import type { EtcdOptions, EtcdTlsOptions } from './etcd-options.js';
-import { type Post, type TlsMaterial, createPost } from './http-post.js';
+import type { EtcdOptions } from './etcd-options.js';
+import { type Post, createPost } from './http-post.js';
+import { loadTls } from './tls-files.js';
 
 /** A key's value and the lease it is attached to ('0' for none). */
 export interface StoredValue {
   value: string;
   leaseId: string;
-}
-
-/**
- * Reads the TLS files named in the options.
- * @throws OptionError naming the variable whose file cannot be read.
- */
-export function loadTls(o: EtcdTlsOptions | undefined, read: (path: string) => Buffer = readFileSync): TlsMaterial | undefined {
-  if (!o) return undefined;
-  const file = (name: string, path?: string) => {
-    if (!path) return undefined;
-    try {
-      return read(path);
-    } catch (err) {
-      throw new OptionError(`${name}=${path}: ${(err as Error).message}`, { cause: err });
-    }
-  };
-  const tls: TlsMaterial = {};
-  const ca = file('ETCD_CA', o.caFile);
-  const cert = file('ETCD_CERT', o.certFile);
-  const key = file('ETCD_KEY', o.keyFile);
-  if (ca) tls.ca = ca;
-  if (cert) tls.cert = cert;
-  if (key) tls.key = key;
-  return tls;
 }
 
 /** A gateway client for `o`, reading its TLS files now (unless read already: `tls`). */

@@ -1,14 +1,13 @@
 // What leasehold-registrar and leasehold-run share: a registrar wired to the environment, etcd
 // and its logs. CommonJS in images (dist/cjs/): no top-level await, no import.meta.
-import { hostname } from 'node:os';
 import { ownAddress } from '../common/address.js';
-import { type EtcdGateway, createEtcdGateway, loadTls } from '../common/etcd-gateway.js';
+import { type EtcdGateway, createEtcdGateway } from '../common/etcd-gateway.js';
 import type { TlsMaterial } from '../common/http-post.js';
 import type { Env } from '../common/env.js';
 import { startHealthServer } from '../common/health-server.js';
 import { type EventLog, createLineLog } from '../common/line-log.js';
 import { appCheck } from './app-health.js';
-import { type RegistrarOptions, registrarOptionsFromEnv } from './options.js';
+import { type RegistrarOptions, registrarOptionsOrExit } from './options.js';
 import { Registrar } from './registrar.js';
 
 export interface Wired {
@@ -16,17 +15,6 @@ export interface Wired {
   log: EventLog;
   store: EtcdGateway;
   registrar: Registrar;
-}
-
-/** Reads the options and their TLS files; on bad ones: logged, and exit 2. */
-export function registrarOptionsOrExit(env: Env, name: string): { o: RegistrarOptions; tls: TlsMaterial | undefined } {
-  try {
-    const o = registrarOptionsFromEnv(env, hostname());
-    return { o, tls: loadTls(o.etcd.tls) };
-  } catch (err) {
-    createLineLog(name).fatal({ event: 'bad-options', err }, 'bad options');
-    process.exit(2);
-  }
 }
 
 /** Reads the options (exits 2 on bad ones, logged), connects, logs the registrar's events. Not started. */

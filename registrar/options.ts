@@ -1,10 +1,13 @@
 import { isIP } from 'node:net';
+import { hostname } from 'node:os';
 import { cidrBlockList } from '../common/address.js';
 import { type Env, int, list, str } from '../common/env.js';
 import { type EtcdOptions, etcdOptionsFromEnv } from '../common/etcd-options.js';
 import { OptionError } from '../common/errors.js';
-import { type LogLevel, logLevel } from '../common/line-log.js';
+import type { TlsMaterial } from '../common/http-post.js';
+import { type LogLevel, createLineLog, logLevel } from '../common/line-log.js';
 import { NAME_PATTERN, normalizePrefix } from '../common/record-format.js';
+import { loadTls } from '../common/tls-files.js';
 
 /** Everything the registrar is told, read once from the environment in main.ts. */
 export interface RegistrarOptions {
@@ -124,5 +127,16 @@ function validHealthUrl(url: string): boolean {
     return u.protocol === 'http:' && !!u.host;
   } catch {
     return false;
+  }
+}
+
+/** Reads the options and their TLS files; on bad ones: logged, and exit 2. */
+export function registrarOptionsOrExit(env: Env, name: string): { o: RegistrarOptions; tls: TlsMaterial | undefined } {
+  try {
+    const o = registrarOptionsFromEnv(env, hostname());
+    return { o, tls: loadTls(o.etcd.tls) };
+  } catch (err) {
+    createLineLog(name).fatal({ event: 'bad-options', err }, 'bad options');
+    process.exit(2);
   }
 }

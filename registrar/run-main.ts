@@ -5,7 +5,8 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { type EventLog, createLineLog } from '../common/line-log.js';
-import { type Wired, registrarOptionsOrExit, wireRegistrar } from './daemon.js';
+import type { Wired } from './daemon.js';
+import { registrarOptionsOrExit } from './options.js';
 import { AppRunner, LEAVE_SIGNALS, LateRegistration, PASS_SIGNALS } from './run.js';
 
 /** What the app is not given: the registrar's own secrets. */
@@ -62,8 +63,11 @@ async function main(): Promise<void> {
   // once both are done, and its own start no longer waits for ours.
   const status = runner.run();
 
+  // The etcd client (node:https and the rest, ~30 ms of Node's modules) is loaded only now, so
+  // that the app's start does not wait for it.
   let wired: Wired;
   try {
+    const { wireRegistrar } = await import('./daemon.js');
     wired = await wireRegistrar(o, tls, 'leasehold-run');
   } catch (err) {
     // The app runs already and no node was registered: it is stopped as a `docker stop` would,

@@ -82,6 +82,7 @@ const MUTANTS = [
   { name: 'a periodic re-list reuses what was admitted', file: 'renderer/desired.js', from: 'this.view.reset(snap.kvs, sameEtcd && !this.readmit)', to: 'this.view.reset(snap.kvs, false)', tests: [unit('renderer'), unit('desired')], match: '*re-list*' },
   { name: 'a kept last valid record answers to the rules now', file: 'renderer/node-view.js', from: 'if (refused)\n                kept = undefined;', to: '', tests: [unit('node-view')], match: '*rules as they are now*' },
   { name: 'a re-list reuses only the same value', file: 'renderer/node-view.js', from: ' && prev.value === kv.value', to: '', tests: [unit('node-view')], match: '*same value and lease*' },
+  { name: 'leasehold-run starts the app before loading its etcd client', file: 'leasehold/bin/leasehold-run', from: 'const options_js_1 = require("./options.js");\nconst run_js_1 = require("./run.js");', to: 'require("./daemon.js");\nconst options_js_1 = require("./options.js");\nconst run_js_1 = require("./run.js");', tests: [unit('registrar-bundle')], match: '*starts the app before*' },
   { name: "'compared' only after a whole read", file: 'renderer/renderer.js', from: 'if (this.reader.wholeReads > wholeReads)', to: 'if (whole)', tests: [unit('renderer')], match: '*whole worker says so*' },
 ];
 

@@ -6,7 +6,8 @@ import { type AddressInfo, type Socket, createServer as createTcpServer } from '
 import test from 'ava';
 import { EtcdRefusedError, EtcdUnavailableError, LeaseNotFoundError, OptionError } from '../../common/errors.js';
 import { gatewayAnswer, gatewayCalls, gatewayRequest } from '../../common/etcd-gateway-call.js';
-import { EtcdGateway, loadTls } from '../../common/etcd-gateway.js';
+import { EtcdGateway } from '../../common/etcd-gateway.js';
+import { loadTls } from '../../common/tls-files.js';
 import { type EtcdOptions, etcdOptionsFromEnv } from '../../common/etcd-options.js';
 import { type Post, type PostReply, createPost } from '../../common/http-post.js';
 
