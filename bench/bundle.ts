@@ -26,7 +26,8 @@ const HOST = 'static.localhost';
 // The keep-alive poller's pause between an answer and the next request: 1 ms finds the first
 // request served to within ~1 ms but keeps a core of this 2-core machine busy; BENCH_GAP_MS=5
 // shows how much of a join that load costs.
-const GAP_MS = Number(process.env.BENCH_GAP_MS ?? 1);
+const GAP_MS = Number(process.env.BENCH_GAP_MS || 1);
+if (!Number.isFinite(GAP_MS) || GAP_MS < 0) throw new Error(`BENCH_GAP_MS=${process.env.BENCH_GAP_MS}: want a number of ms, 0 or more`);
 // The app starts 300 ms after the container: leasehold-run is up and polling by then, so the join
 // measured is the bundle's, not Node's start-up (which StartedAt → first served includes).
 const CMD = ['sh', '-c', 'echo "static $(hostname)" > /www/who; sleep 0.3; date +%s%N > /www/listen-at; exec busybox httpd -f -p 8080 -h /www'];

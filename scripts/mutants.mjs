@@ -5,7 +5,7 @@
 //   node scripts/mutants.mjs            every mutant
 //   node scripts/mutants.mjs adoption   those whose name contains "adoption"
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -119,7 +119,7 @@ for (const m of chosen) {
   let run;
   try {
     current = path;
-    writeFileSync(`${path}.orig`, original);
+    copyFileSync(path, `${path}.orig`); // its mode too: leasehold-run is an executable
     writeFileSync(path, original.replace(m.from, () => m.to));
     const check = spawnSync(process.execPath, ['--check', path], { encoding: 'utf8' });
     if (check.status !== 0) throw new Error(`the broken ${m.file} does not parse: ${check.stderr}`);
