@@ -1,5 +1,5 @@
 // The etcd client's TLS files, read apart from the client itself: leasehold-run reads them before
-// it starts the app, and loads the client (node:https and the rest) only after.
+// it starts the app, and loads the client (node:http, node:tls and the rest) only after.
 import { readFileSync } from 'node:fs';
 import { OptionError } from './errors.js';
 import type { EtcdTlsOptions } from './etcd-options.js';

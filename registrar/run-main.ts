@@ -63,8 +63,8 @@ async function main(): Promise<void> {
   // once both are done, and its own start no longer waits for ours.
   const status = runner.run();
 
-  // The etcd client (node:https and the rest, ~30 ms of Node's modules) is loaded only now, so
-  // that the app's start does not wait for it.
+  // The etcd client and the app check (node:http and node:tls, ~30 ms of Node's modules) are
+  // loaded only now, so that the app's start does not wait for them.
   let wired: Wired;
   try {
     const { wireRegistrar } = await import('./daemon.js');

@@ -36,16 +36,17 @@ test('a re-list does not admit unchanged keys again (10,000 at a time), unless t
   d.readmitAll();
   d.onSnapshot({ revision: 12n, clusterId: 'c1', kvs: [at('5')] }, new Map());
   t.deepEqual(d.records().map((r) => r.address), [], 'after readmitAll, admitted anew under the rules as they are');
-  peerHosts.clear();
-  d.readmitAll();
-  d.onSnapshot({ revision: 12n, clusterId: 'c1', kvs: [at('5')] }, new Map());
-  peerHosts.add('10.0.0.7');
+  // Admitted again under open rules at `revision` of `clusterId`, then the rules refuse it in place.
+  const admittedThenRefused = (revision: bigint, clusterId: string) => {
+    peerHosts.clear();
+    d.readmitAll();
+    d.onSnapshot({ revision, clusterId, kvs: [at('5')] }, new Map());
+    peerHosts.add('10.0.0.7');
+  };
+  admittedThenRefused(12n, 'c1');
   d.onSnapshot({ revision: 12n, clusterId: 'c2', kvs: [at('5')] }, new Map());
   t.deepEqual(d.records().map((r) => r.address), [], 'another cluster: the same revision may hold another value');
-  peerHosts.clear();
-  d.readmitAll();
-  d.onSnapshot({ revision: 20n, clusterId: 'c2', kvs: [at('5')] }, new Map());
-  peerHosts.add('10.0.0.7');
+  admittedThenRefused(20n, 'c2');
   d.onSnapshot({ revision: 15n, clusterId: 'c2', kvs: [at('5')] }, new Map());
   t.deepEqual(d.records().map((r) => r.address), [], 'the same etcd gone back (a restored snapshot): admitted anew');
 });
